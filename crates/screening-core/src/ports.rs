@@ -1,0 +1,121 @@
+//! Ports: the async traits that storage adapters implement (`screening-store` has SQLite and
+//! PostgreSQL). Time is always passed in, so adapters and tests agree on "now".
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::appointment::{Appointment, AppointmentEvent};
+use crate::ids::{AppointmentId, GatewayId, MessageId};
+use crate::message::{Confirmed, LifecycleError, Message};
+use crate::send::SendContext;
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{what} {id} was not found")]
+    NotFound {
+        /// `appointment`, `message`, `gateway`, …
+        what: &'static str,
+        /// Its id as text.
+        id: String,
+    },
+    /// The appointment changed since it was read (optimistic concurrency); nothing was written.
+    #[error("the appointment was changed by someone else (expected version {expected}); nothing was saved")]
+    VersionConflict {
+        /// The version the caller read.
+        expected: i64,
+    },
+    /// A gateway acted on a message addressed to another gateway.
+    #[error("message {message_id} belongs to another gateway")]
+    WrongGateway {
+        /// The message concerned.
+        message_id: MessageId,
+    },
+    /// The message's lifecycle does not allow the step.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// A stored value failed to parse (a bug or a manual edit).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The database itself failed (connect, query, …).
+    #[error("database: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One committed appointment change: the transition, its audit event, and the message it wrote.
+#[derive(Debug, Clone)]
+pub struct AppointmentChange {
+    /// The appointment after the transition (its version already incremented).
+    pub appointment: Appointment,
+    /// The version read before the transition; the write fails if it changed meanwhile.
+    pub expected_version: i64,
+    /// The audit event.
+    pub event: AppointmentEvent,
+    /// The outbox message, for actions that send.
+    pub message: Option<Message>,
+}
+
+/// What acting on appointments needs from storage.
+#[async_trait]
+pub trait AppointmentStore: Send + Sync {
+    /// Loads the appointment and everything needed to act on it and render its message.
+    async fn send_context(&self, appointment_id: AppointmentId) -> Result<SendContext, StoreError>;
+
+    /// Writes the appointment, its event and its message in ONE transaction, only if the appointment
+    /// is still at `expected_version`; otherwise nothing is written and `VersionConflict` returned.
+    async fn commit_change(&self, change: &AppointmentChange) -> Result<(), StoreError>;
+}
+
+/// The outbox, as the hub side of the gateway link uses it.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Takes up to `limit` pending messages of a gateway, oldest first: each is marked delivered and
+    /// leased until `lease_until`. Concurrent callers never receive the same message.
+    async fn take_pending(
+        &self,
+        gateway_id: GatewayId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Records that the gateway's destination accepted the message. Idempotent; another gateway's
+    /// message is refused with `WrongGateway`.
+    async fn confirm(
+        &self,
+        gateway_id: GatewayId,
+        message_id: MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmed, StoreError>;
+
+    /// Parks the message as failed with a reason that names the phase.
+    async fn fail(
+        &self,
+        gateway_id: GatewayId,
+        message_id: MessageId,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Message, StoreError>;
+
+    /// Makes messages whose lease expired unconfirmed pending again (or failed once `max_attempts`
+    /// is spent). Returns how many were changed.
+    async fn redeliver_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// One message by id.
+    async fn message(&self, message_id: MessageId) -> Result<Message, StoreError>;
+
+    /// Waits until a message for the gateway may be pending, or `timeout` passes, without polling
+    /// the database. Returns `true` when woken. A wake-up is a hint: callers then `take_pending`.
+    async fn wait_for_pending(
+        &self,
+        gateway_id: GatewayId,
+        timeout: Duration,
+    ) -> Result<bool, StoreError>;
+}
