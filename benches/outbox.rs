@@ -1,1 +1,141 @@
-fn main() {}
+//! Outbox rounds (create -> take -> confirm) on SQLite and PostgreSQL, through the public store API.
+//! Targets on 2 cores: >= 2,000 rounds/s on SQLite and >= 1,000 on PostgreSQL.
+//!
+//! `single`: one message per round, each step its own transaction, as one clinician and one gateway.
+//! `batched`: 50 messages created by concurrent senders, taken in one batch, confirmed concurrently,
+//! as a busy clinic with several web workers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use screening::core::prelude::*;
+use screening::store::testing::{Backend, TestStore};
+use screening::store::{now_utc, DemoData, ScreeningStore};
+use uuid::Uuid;
+
+const BATCH: usize = 50;
+
+fn message(demo: &DemoData) -> Message {
+    Message {
+        id: MessageId::from_uuid(Uuid::new_v4()),
+        gateway_id: demo.gateway.id,
+        participant_id: demo.participants[0].id,
+        appointment_id: demo.appointments[0].id,
+        message_type: MessageType::fhir(),
+        payload: "{\"resourceType\":\"ServiceRequest\"}".into(),
+        destination: Destination::parse("log:").unwrap(),
+        created_at: now_utc(),
+        delivered_at: None,
+        lease_expires_at: None,
+        confirmed_at: None,
+        failed_at: None,
+        attempts: 0,
+        last_error: None,
+        resend_of: None,
+    }
+}
+
+async fn single_round(store: &dyn ScreeningStore, demo: &DemoData) {
+    let sent = message(demo);
+    store.enqueue(&sent).await.unwrap();
+    let now = now_utc();
+    let taken = store
+        .take_pending(demo.gateway.id, now, now + TimeDelta::seconds(30), 1)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    store
+        .confirm(demo.gateway.id, taken[0].id, now_utc())
+        .await
+        .unwrap();
+}
+
+async fn batched_round(store: &Arc<dyn ScreeningStore>, demo: &Arc<DemoData>) {
+    let creates: Vec<_> = (0..BATCH)
+        .map(|_| {
+            let (store, demo) = (store.clone(), demo.clone());
+            tokio::spawn(async move { store.enqueue(&message(&demo)).await.unwrap() })
+        })
+        .collect();
+    for create in creates {
+        create.await.unwrap();
+    }
+    let now = now_utc();
+    let taken = store
+        .take_pending(
+            demo.gateway.id,
+            now,
+            now + TimeDelta::seconds(30),
+            BATCH as u32,
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), BATCH);
+    let confirms: Vec<_> = taken
+        .into_iter()
+        .map(|m| {
+            let (store, gateway) = (store.clone(), demo.gateway.id);
+            tokio::spawn(async move { store.confirm(gateway, m.id, now_utc()).await.unwrap() })
+        })
+        .collect();
+    for confirm in confirms {
+        confirm.await.unwrap();
+    }
+}
+
+fn outbox(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (name, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
+        let Some(test) = runtime.block_on(TestStore::new(backend)) else {
+            eprintln!("skipping the {name} outbox bench: database unreachable");
+            continue;
+        };
+        let now = now_utc();
+        let demo = Arc::new(
+            runtime
+                .block_on(test.store.seed_demo(now.date_naive(), now))
+                .unwrap(),
+        );
+        let store = test.store.clone();
+
+        let mut group = c.benchmark_group(format!("outbox_round/{name}"));
+        group
+            .measurement_time(Duration::from_secs(5))
+            .sample_size(20);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("single", |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iterations {
+                        single_round(store.as_ref(), &demo).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        group.throughput(Throughput::Elements(BATCH as u64));
+        group.bench_function("batched_50", |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iterations {
+                        batched_round(&store, &demo).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        group.finish();
+        runtime.block_on(test.cleanup());
+    }
+}
+
+criterion_group!(benches, outbox);
+criterion_main!(benches);

@@ -72,6 +72,10 @@ pub trait AppointmentStore: Send + Sync {
 /// The outbox, as the hub side of the gateway link uses it.
 #[async_trait]
 pub trait Outbox: Send + Sync {
+    /// Adds a pending message on its own (a resend from the admin, or a message not tied to a
+    /// transition), and wakes the gateway's waiters.
+    async fn enqueue(&self, message: &Message) -> Result<(), StoreError>;
+
     /// Takes up to `limit` pending messages of a gateway, oldest first: each is marked delivered and
     /// leased until `lease_until`. Concurrent callers never receive the same message.
     async fn take_pending(

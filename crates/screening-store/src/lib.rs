@@ -1,1 +1,178 @@
-//! placeholder
+//! # screening-store
+//!
+//! sqlx adapters for the ports of `screening-core`: SQLite (the embedded default) and PostgreSQL
+//! (production, several instances on one database). Migrations for both are embedded and run on
+//! connect.
+//!
+//! Sending to the modality commits the appointment's new state (with an optimistic version check),
+//! its audit event and the outbox message in one transaction. The outbox hands messages to gateways
+//! with leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL), and wakes waiting gateways without polling
+//! the database (`LISTEN/NOTIFY` on PostgreSQL, an in-process notifier on SQLite).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use screening_core::prelude::*;
+//! use screening_store::{connect, now_utc};
+//!
+//! let store = connect("sqlite://screening.db").await?;
+//! let demo = store.seed_demo(now_utc().date_naive(), now_utc()).await?;
+//! let appointment = demo.appointments[0].id;
+//! let request = ActionRequest::new(
+//!     AppointmentAction::SendToModality,
+//!     now_utc(),
+//!     MessageId::from_uuid(uuid::Uuid::new_v4()),
+//!     Actor("clinician".into()),
+//! );
+//! let outcome = act_on_appointment(store.as_ref(), appointment, &request).await?;
+//! println!("{}", outcome.message.unwrap().payload);
+//! # Ok(())
+//! # }
+//! ```
+
+#[macro_use]
+mod sql;
+pub mod demo;
+mod notify;
+mod postgres;
+mod rows;
+mod sqlite;
+#[doc(hidden)]
+pub mod testing;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use screening_core::prelude::*;
+
+pub use demo::DemoData;
+pub use postgres::PgStore;
+pub use rows::ClinicAppointment;
+pub use sqlite::SqliteStore;
+
+/// Everything the applications need from storage: the core's ports plus the reads and writes of
+/// the admin and the demo. Implemented by [`SqliteStore`] and [`PgStore`].
+#[async_trait]
+pub trait ScreeningStore: AppointmentStore + Outbox {
+    /// Creates or replaces a gateway and its routes.
+    async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// One gateway with its routes.
+    async fn gateway(&self, gateway_id: GatewayId) -> Result<Gateway, StoreError>;
+
+    /// A clinic's appointments in slot order.
+    async fn clinic_appointments(
+        &self,
+        clinic_id: ClinicId,
+    ) -> Result<Vec<ClinicAppointment>, StoreError>;
+
+    /// An appointment's messages, newest first.
+    async fn appointment_messages(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// An appointment's audit trail, oldest first.
+    async fn appointment_events(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Vec<AppointmentEvent>, StoreError>;
+
+    /// Writes the demo data for a clinic on `day`; running it again changes nothing.
+    async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError>;
+}
+
+/// Opening a store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is neither `sqlite:` nor `postgres:`.
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://path/to/file.db or postgres://user@host/db"
+    )]
+    UnsupportedUrl(String),
+    /// The database could not be reached or opened.
+    #[error("connect to {url}: {source}")]
+    Connect {
+        /// The URL with any password hidden.
+        url: String,
+        /// What sqlx reported.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The migrations failed.
+    #[error("migrate: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl ConnectError {
+    fn connect(url: &str, source: sqlx::Error) -> Self {
+        Self::Connect {
+            url: redact_password(url),
+            source,
+        }
+    }
+}
+
+/// Hides the password of a database URL (`postgres://user:***@host/db`) for messages and logs.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the store named by a URL: `sqlite://…` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Arc<dyn ScreeningStore>, ConnectError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(ConnectError::UnsupportedUrl(redact_password(url)))
+    }
+}
+
+/// Now, at the microsecond precision both databases keep, so what is written reads back equal.
+pub fn now_utc() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub(crate) fn db(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_database_url_is_hidden() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db.internal:5432/screening"),
+            "postgres://app:***@db.internal:5432/screening"
+        );
+        assert_eq!(
+            redact_password("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(
+            redact_password("sqlite://screening.db"),
+            "sqlite://screening.db"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_url_scheme_is_a_clear_error() {
+        let error = connect("mysql://localhost/x").await.err().unwrap();
+        assert!(
+            error.to_string().contains("unsupported database URL"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The PostgreSQL adapter, for production and for several web or dispatcher instances on one database.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use screening_core::prelude::*;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use tokio::sync::mpsc;
+
+use crate::demo::{demo_data, DemoData};
+use crate::notify::Notifier;
+use crate::rows::{
+    AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
+    RelayColumns, RouteRow, APPOINTMENT_SELECT,
+};
+use crate::{ConnectError, ScreeningStore};
+
+/// The channel on which instances tell each other that a gateway has pending messages.
+const CHANNEL: &str = "screening_outbox";
+
+/// The store on PostgreSQL.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    notifier: Arc<Notifier>,
+    /// Gateways whose waiters in other instances should be woken (sent by a debouncing task).
+    announce: mpsc::UnboundedSender<GatewayId>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`), runs the migrations and starts the two background tasks
+    /// that carry wake-ups between instances (LISTEN, and a debounced NOTIFY).
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|source| ConnectError::connect(url, source))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(ConnectError::Migrate)?;
+        let notifier = Arc::<Notifier>::default();
+        let mut listener = PgListener::connect_with(&pool)
+            .await
+            .map_err(|source| ConnectError::connect(url, source))?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(|source| ConnectError::connect(url, source))?;
+        tokio::spawn(relay_notifications(listener, notifier.clone()));
+        let (announce, announcements) = mpsc::unbounded_channel();
+        tokio::spawn(announce_pending(pool.clone(), announcements));
+        Ok(Self {
+            pool,
+            notifier,
+            announce,
+        })
+    }
+
+    /// The pool, for callers that need a query the ports do not offer.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(crate::db)
+    }
+
+    fn wake(&self, gateway_id: GatewayId) {
+        self.notifier.notify(gateway_id);
+        // The task ends only with the runtime; a closed channel then means nobody is left to wake.
+        let _ = self.announce.send(gateway_id);
+    }
+}
+
+/// Wakes local waiters for every NOTIFY on the channel (including our own).
+async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>) {
+    loop {
+        match listener.recv().await {
+            Ok(notification) => {
+                if let Ok(gateway_id) = GatewayId::parse(notification.payload()) {
+                    notifier.notify(gateway_id);
+                }
+            }
+            // recv() reconnects on the next call; waiters fall back on their timeout meanwhile.
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// Sends one NOTIFY per gateway for each burst of commits, outside the write transactions:
+/// `pg_notify` inside every write transaction serialises commits and caps throughput.
+async fn announce_pending(pool: PgPool, mut announcements: mpsc::UnboundedReceiver<GatewayId>) {
+    while let Some(first) = announcements.recv().await {
+        let mut burst = HashSet::from([first]);
+        while let Ok(next) = announcements.try_recv() {
+            burst.insert(next);
+        }
+        for gateway_id in burst {
+            // Best effort: a lost NOTIFY delays other instances' waiters until their timeout.
+            let _ = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(gateway_id.to_string())
+                .execute(&pool)
+                .await;
+        }
+    }
+}
+
+// Concurrent consumers skip rows another transaction has claimed, and lock the rows they update.
+impl_sql_store!(
+    store: PgStore,
+    db: Postgres,
+    skip_locked: " FOR UPDATE SKIP LOCKED",
+    lock_row: " FOR UPDATE"
+);

@@ -1,0 +1,289 @@
+//! Rows as both databases return them, and their conversion into domain types.
+//!
+//! The same structs decode from SQLite and PostgreSQL (`FromRow` is generic over the row type), so
+//! the mapping to the domain lives in one place.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use screening_core::prelude::*;
+use uuid::Uuid;
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {error}"))
+}
+
+fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|error| corrupt(what, error))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: Uuid,
+    gateway_id: Uuid,
+    participant_id: Uuid,
+    appointment_id: Uuid,
+    message_type: String,
+    payload: String,
+    destination: String,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    confirmed_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    attempts: i64,
+    last_error: Option<String>,
+    resend_of: Option<Uuid>,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+    fn try_from(row: MessageRow) -> Result<Self, Self::Error> {
+        Ok(Message {
+            id: row.id.into(),
+            gateway_id: row.gateway_id.into(),
+            participant_id: row.participant_id.into(),
+            appointment_id: row.appointment_id.into(),
+            message_type: parse("message type", &row.message_type)?,
+            payload: row.payload,
+            destination: parse("destination", &row.destination)?,
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+            lease_expires_at: row.lease_expires_at,
+            confirmed_at: row.confirmed_at,
+            failed_at: row.failed_at,
+            attempts: u32::try_from(row.attempts).map_err(|e| corrupt("attempts", e))?,
+            last_error: row.last_error,
+            resend_of: row.resend_of.map(MessageId::from_uuid),
+        })
+    }
+}
+
+pub(crate) fn messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, StoreError> {
+    rows.into_iter().map(Message::try_from).collect()
+}
+
+/// One appointment joined with everything around it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AppointmentRow {
+    appointment_id: Uuid,
+    clinic_slot_id: Uuid,
+    participant_id: Uuid,
+    state: String,
+    version: i64,
+    first_name: String,
+    last_name: String,
+    date_of_birth: NaiveDate,
+    nhs_number: String,
+    sex: String,
+    starts_at: DateTime<Utc>,
+    duration_minutes: i64,
+    clinic_id: Uuid,
+    clinic_date: NaiveDate,
+    clinic_name: String,
+    setting_id: Uuid,
+    setting_name: String,
+    provider_id: Uuid,
+    provider_name: String,
+    ods_code: String,
+}
+
+/// The SELECT list and joins that produce an [`AppointmentRow`].
+pub(crate) const APPOINTMENT_SELECT: &str = "SELECT a.id AS appointment_id, a.clinic_slot_id, a.participant_id, \
+     a.state, a.version, p.first_name, p.last_name, p.date_of_birth, p.nhs_number, p.sex, s.starts_at, \
+     s.duration_minutes, c.id AS clinic_id, c.clinic_date, c.name AS clinic_name, st.id AS setting_id, \
+     st.name AS setting_name, pr.id AS provider_id, pr.name AS provider_name, pr.ods_code \
+     FROM appointments a \
+     JOIN participants p ON p.id = a.participant_id \
+     JOIN clinic_slots s ON s.id = a.clinic_slot_id \
+     JOIN clinics c ON c.id = s.clinic_id \
+     JOIN settings st ON st.id = c.setting_id \
+     JOIN providers pr ON pr.id = st.provider_id";
+
+/// An appointment as a clinic list shows it.
+#[derive(Debug, Clone)]
+pub struct ClinicAppointment {
+    /// The appointment.
+    pub appointment: Appointment,
+    /// Who is booked.
+    pub participant: Participant,
+    /// The slot.
+    pub slot: ClinicSlot,
+}
+
+pub(crate) struct AppointmentParts {
+    pub appointment: Appointment,
+    pub participant: Participant,
+    pub slot: ClinicSlot,
+    pub clinic: Clinic,
+    pub setting: Setting,
+    pub provider: Provider,
+}
+
+impl TryFrom<AppointmentRow> for AppointmentParts {
+    type Error = StoreError;
+    fn try_from(row: AppointmentRow) -> Result<Self, Self::Error> {
+        let clinic_id = ClinicId::from_uuid(row.clinic_id);
+        let setting_id = SettingId::from_uuid(row.setting_id);
+        let provider_id = ProviderId::from_uuid(row.provider_id);
+        Ok(Self {
+            appointment: Appointment {
+                id: row.appointment_id.into(),
+                clinic_slot_id: row.clinic_slot_id.into(),
+                participant_id: row.participant_id.into(),
+                state: parse("appointment state", &row.state)?,
+                version: row.version,
+            },
+            participant: Participant {
+                id: row.participant_id.into(),
+                first_name: row.first_name,
+                last_name: row.last_name,
+                date_of_birth: row.date_of_birth,
+                nhs_number: parse("NHS number", &row.nhs_number)?,
+                sex: parse("sex", &row.sex)?,
+            },
+            slot: ClinicSlot {
+                id: row.clinic_slot_id.into(),
+                clinic_id,
+                starts_at: row.starts_at,
+                duration_minutes: u32::try_from(row.duration_minutes)
+                    .map_err(|e| corrupt("duration", e))?,
+            },
+            clinic: Clinic {
+                id: clinic_id,
+                setting_id,
+                date: row.clinic_date,
+                name: row.clinic_name,
+            },
+            setting: Setting {
+                id: setting_id,
+                provider_id,
+                name: row.setting_name,
+            },
+            provider: Provider {
+                id: provider_id,
+                name: row.provider_name,
+                ods_code: row.ods_code,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GatewayRow {
+    id: Uuid,
+    name: String,
+    setting_id: Uuid,
+    transport: String,
+    relay_namespace: Option<String>,
+    relay_hybrid_connection: Option<String>,
+    relay_key_name: Option<String>,
+    relay_key_ref: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RouteRow {
+    gateway_id: Uuid,
+    message_type: String,
+    destination: String,
+}
+
+/// Assembles gateways with their routes (routes may be for any of the gateways, in any order).
+pub(crate) fn gateways(
+    rows: Vec<GatewayRow>,
+    routes: Vec<RouteRow>,
+) -> Result<Vec<Gateway>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let transport = match row.transport.as_str() {
+                "polling" => Transport::Polling,
+                "relay" => {
+                    let field = |value: Option<String>, name: &str| {
+                        value.ok_or_else(|| corrupt("relay gateway", format!("{name} is missing")))
+                    };
+                    Transport::Relay(RelayTransport {
+                        namespace: field(row.relay_namespace, "namespace")?,
+                        hybrid_connection: field(row.relay_hybrid_connection, "hybrid connection")?,
+                        key_name: field(row.relay_key_name, "key name")?,
+                        key_ref: parse(
+                            "key reference",
+                            &field(row.relay_key_ref, "key reference")?,
+                        )?,
+                    })
+                }
+                other => return Err(corrupt("transport", other)),
+            };
+            let routes = routes
+                .iter()
+                .filter(|route| route.gateway_id == row.id)
+                .map(|route| {
+                    Ok(Route {
+                        message_type: parse("message type", &route.message_type)?,
+                        destination: parse("destination", &route.destination)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Gateway {
+                id: row.id.into(),
+                name: row.name,
+                setting_id: row.setting_id.into(),
+                transport,
+                routes,
+            })
+        })
+        .collect()
+}
+
+/// The relay columns of a gateway, `None` for polling gateways.
+pub(crate) struct RelayColumns<'a> {
+    pub namespace: Option<&'a str>,
+    pub hybrid_connection: Option<&'a str>,
+    pub key_name: Option<&'a str>,
+    pub key_ref: Option<String>,
+}
+
+impl<'a> RelayColumns<'a> {
+    pub fn of(transport: &'a Transport) -> Self {
+        match transport {
+            Transport::Polling => Self {
+                namespace: None,
+                hybrid_connection: None,
+                key_name: None,
+                key_ref: None,
+            },
+            Transport::Relay(relay) => Self {
+                namespace: Some(&relay.namespace),
+                hybrid_connection: Some(&relay.hybrid_connection),
+                key_name: Some(&relay.key_name),
+                key_ref: Some(relay.key_ref.to_string()),
+            },
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    appointment_id: Uuid,
+    action: String,
+    from_state: String,
+    to_state: String,
+    at: DateTime<Utc>,
+    actor: String,
+}
+
+impl TryFrom<EventRow> for AppointmentEvent {
+    type Error = StoreError;
+    fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        Ok(AppointmentEvent {
+            appointment_id: row.appointment_id.into(),
+            action: parse("appointment action", &row.action)?,
+            from: parse("appointment state", &row.from_state)?,
+            to: parse("appointment state", &row.to_state)?,
+            at: row.at,
+            by: Actor(row.actor),
+        })
+    }
+}

@@ -1,0 +1,559 @@
+//! The SQL both adapters share, and the port implementations built on it.
+//!
+//! SQLite and PostgreSQL accept the same statements here (`$n` placeholders, `RETURNING`,
+//! `ON CONFLICT`), so [`impl_sql_store!`] writes them once and each adapter supplies only what truly
+//! differs: how a write transaction begins, the row-locking suffixes PostgreSQL needs for concurrent
+//! consumers, and how waiters are woken.
+
+/// The columns of `messages`, in the order [`crate::rows::MessageRow`] reads them.
+macro_rules! message_columns {
+    () => {
+        "id, gateway_id, participant_id, appointment_id, message_type, payload, destination, \
+         created_at, delivered_at, lease_expires_at, confirmed_at, failed_at, attempts, last_error, \
+         resend_of"
+    };
+}
+
+/// The predicate of a message no gateway holds and nobody has finished.
+macro_rules! pending {
+    () => {
+        "delivered_at IS NULL AND confirmed_at IS NULL AND failed_at IS NULL"
+    };
+}
+
+/// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
+///
+/// The adapter type must have a `pool` field, `begin_write()` (a transaction that will write) and
+/// `wake(GatewayId)` (called after a commit that made a message pending), plus a `notifier` field.
+/// `skip_locked` is appended to SELECTs that pick rows to claim; `lock_row` to SELECTs of one row
+/// that will be updated.
+macro_rules! impl_sql_store {
+    (store: $Store:ty, db: $Db:ty, skip_locked: $skip_locked:literal, lock_row: $lock_row:literal) => {
+        impl $Store {
+            async fn insert_message(
+                tx: &mut sqlx::Transaction<'static, $Db>,
+                message: &Message,
+            ) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO messages (",
+                    message_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                ))
+                .bind(message.id.as_uuid())
+                .bind(message.gateway_id.as_uuid())
+                .bind(message.participant_id.as_uuid())
+                .bind(message.appointment_id.as_uuid())
+                .bind(message.message_type.as_str())
+                .bind(&message.payload)
+                .bind(message.destination.as_str())
+                .bind(message.created_at)
+                .bind(message.delivered_at)
+                .bind(message.lease_expires_at)
+                .bind(message.confirmed_at)
+                .bind(message.failed_at)
+                .bind(i64::from(message.attempts))
+                .bind(message.last_error.as_deref())
+                .bind(message.resend_of.map(|id| id.as_uuid()))
+                .execute(&mut **tx)
+                .await
+                .map_err(crate::db)?;
+                Ok(())
+            }
+
+            /// Writes the lifecycle fields a core lifecycle function changed.
+            async fn update_lifecycle(
+                tx: &mut sqlx::Transaction<'static, $Db>,
+                message: &Message,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE messages SET delivered_at = $1, lease_expires_at = $2, confirmed_at = $3, \
+                     failed_at = $4, attempts = $5, last_error = $6 WHERE id = $7",
+                )
+                .bind(message.delivered_at)
+                .bind(message.lease_expires_at)
+                .bind(message.confirmed_at)
+                .bind(message.failed_at)
+                .bind(i64::from(message.attempts))
+                .bind(message.last_error.as_deref())
+                .bind(message.id.as_uuid())
+                .execute(&mut **tx)
+                .await
+                .map_err(crate::db)?;
+                Ok(())
+            }
+
+            /// Loads a message for update and checks it belongs to the gateway.
+            async fn message_of_gateway(
+                tx: &mut sqlx::Transaction<'static, $Db>,
+                gateway_id: GatewayId,
+                message_id: MessageId,
+            ) -> Result<Message, StoreError> {
+                let row: Option<MessageRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE id = $1",
+                    $lock_row
+                ))
+                .bind(message_id.as_uuid())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(crate::db)?;
+                let message = Message::try_from(row.ok_or_else(|| StoreError::NotFound {
+                    what: "message",
+                    id: message_id.to_string(),
+                })?)?;
+                if message.gateway_id != gateway_id {
+                    return Err(StoreError::WrongGateway { message_id });
+                }
+                Ok(message)
+            }
+
+            async fn pending_exists(&self, gateway_id: GatewayId) -> Result<bool, StoreError> {
+                sqlx::query_scalar(concat!(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE gateway_id = $1 AND ",
+                    pending!(),
+                    ")"
+                ))
+                .bind(gateway_id.as_uuid())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(crate::db)
+            }
+
+            async fn gateways_where(
+                &self,
+                filter: &'static str,
+                id: uuid::Uuid,
+            ) -> Result<Vec<Gateway>, StoreError> {
+                let rows: Vec<GatewayRow> = sqlx::query_as(&format!(
+                    "SELECT id, name, setting_id, transport, relay_namespace, relay_hybrid_connection, \
+                     relay_key_name, relay_key_ref FROM gateways g WHERE {filter} = $1 \
+                     ORDER BY created_at, id"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                let routes: Vec<RouteRow> = sqlx::query_as(&format!(
+                    "SELECT r.gateway_id, r.message_type, r.destination FROM gateway_routes r \
+                     JOIN gateways g ON g.id = r.gateway_id WHERE {filter} = $1 ORDER BY r.message_type"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                crate::rows::gateways(rows, routes)
+            }
+
+            async fn upsert_gateway(
+                tx: &mut sqlx::Transaction<'static, $Db>,
+                gateway: &Gateway,
+                now: DateTime<Utc>,
+                replace: bool,
+            ) -> Result<(), StoreError> {
+                let relay = RelayColumns::of(&gateway.transport);
+                let conflict = if replace {
+                    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, setting_id = excluded.setting_id, \
+                     transport = excluded.transport, relay_namespace = excluded.relay_namespace, \
+                     relay_hybrid_connection = excluded.relay_hybrid_connection, \
+                     relay_key_name = excluded.relay_key_name, relay_key_ref = excluded.relay_key_ref"
+                } else {
+                    "ON CONFLICT DO NOTHING"
+                };
+                sqlx::query(&format!(
+                    "INSERT INTO gateways (id, name, setting_id, transport, relay_namespace, \
+                     relay_hybrid_connection, relay_key_name, relay_key_ref, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) {conflict}"
+                ))
+                .bind(gateway.id.as_uuid())
+                .bind(&gateway.name)
+                .bind(gateway.setting_id.as_uuid())
+                .bind(gateway.transport.kind())
+                .bind(relay.namespace)
+                .bind(relay.hybrid_connection)
+                .bind(relay.key_name)
+                .bind(relay.key_ref)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(crate::db)?;
+                if replace {
+                    sqlx::query("DELETE FROM gateway_routes WHERE gateway_id = $1")
+                        .bind(gateway.id.as_uuid())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(crate::db)?;
+                }
+                for route in &gateway.routes {
+                    sqlx::query(
+                        "INSERT INTO gateway_routes (gateway_id, message_type, destination) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(gateway.id.as_uuid())
+                    .bind(route.message_type.as_str())
+                    .bind(route.destination.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(crate::db)?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl AppointmentStore for $Store {
+            async fn send_context(&self, appointment_id: AppointmentId) -> Result<SendContext, StoreError> {
+                let row: Option<AppointmentRow> =
+                    sqlx::query_as(&format!("{APPOINTMENT_SELECT} WHERE a.id = $1"))
+                        .bind(appointment_id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(crate::db)?;
+                let parts = AppointmentParts::try_from(row.ok_or_else(|| StoreError::NotFound {
+                    what: "appointment",
+                    id: appointment_id.to_string(),
+                })?)?;
+                let gateways = self.gateways_where("g.setting_id", parts.setting.id.as_uuid()).await?;
+                let latest: Option<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(appointment_id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                Ok(SendContext {
+                    appointment: parts.appointment,
+                    participant: parts.participant,
+                    slot: parts.slot,
+                    clinic: parts.clinic,
+                    setting: parts.setting,
+                    provider: parts.provider,
+                    gateways,
+                    latest_message_id: latest.map(MessageId::from_uuid),
+                })
+            }
+
+            async fn commit_change(&self, change: &AppointmentChange) -> Result<(), StoreError> {
+                let appointment = &change.appointment;
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query(
+                    "UPDATE appointments SET state = $1, version = $2 WHERE id = $3 AND version = $4",
+                )
+                .bind(appointment.state.code())
+                .bind(appointment.version)
+                .bind(appointment.id.as_uuid())
+                .bind(change.expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::db)?
+                .rows_affected();
+                if updated == 0 {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT version FROM appointments WHERE id = $1")
+                            .bind(appointment.id.as_uuid())
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(crate::db)?;
+                    return Err(match exists {
+                        Some(_) => StoreError::VersionConflict {
+                            expected: change.expected_version,
+                        },
+                        None => StoreError::NotFound {
+                            what: "appointment",
+                            id: appointment.id.to_string(),
+                        },
+                    });
+                }
+                let event = &change.event;
+                sqlx::query(
+                    "INSERT INTO appointment_events (appointment_id, action, from_state, to_state, at, actor) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(event.appointment_id.as_uuid())
+                .bind(event.action.code())
+                .bind(event.from.code())
+                .bind(event.to.code())
+                .bind(event.at)
+                .bind(&event.by.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                if let Some(message) = &change.message {
+                    Self::insert_message(&mut tx, message).await?;
+                }
+                tx.commit().await.map_err(crate::db)?;
+                if let Some(message) = &change.message {
+                    self.wake(message.gateway_id);
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Outbox for $Store {
+            async fn enqueue(&self, message: &Message) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_message(&mut tx, message).await?;
+                tx.commit().await.map_err(crate::db)?;
+                self.wake(message.gateway_id);
+                Ok(())
+            }
+
+            async fn take_pending(
+                &self,
+                gateway_id: GatewayId,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<Message>, StoreError> {
+                // One statement claims the batch atomically; it does what `Message::deliver` does to
+                // each row (a test holds the two to the same result).
+                let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+                    "UPDATE messages SET delivered_at = $1, lease_expires_at = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM messages WHERE gateway_id = $3 AND ",
+                    pending!(),
+                    " ORDER BY created_at, id LIMIT $4",
+                    $skip_locked,
+                    ") RETURNING ",
+                    message_columns!()
+                ))
+                .bind(now)
+                .bind(lease_until)
+                .bind(gateway_id.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                let mut taken = crate::rows::messages(rows)?;
+                taken.sort_by_key(|message| (message.created_at, message.id));
+                Ok(taken)
+            }
+
+            async fn confirm(
+                &self,
+                gateway_id: GatewayId,
+                message_id: MessageId,
+                now: DateTime<Utc>,
+            ) -> Result<Confirmed, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
+                let (confirmed, outcome) = message.confirm(now)?;
+                if outcome == Confirmed::Now {
+                    Self::update_lifecycle(&mut tx, &confirmed).await?;
+                }
+                tx.commit().await.map_err(crate::db)?;
+                Ok(outcome)
+            }
+
+            async fn fail(
+                &self,
+                gateway_id: GatewayId,
+                message_id: MessageId,
+                now: DateTime<Utc>,
+                reason: &str,
+            ) -> Result<Message, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
+                let failed = message.fail(now, reason)?;
+                Self::update_lifecycle(&mut tx, &failed).await?;
+                tx.commit().await.map_err(crate::db)?;
+                Ok(failed)
+            }
+
+            async fn redeliver_expired(&self, now: DateTime<Utc>, max_attempts: u32) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE delivered_at IS NOT NULL AND confirmed_at IS NULL \
+                     AND failed_at IS NULL AND lease_expires_at <= $1 ORDER BY lease_expires_at LIMIT 500",
+                    $skip_locked
+                ))
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                let mut woken = Vec::new();
+                for message in crate::rows::messages(rows)? {
+                    let next = message.redeliver(now, max_attempts)?;
+                    Self::update_lifecycle(&mut tx, &next).await?;
+                    if next.status() == MessageStatus::Pending {
+                        woken.push(next.gateway_id);
+                    }
+                }
+                tx.commit().await.map_err(crate::db)?;
+                let changed = woken.len() as u64;
+                woken.sort();
+                woken.dedup();
+                for gateway_id in woken {
+                    self.wake(gateway_id);
+                }
+                Ok(changed)
+            }
+
+            async fn message(&self, message_id: MessageId) -> Result<Message, StoreError> {
+                let row: Option<MessageRow> =
+                    sqlx::query_as(concat!("SELECT ", message_columns!(), " FROM messages WHERE id = $1"))
+                        .bind(message_id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(crate::db)?;
+                Message::try_from(row.ok_or_else(|| StoreError::NotFound {
+                    what: "message",
+                    id: message_id.to_string(),
+                })?)
+            }
+
+            async fn wait_for_pending(
+                &self,
+                gateway_id: GatewayId,
+                timeout: std::time::Duration,
+            ) -> Result<bool, StoreError> {
+                // Register before looking, so a message committed between the look and the wait
+                // still wakes us.
+                let notify = self.notifier.handle(gateway_id);
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.pending_exists(gateway_id).await? {
+                    return Ok(true);
+                }
+                Ok(tokio::time::timeout(timeout, notified).await.is_ok())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl ScreeningStore for $Store {
+            async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                Self::upsert_gateway(&mut tx, gateway, now, true).await?;
+                tx.commit().await.map_err(crate::db)
+            }
+
+            async fn gateway(&self, gateway_id: GatewayId) -> Result<Gateway, StoreError> {
+                self.gateways_where("g.id", gateway_id.as_uuid())
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::NotFound {
+                        what: "gateway",
+                        id: gateway_id.to_string(),
+                    })
+            }
+
+            async fn clinic_appointments(&self, clinic_id: ClinicId) -> Result<Vec<ClinicAppointment>, StoreError> {
+                let rows: Vec<AppointmentRow> =
+                    sqlx::query_as(&format!("{APPOINTMENT_SELECT} WHERE c.id = $1 ORDER BY s.starts_at, a.id"))
+                        .bind(clinic_id.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(crate::db)?;
+                rows.into_iter()
+                    .map(|row| {
+                        let parts = AppointmentParts::try_from(row)?;
+                        Ok(ClinicAppointment {
+                            appointment: parts.appointment,
+                            participant: parts.participant,
+                            slot: parts.slot,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn appointment_messages(&self, appointment_id: AppointmentId) -> Result<Vec<Message>, StoreError> {
+                let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC"
+                ))
+                .bind(appointment_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                crate::rows::messages(rows)
+            }
+
+            async fn appointment_events(&self, appointment_id: AppointmentId) -> Result<Vec<AppointmentEvent>, StoreError> {
+                let rows: Vec<EventRow> = sqlx::query_as(
+                    "SELECT appointment_id, action, from_state, to_state, at, actor FROM appointment_events \
+                     WHERE appointment_id = $1 ORDER BY id",
+                )
+                .bind(appointment_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                rows.into_iter().map(AppointmentEvent::try_from).collect()
+            }
+
+            async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError> {
+                let data = demo_data(day);
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO providers (id, name, ods_code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(data.provider.id.as_uuid())
+                    .bind(&data.provider.name)
+                    .bind(&data.provider.ods_code)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                sqlx::query("INSERT INTO settings (id, provider_id, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(data.setting.id.as_uuid())
+                    .bind(data.setting.provider_id.as_uuid())
+                    .bind(&data.setting.name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                // Seeding never overwrites a gateway an admin has edited since.
+                Self::upsert_gateway(&mut tx, &data.gateway, now, false).await?;
+                sqlx::query("INSERT INTO clinics (id, setting_id, clinic_date, name) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(data.clinic.id.as_uuid())
+                    .bind(data.clinic.setting_id.as_uuid())
+                    .bind(data.clinic.date)
+                    .bind(&data.clinic.name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                for ((participant, slot), appointment) in
+                    data.participants.iter().zip(&data.slots).zip(&data.appointments)
+                {
+                    sqlx::query(
+                        "INSERT INTO participants (id, nhs_number, first_name, last_name, date_of_birth, sex) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(participant.id.as_uuid())
+                    .bind(participant.nhs_number.digits())
+                    .bind(&participant.first_name)
+                    .bind(&participant.last_name)
+                    .bind(participant.date_of_birth)
+                    .bind(participant.sex.code())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                    sqlx::query(
+                        "INSERT INTO clinic_slots (id, clinic_id, starts_at, duration_minutes) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(slot.id.as_uuid())
+                    .bind(slot.clinic_id.as_uuid())
+                    .bind(slot.starts_at)
+                    .bind(i64::from(slot.duration_minutes))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                    sqlx::query(
+                        "INSERT INTO appointments (id, clinic_slot_id, participant_id, state, version) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(appointment.id.as_uuid())
+                    .bind(appointment.clinic_slot_id.as_uuid())
+                    .bind(appointment.participant_id.as_uuid())
+                    .bind(appointment.state.code())
+                    .bind(appointment.version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                }
+                tx.commit().await.map_err(crate::db)?;
+                Ok(data)
+            }
+        }
+    };
+}

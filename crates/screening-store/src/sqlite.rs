@@ -1,0 +1,82 @@
+//! The SQLite adapter: the embedded default (a file, created on first use, in WAL mode).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use screening_core::prelude::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+
+use crate::demo::{demo_data, DemoData};
+use crate::notify::Notifier;
+use crate::rows::{
+    AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
+    RelayColumns, RouteRow, APPOINTMENT_SELECT,
+};
+use crate::{ConnectError, ScreeningStore};
+
+/// The store on SQLite.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    notifier: Arc<Notifier>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db` or
+    /// `sqlite::memory:`) and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| ConnectError::connect(url, source))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if in_memory {
+            // Every connection to :memory: is a separate database, so keep exactly one, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(8)
+        }
+        .connect_with(options)
+        .await
+        .map_err(|source| ConnectError::connect(url, source))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(ConnectError::Migrate)?;
+        Ok(Self {
+            pool,
+            notifier: Arc::default(),
+        })
+    }
+
+    /// The pool, for callers that need a query the ports do not offer.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// SQLite allows one writer: take the write lock at BEGIN, so two writers queue (busy timeout)
+    /// instead of deadlocking when both try to upgrade a read transaction.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(crate::db)
+    }
+
+    fn wake(&self, gateway_id: GatewayId) {
+        self.notifier.notify(gateway_id);
+    }
+}
+
+// A single process owns the file's writers, so claiming needs no row locks.
+impl_sql_store!(store: SqliteStore, db: Sqlite, skip_locked: "", lock_row: "");

@@ -1,0 +1,582 @@
+//! The store against real databases: every scenario runs on a temporary SQLite file and on a fresh
+//! PostgreSQL database.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use screening_core::prelude::*;
+use screening_core::send::SendError;
+use screening_store::testing::{Backend, TestStore};
+use screening_store::{DemoData, ScreeningStore};
+use uuid::Uuid;
+
+/// Runs a scenario once per backend, as two tests.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario(Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    seeding_twice_changes_nothing,
+    sending_commits_the_state_its_event_and_the_message_together,
+    two_clinicians_pressing_send_at_once_make_exactly_one_message,
+    a_commit_that_fails_part_way_writes_nothing,
+    taking_leases_messages_and_confirming_is_idempotent,
+    taking_does_what_the_core_deliver_function_does,
+    a_confirmation_from_another_gateway_is_refused,
+    a_failure_is_kept_with_its_reason,
+    an_expired_lease_is_redelivered_and_parked_once_attempts_run_out,
+    a_waiting_gateway_wakes_when_a_message_is_committed,
+    a_resend_links_to_the_previous_message,
+    a_gateway_and_its_routes_round_trip,
+);
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_400_000 + seconds, 0).unwrap()
+}
+
+async fn seeded(backend: Backend) -> Option<(TestStore, DemoData)> {
+    let test = TestStore::new(backend).await?;
+    let demo = test.store.seed_demo(day(), t(0)).await.expect("seed");
+    Some((test, demo))
+}
+
+fn send_request(action: AppointmentAction, at: DateTime<Utc>) -> ActionRequest {
+    ActionRequest::new(
+        action,
+        at,
+        MessageId::from_uuid(Uuid::new_v4()),
+        Actor("clinician-1".into()),
+    )
+}
+
+/// The first demo appointment that can be sent.
+fn sendable(demo: &DemoData) -> AppointmentId {
+    demo.appointments
+        .iter()
+        .find(|a| a.state == AppointmentState::CheckedIn)
+        .unwrap()
+        .id
+}
+
+/// A pending message for the demo gateway, not tied to a transition.
+fn loose_message(demo: &DemoData, created_at: DateTime<Utc>) -> Message {
+    Message {
+        id: MessageId::from_uuid(Uuid::new_v4()),
+        gateway_id: demo.gateway.id,
+        participant_id: demo.participants[0].id,
+        appointment_id: demo.appointments[0].id,
+        message_type: MessageType::fhir(),
+        payload: "{}".into(),
+        destination: Destination::parse("log:").unwrap(),
+        created_at,
+        delivered_at: None,
+        lease_expires_at: None,
+        confirmed_at: None,
+        failed_at: None,
+        attempts: 0,
+        last_error: None,
+        resend_of: None,
+    }
+}
+
+async fn seeding_twice_changes_nothing(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    test.store.seed_demo(day(), t(5)).await.unwrap();
+    let appointments = test
+        .store
+        .clinic_appointments(demo.clinic.id)
+        .await
+        .unwrap();
+    assert_eq!(appointments.len(), 10);
+    assert!(appointments
+        .iter()
+        .all(|a| a.participant.nhs_number.is_test_number()));
+    assert!(appointments
+        .windows(2)
+        .all(|w| w[0].slot.starts_at < w[1].slot.starts_at));
+    let gateway = test.store.gateway(demo.gateway.id).await.unwrap();
+    assert_eq!(gateway, demo.gateway);
+    test.cleanup().await;
+}
+
+async fn sending_commits_the_state_its_event_and_the_message_together(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let id = sendable(&demo);
+    let outcome = act_on_appointment(
+        test.store.as_ref(),
+        id,
+        &send_request(AppointmentAction::SendToModality, t(10)),
+    )
+    .await
+    .unwrap();
+    let message = outcome.message.unwrap();
+
+    let context = test.store.send_context(id).await.unwrap();
+    assert_eq!(context.appointment.state, AppointmentState::SentToModality);
+    assert_eq!(context.appointment.version, 1);
+    let events = test.store.appointment_events(id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].action, AppointmentAction::SendToModality);
+    assert_eq!(events[0].by, Actor("clinician-1".into()));
+    let stored = test.store.message(message.id).await.unwrap();
+    assert_eq!(stored, message);
+    assert_eq!(stored.status(), MessageStatus::Pending);
+    let order = parse_service_request(&stored.payload).unwrap();
+    assert_eq!(order.id.unwrap().value.unwrap(), message.id.to_string());
+    test.cleanup().await;
+}
+
+async fn two_clinicians_pressing_send_at_once_make_exactly_one_message(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let candidates: Vec<_> = demo
+        .appointments
+        .iter()
+        .filter(|a| a.state.after(AppointmentAction::SendToModality).is_some())
+        .map(|a| a.id)
+        .collect();
+    assert!(candidates.len() >= 3);
+    for id in candidates {
+        let press = |store: Arc<dyn ScreeningStore>| async move {
+            act_on_appointment(
+                store.as_ref(),
+                id,
+                &send_request(AppointmentAction::SendToModality, t(20)),
+            )
+            .await
+        };
+        let (first, second) = tokio::join!(
+            tokio::spawn(press(test.store.clone())),
+            tokio::spawn(press(test.store.clone()))
+        );
+        let results = [first.unwrap(), second.unwrap()];
+        let succeeded = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(succeeded, 1, "{results:?}");
+        let refusal = results.into_iter().find_map(Result::err).unwrap();
+        assert!(
+            matches!(
+                refusal,
+                ActionError::Refused(SendError::Transition(TransitionError::AlreadySent))
+            ),
+            "{refusal:?}"
+        );
+        assert!(refusal.to_string().contains("already been sent"));
+        assert_eq!(test.store.appointment_messages(id).await.unwrap().len(), 1);
+        assert_eq!(test.store.appointment_events(id).await.unwrap().len(), 1);
+    }
+    test.cleanup().await;
+}
+
+async fn a_commit_that_fails_part_way_writes_nothing(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let id = sendable(&demo);
+    let context = test.store.send_context(id).await.unwrap();
+    let mut outcome = act(
+        &context,
+        &send_request(AppointmentAction::SendToModality, t(30)),
+    )
+    .unwrap();
+    // A message for a gateway that does not exist violates a foreign key after the appointment row
+    // and the event were written in the same transaction.
+    let mut message = outcome.message.take().unwrap();
+    message.gateway_id = GatewayId::from_uuid(Uuid::new_v4());
+    let change = AppointmentChange {
+        appointment: outcome.appointment,
+        expected_version: context.appointment.version,
+        event: outcome.event,
+        message: Some(message),
+    };
+    let error = test.store.commit_change(&change).await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    let after = test.store.send_context(id).await.unwrap();
+    assert_eq!(after.appointment.state, AppointmentState::CheckedIn);
+    assert_eq!(after.appointment.version, context.appointment.version);
+    assert!(test.store.appointment_events(id).await.unwrap().is_empty());
+    assert!(test
+        .store
+        .appointment_messages(id)
+        .await
+        .unwrap()
+        .is_empty());
+    test.cleanup().await;
+}
+
+async fn taking_leases_messages_and_confirming_is_idempotent(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let first = loose_message(&demo, t(1));
+    let second = loose_message(&demo, t(2));
+    test.store.enqueue(&second).await.unwrap();
+    test.store.enqueue(&first).await.unwrap();
+
+    let taken = test
+        .store
+        .take_pending(gateway, t(10), t(40), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [first.id, second.id],
+        "oldest first"
+    );
+    assert!(taken
+        .iter()
+        .all(|m| m.status() == MessageStatus::Delivered && m.attempts == 1));
+    assert!(test
+        .store
+        .take_pending(gateway, t(11), t(41), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert_eq!(
+        test.store.confirm(gateway, first.id, t(12)).await.unwrap(),
+        Confirmed::Now
+    );
+    assert_eq!(
+        test.store.confirm(gateway, first.id, t(13)).await.unwrap(),
+        Confirmed::Already
+    );
+    let confirmed = test.store.message(first.id).await.unwrap();
+    assert_eq!(confirmed.status(), MessageStatus::Confirmed);
+    assert_eq!(confirmed.confirmed_at, Some(t(12)));
+    assert_eq!(confirmed.delivered_at, Some(t(10)));
+
+    let missing = test
+        .store
+        .confirm(gateway, MessageId::from_uuid(Uuid::new_v4()), t(14))
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound {
+            what: "message",
+            ..
+        })
+    ));
+    test.cleanup().await;
+}
+
+async fn taking_does_what_the_core_deliver_function_does(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let message = loose_message(&demo, t(1));
+    test.store.enqueue(&message).await.unwrap();
+    let taken = test
+        .store
+        .take_pending(demo.gateway.id, t(5), t(35), 1)
+        .await
+        .unwrap();
+    assert_eq!(taken, vec![message.deliver(t(5), t(35)).unwrap()]);
+    test.cleanup().await;
+}
+
+async fn a_confirmation_from_another_gateway_is_refused(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let other = Gateway {
+        id: GatewayId::from_uuid(Uuid::new_v4()),
+        name: "Another site".into(),
+        ..demo.gateway.clone()
+    };
+    test.store.save_gateway(&other, t(0)).await.unwrap();
+    let message = loose_message(&demo, t(1));
+    test.store.enqueue(&message).await.unwrap();
+    test.store
+        .take_pending(demo.gateway.id, t(2), t(32), 5)
+        .await
+        .unwrap();
+
+    let refused = test.store.confirm(other.id, message.id, t(3)).await;
+    assert!(
+        matches!(refused, Err(StoreError::WrongGateway { .. })),
+        "{refused:?}"
+    );
+    assert!(test
+        .store
+        .take_pending(other.id, t(3), t(33), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        test.store.message(message.id).await.unwrap().status(),
+        MessageStatus::Delivered
+    );
+    test.cleanup().await;
+}
+
+async fn a_failure_is_kept_with_its_reason(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let message = loose_message(&demo, t(1));
+    test.store.enqueue(&message).await.unwrap();
+    test.store
+        .take_pending(demo.gateway.id, t(2), t(32), 5)
+        .await
+        .unwrap();
+    let reason = "forward to destination: HTTP 500 Internal Server Error";
+    let failed = test
+        .store
+        .fail(demo.gateway.id, message.id, t(3), reason)
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), MessageStatus::Failed);
+    let stored = test.store.message(message.id).await.unwrap();
+    assert_eq!(stored.last_error.as_deref(), Some(reason));
+    assert_eq!(stored.failed_at, Some(t(3)));
+    let confirm = test.store.confirm(demo.gateway.id, message.id, t(4)).await;
+    assert!(
+        matches!(confirm, Err(StoreError::Lifecycle(_))),
+        "{confirm:?}"
+    );
+    assert!(test
+        .store
+        .take_pending(demo.gateway.id, t(5), t(35), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    test.cleanup().await;
+}
+
+async fn an_expired_lease_is_redelivered_and_parked_once_attempts_run_out(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let message = loose_message(&demo, t(1));
+    test.store.enqueue(&message).await.unwrap();
+    test.store
+        .take_pending(gateway, t(10), t(40), 5)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        test.store.redeliver_expired(t(39), 2).await.unwrap(),
+        0,
+        "lease still running"
+    );
+    assert_eq!(test.store.redeliver_expired(t(40), 2).await.unwrap(), 1);
+    let again = test
+        .store
+        .take_pending(gateway, t(41), t(71), 5)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+
+    assert_eq!(
+        test.store.redeliver_expired(t(71), 2).await.unwrap(),
+        0,
+        "parked, not pending"
+    );
+    let parked = test.store.message(message.id).await.unwrap();
+    assert_eq!(parked.status(), MessageStatus::Failed);
+    assert!(parked.last_error.unwrap().contains("after 2 attempts"));
+    test.cleanup().await;
+}
+
+async fn a_waiting_gateway_wakes_when_a_message_is_committed(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    assert!(!test
+        .store
+        .wait_for_pending(gateway, Duration::from_millis(200))
+        .await
+        .unwrap());
+
+    // A waiter in this instance, and on PostgreSQL one in a second instance on the same database.
+    let mut waiters = vec![test.store.clone()];
+    if backend == Backend::Postgres {
+        waiters.push(screening_store::connect(&test.url).await.unwrap());
+    }
+    let handles: Vec<_> = waiters
+        .into_iter()
+        .map(|store| {
+            tokio::spawn(async move {
+                store
+                    .wait_for_pending(gateway, Duration::from_secs(20))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    act_on_appointment(
+        test.store.as_ref(),
+        sendable(&demo),
+        &send_request(AppointmentAction::SendToModality, t(5)),
+    )
+    .await
+    .unwrap();
+    for handle in handles {
+        let woken = tokio::time::timeout(Duration::from_secs(10), handle).await;
+        assert!(matches!(woken, Ok(Ok(Ok(true)))), "{woken:?}");
+    }
+    // With a message pending, waiting returns at once.
+    assert!(test
+        .store
+        .wait_for_pending(gateway, Duration::from_secs(20))
+        .await
+        .unwrap());
+    test.cleanup().await;
+}
+
+async fn a_resend_links_to_the_previous_message(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let id = sendable(&demo);
+    let first = act_on_appointment(
+        test.store.as_ref(),
+        id,
+        &send_request(AppointmentAction::SendToModality, t(1)),
+    )
+    .await
+    .unwrap()
+    .message
+    .unwrap();
+    let second = act_on_appointment(
+        test.store.as_ref(),
+        id,
+        &send_request(AppointmentAction::Resend, t(2)),
+    )
+    .await
+    .unwrap()
+    .message
+    .unwrap();
+    assert_eq!(second.resend_of, Some(first.id));
+    let messages = test.store.appointment_messages(id).await.unwrap();
+    assert_eq!(
+        messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [second.id, first.id]
+    );
+    let state = test.store.send_context(id).await.unwrap().appointment.state;
+    assert_eq!(state, AppointmentState::SentToModality);
+    test.cleanup().await;
+}
+
+async fn a_gateway_and_its_routes_round_trip(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let relay = Gateway {
+        id: GatewayId::from_uuid(Uuid::new_v4()),
+        name: "Relay gateway".into(),
+        setting_id: demo.setting.id,
+        transport: Transport::Relay(RelayTransport {
+            namespace: "contoso.servicebus.windows.net".into(),
+            hybrid_connection: "leeds".into(),
+            key_name: "send".into(),
+            key_ref: "env:LEEDS_RELAY_KEY".parse().unwrap(),
+        }),
+        routes: vec![
+            Route {
+                message_type: MessageType::fhir(),
+                destination: Destination::parse("https://ris.example/fhir").unwrap(),
+            },
+            Route {
+                message_type: MessageType::parse("WORKLIST").unwrap(),
+                destination: Destination::parse("file:///var/spool/worklist").unwrap(),
+            },
+        ],
+    };
+    test.store.save_gateway(&relay, t(1)).await.unwrap();
+    assert_eq!(test.store.gateway(relay.id).await.unwrap(), relay);
+
+    let edited = Gateway {
+        routes: relay.routes[..1].to_vec(),
+        name: "Renamed".into(),
+        ..relay.clone()
+    };
+    test.store.save_gateway(&edited, t(2)).await.unwrap();
+    assert_eq!(test.store.gateway(relay.id).await.unwrap(), edited);
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_concurrent_consumers_never_receive_the_same_message() {
+    let Some((test, demo)) = seeded(Backend::Postgres).await else {
+        return;
+    };
+    const MESSAGES: usize = 300;
+    for i in 0..MESSAGES {
+        test.store
+            .enqueue(&loose_message(&demo, t(i as i64)))
+            .await
+            .unwrap();
+    }
+    let consumers: Vec<_> = (0..6)
+        .map(|_| {
+            let store = test.store.clone();
+            let gateway = demo.gateway.id;
+            tokio::spawn(async move {
+                let mut received = Vec::new();
+                loop {
+                    let batch = store
+                        .take_pending(gateway, t(1000), t(2000), 7)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return received;
+                    }
+                    received.extend(batch.into_iter().map(|m| m.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut busy_consumers = 0;
+    for consumer in consumers {
+        let received = consumer.await.unwrap();
+        busy_consumers += usize::from(!received.is_empty());
+        all.extend(received);
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), MESSAGES, "every message delivered");
+    assert_eq!(unique.len(), MESSAGES, "no message delivered twice");
+    assert!(busy_consumers > 1, "the consumers really ran concurrently");
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_connect_error_naming_the_phase() {
+    let error = screening_store::connect("postgres://nobody:pw@127.0.0.1:1/none")
+        .await
+        .err()
+        .unwrap();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("connect to postgres://nobody:***@127.0.0.1:1/none"),
+        "{text}"
+    );
+}
