@@ -85,6 +85,20 @@ pub const TRANSITIONS: &[Transition] = &[
     t(S::Pending, A::MarkDidNotAttend, S::DidNotAttend),
 ];
 
+/// The state machine as a Markdown table (state, action, next state), for docs and admin pages.
+pub fn transitions_markdown() -> String {
+    let mut table = String::from("| From | Action | To |\n|---|---|---|\n");
+    for row in TRANSITIONS {
+        table.push_str(&format!(
+            "| {} | {} | {} |\n",
+            row.from.label(),
+            row.action.label(),
+            row.to.label()
+        ));
+    }
+    table
+}
+
 impl AppointmentState {
     /// Every state, in the order a clinic moves through them.
     pub const ALL: [AppointmentState; 7] = [

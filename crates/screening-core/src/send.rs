@@ -124,6 +124,19 @@ pub fn act(context: &SendContext, request: &ActionRequest) -> Result<ActionOutco
     })
 }
 
+/// "Send to modality" as the issue names it: the transition and the `FHIR` message, or why not.
+pub fn send_to_modality(
+    context: &SendContext,
+    now: DateTime<Utc>,
+    new_message_id: MessageId,
+    by: Actor,
+) -> Result<ActionOutcome, SendError> {
+    act(
+        context,
+        &ActionRequest::new(AppointmentAction::SendToModality, now, new_message_id, by),
+    )
+}
+
 fn build_message(context: &SendContext, request: &ActionRequest) -> Result<Message, SendError> {
     let message_type = &request.message_type;
     let gateway = choose_gateway(context, message_type)?;
@@ -329,6 +342,15 @@ mod tests {
         assert_eq!(message.status(), crate::message::MessageStatus::Pending);
         assert!(message.payload.contains("1224585002"));
         assert_eq!(message.resend_of, None);
+    }
+
+    #[test]
+    fn send_to_modality_is_act_with_the_send_action() {
+        let ctx = context(AppointmentState::Arrived, vec![gateway(vec![fhir_route()])]);
+        let req = request(AppointmentAction::SendToModality);
+        let outcome = send_to_modality(&ctx, req.now, req.new_message_id, req.by.clone()).unwrap();
+        assert_eq!(outcome.event.action, AppointmentAction::SendToModality);
+        assert_eq!(outcome.message, act(&ctx, &req).unwrap().message);
     }
 
     #[test]

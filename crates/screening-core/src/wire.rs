@@ -68,6 +68,17 @@ pub struct FailureReport {
     pub reason: String,
 }
 
+/// A gateway agent's periodic report about itself; it feeds "last seen" in the admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The agent's version.
+    pub agent_version: String,
+    /// Seconds since the agent started.
+    pub uptime_seconds: u64,
+    /// Messages in the agent's inbox not yet forwarded or reported.
+    pub inbox_depth: u64,
+}
+
 /// The outcome a gateway reports over the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

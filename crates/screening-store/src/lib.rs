@@ -78,6 +78,27 @@ pub trait ScreeningStore: AppointmentStore + Outbox {
         appointment_id: AppointmentId,
     ) -> Result<Vec<AppointmentEvent>, StoreError>;
 
+    /// Stores the hash of a gateway's credential, replacing any previous one (rotation).
+    async fn set_gateway_credential_hash(&self, gateway_id: GatewayId, hash: &str) -> Result<(), StoreError>;
+
+    /// The hash of a gateway's credential; `None` when none was issued. `NotFound` for no gateway.
+    async fn gateway_credential_hash(&self, gateway_id: GatewayId) -> Result<Option<String>, StoreError>;
+
+    /// Records an agent's heartbeat as the gateway's "last seen".
+    async fn record_heartbeat(
+        &self,
+        gateway_id: GatewayId,
+        now: DateTime<Utc>,
+        heartbeat: &Heartbeat,
+    ) -> Result<(), StoreError>;
+
+    /// When the gateway was last heard from (a heartbeat or any authenticated request), and its last
+    /// heartbeat.
+    async fn gateway_last_seen(
+        &self,
+        gateway_id: GatewayId,
+    ) -> Result<(Option<DateTime<Utc>>, Option<Heartbeat>), StoreError>;
+
     /// Writes the demo data for a clinic on `day`; running it again changes nothing.
     async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError>;
 }

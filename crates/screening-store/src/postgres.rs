@@ -25,6 +25,8 @@ const CHANNEL: &str = "screening_outbox";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL handles concurrent writers itself.
+    writer: PgPool,
     notifier: Arc<Notifier>,
     /// Gateways whose waiters in other instances should be woken (sent by a debouncing task).
     announce: mpsc::UnboundedSender<GatewayId>,
@@ -56,6 +58,7 @@ impl PgStore {
         let (announce, announcements) = mpsc::unbounded_channel();
         tokio::spawn(announce_pending(pool.clone(), announcements));
         Ok(Self {
+            writer: pool.clone(),
             pool,
             notifier,
             announce,

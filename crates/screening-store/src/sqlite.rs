@@ -20,7 +20,11 @@ use crate::{ConnectError, ScreeningStore};
 /// The store on SQLite.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Reads, concurrently (WAL).
     pool: SqlitePool,
+    /// Writes, through one connection: SQLite has one writer, and queueing writers here is much
+    /// faster than letting them collide and sleep in SQLite's busy handler.
+    writer: SqlitePool,
     notifier: Arc<Notifier>,
 }
 
@@ -35,26 +39,35 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = if in_memory {
-            // Every connection to :memory: is a separate database, so keep exactly one, forever.
+        let single = || {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(8)
-        }
-        .connect_with(options)
-        .await
-        .map_err(|source| ConnectError::connect(url, source))?;
+        };
+        let writer = single()
+            .connect_with(options.clone())
+            .await
+            .map_err(|source| ConnectError::connect(url, source))?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(ConnectError::Migrate)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if in_memory {
+            // Every connection to :memory: is a separate database: the writer is the only one.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .map_err(|source| ConnectError::connect(url, source))?
+        };
         Ok(Self {
             pool,
+            writer,
             notifier: Arc::default(),
         })
     }

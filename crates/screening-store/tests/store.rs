@@ -36,6 +36,7 @@ on_both_backends!(
     a_commit_that_fails_part_way_writes_nothing,
     taking_leases_messages_and_confirming_is_idempotent,
     taking_does_what_the_core_deliver_function_does,
+    confirming_does_what_the_core_confirm_function_does,
     a_confirmation_from_another_gateway_is_refused,
     a_failure_is_kept_with_its_reason,
     an_expired_lease_is_redelivered_and_parked_once_attempts_run_out,
@@ -295,6 +296,22 @@ async fn taking_does_what_the_core_deliver_function_does(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(taken, vec![message.deliver(t(5), t(35)).unwrap()]);
+    test.cleanup().await;
+}
+
+async fn confirming_does_what_the_core_confirm_function_does(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else { return };
+    // A delivered message and one confirmed straight from pending (its lease had expired).
+    let delivered = loose_message(&demo, t(1));
+    let pending = loose_message(&demo, t(2));
+    test.store.enqueue(&delivered).await.unwrap();
+    let taken = test.store.take_pending(demo.gateway.id, t(3), t(33), 1).await.unwrap().remove(0);
+    test.store.enqueue(&pending).await.unwrap();
+    for (message, at) in [(taken, t(4)), (pending, t(5))] {
+        test.store.confirm(demo.gateway.id, message.id, at).await.unwrap();
+        let (expected, _) = message.confirm(at).unwrap();
+        assert_eq!(test.store.message(message.id).await.unwrap(), expected);
+    }
     test.cleanup().await;
 }
 
