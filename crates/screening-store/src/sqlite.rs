@@ -39,8 +39,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // No ping before each use: a local file cannot drop like a network connection, and the ping
+        // would double the round trips to SQLite's worker thread.
         let single = || {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -60,6 +63,7 @@ impl SqliteStore {
             writer.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(8)
                 .connect_with(options)
                 .await
