@@ -114,5 +114,7 @@ pub mod prelude {
     pub use crate::send::{
         act, act_on_appointment, ActionError, ActionOutcome, ActionRequest, SendContext, SendError,
     };
-    pub use crate::wire::{Confirmation, FailureReport, GatewayMessage, Heartbeat, RelayReply, RelayStatus};
+    pub use crate::wire::{
+        Confirmation, FailureReport, GatewayMessage, Heartbeat, RelayReply, RelayStatus,
+    };
 }

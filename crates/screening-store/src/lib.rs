@@ -79,10 +79,17 @@ pub trait ScreeningStore: AppointmentStore + Outbox {
     ) -> Result<Vec<AppointmentEvent>, StoreError>;
 
     /// Stores the hash of a gateway's credential, replacing any previous one (rotation).
-    async fn set_gateway_credential_hash(&self, gateway_id: GatewayId, hash: &str) -> Result<(), StoreError>;
+    async fn set_gateway_credential_hash(
+        &self,
+        gateway_id: GatewayId,
+        hash: &str,
+    ) -> Result<(), StoreError>;
 
     /// The hash of a gateway's credential; `None` when none was issued. `NotFound` for no gateway.
-    async fn gateway_credential_hash(&self, gateway_id: GatewayId) -> Result<Option<String>, StoreError>;
+    async fn gateway_credential_hash(
+        &self,
+        gateway_id: GatewayId,
+    ) -> Result<Option<String>, StoreError>;
 
     /// Records an agent's heartbeat as the gateway's "last seen".
     async fn record_heartbeat(

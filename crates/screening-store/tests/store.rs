@@ -300,15 +300,25 @@ async fn taking_does_what_the_core_deliver_function_does(backend: Backend) {
 }
 
 async fn confirming_does_what_the_core_confirm_function_does(backend: Backend) {
-    let Some((test, demo)) = seeded(backend).await else { return };
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
     // A delivered message and one confirmed straight from pending (its lease had expired).
     let delivered = loose_message(&demo, t(1));
     let pending = loose_message(&demo, t(2));
     test.store.enqueue(&delivered).await.unwrap();
-    let taken = test.store.take_pending(demo.gateway.id, t(3), t(33), 1).await.unwrap().remove(0);
+    let taken = test
+        .store
+        .take_pending(demo.gateway.id, t(3), t(33), 1)
+        .await
+        .unwrap()
+        .remove(0);
     test.store.enqueue(&pending).await.unwrap();
     for (message, at) in [(taken, t(4)), (pending, t(5))] {
-        test.store.confirm(demo.gateway.id, message.id, at).await.unwrap();
+        test.store
+            .confirm(demo.gateway.id, message.id, at)
+            .await
+            .unwrap();
         let (expected, _) = message.confirm(at).unwrap();
         assert_eq!(test.store.message(message.id).await.unwrap(), expected);
     }

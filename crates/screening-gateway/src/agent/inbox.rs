@@ -1,0 +1,227 @@
+//! The agent's durable inbox (SQLite): store before forwarding, de-duplicate by message id, resume
+//! after a crash, and remember which outcomes the hub has not acknowledged yet.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use screening_core::prelude::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// The inbox failed.
+#[derive(Debug, thiserror::Error)]
+#[error("inbox: {0}")]
+pub struct InboxError(String);
+
+impl From<sqlx::Error> for InboxError {
+    fn from(error: sqlx::Error) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// A stored message awaiting forwarding, or an outcome awaiting the hub's acknowledgement.
+#[derive(Debug, Clone)]
+pub struct InboxEntry {
+    /// The message as received.
+    pub message: GatewayMessage,
+    /// Forwarding attempts so far.
+    pub attempts: u32,
+    /// Set once the destination accepted it.
+    pub forwarded_at: Option<DateTime<Utc>>,
+    /// Set once the agent gave up on it.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// The last forwarding error.
+    pub last_error: Option<String>,
+}
+
+/// The inbox database.
+#[derive(Clone)]
+pub struct Inbox {
+    pool: SqlitePool,
+}
+
+type EntryRow = (
+    String,
+    i64,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+
+fn entry(row: EntryRow) -> Result<InboxEntry, InboxError> {
+    let (message, attempts, forwarded_at, failed_at, last_error) = row;
+    Ok(InboxEntry {
+        message: serde_json::from_str(&message)
+            .map_err(|e| InboxError(format!("stored message: {e}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        forwarded_at,
+        failed_at,
+        last_error,
+    })
+}
+
+impl Inbox {
+    /// Opens (creating) the inbox file.
+    pub async fn open(path: &std::path::Path) -> Result<Self, InboxError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| InboxError(format!("creating {}: {e}", parent.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a message acknowledged by the inbox survives a power cut, not just a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/inbox")
+            .run(&pool)
+            .await
+            .map_err(|e| InboxError(format!("migrate: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// Stores a received message. Returns `true` when it is new; a redelivered one is not stored
+    /// again, but its outcome is reported to the hub again (the hub evidently missed it).
+    pub async fn receive(
+        &self,
+        message: &GatewayMessage,
+        now: DateTime<Utc>,
+    ) -> Result<bool, InboxError> {
+        let json = serde_json::to_string(message).map_err(|e| InboxError(e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (message_id, message_type, message, received_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(message.message_id.to_string())
+        .bind(message.message_type.as_str())
+        .bind(json)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            sqlx::query("UPDATE inbox SET reported_at = NULL WHERE message_id = $1")
+                .bind(message.message_id.to_string())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(inserted == 1)
+    }
+
+    /// Messages due for a forwarding attempt, oldest first.
+    pub async fn due_for_forwarding(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboxEntry>, InboxError> {
+        let rows: Vec<EntryRow> = sqlx::query_as(
+            "SELECT message, attempts, forwarded_at, failed_at, last_error FROM inbox \
+             WHERE forwarded_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY received_at",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(entry).collect()
+    }
+
+    /// When the next forwarding retry falls due, if any is waiting.
+    pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, InboxError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM inbox WHERE forwarded_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Records that the destination accepted the message.
+    pub async fn mark_forwarded(
+        &self,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<(), InboxError> {
+        sqlx::query("UPDATE inbox SET forwarded_at = $1, attempts = attempts + 1, last_error = NULL WHERE message_id = $2")
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or given up (`retry_at` = `None`).
+    pub async fn mark_attempt_failed(
+        &self,
+        id: MessageId,
+        now: DateTime<Utc>,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<(), InboxError> {
+        match retry_in {
+            Some(delay) => {
+                let next = now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::seconds(60));
+                sqlx::query(
+                    "UPDATE inbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE message_id = $3",
+                )
+                .bind(error)
+                .bind(next)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE inbox SET attempts = attempts + 1, last_error = $1, failed_at = $2 WHERE message_id = $3",
+                )
+                .bind(error)
+                .bind(now)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forwarded or failed messages whose outcome the hub has not acknowledged.
+    pub async fn unreported(&self) -> Result<Vec<InboxEntry>, InboxError> {
+        let rows: Vec<EntryRow> = sqlx::query_as(
+            "SELECT message, attempts, forwarded_at, failed_at, last_error FROM inbox \
+             WHERE reported_at IS NULL AND (forwarded_at IS NOT NULL OR failed_at IS NOT NULL) ORDER BY received_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(entry).collect()
+    }
+
+    /// Records that the hub acknowledged the outcome.
+    pub async fn mark_reported(&self, id: MessageId, now: DateTime<Utc>) -> Result<(), InboxError> {
+        sqlx::query("UPDATE inbox SET reported_at = $1 WHERE message_id = $2")
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Messages not yet finished (forwarding or reporting still to do), for the heartbeat.
+    pub async fn depth(&self) -> Result<u64, InboxError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE reported_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// One entry by id, for tests and diagnostics.
+    pub async fn entry(&self, id: MessageId) -> Result<Option<InboxEntry>, InboxError> {
+        let row: Option<EntryRow> = sqlx::query_as(
+            "SELECT message, attempts, forwarded_at, failed_at, last_error FROM inbox WHERE message_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(entry).transpose()
+    }
+}

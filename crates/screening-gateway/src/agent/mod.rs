@@ -1,0 +1,245 @@
+//! The gateway agent: the process inside the hospital network that takes messages from the hub,
+//! stores them durably, forwards them to their destinations and reports the outcome.
+//!
+//! Each round: fetch (poll or long-poll) → store in the inbox → forward what is due → report
+//! outcomes the hub has not acknowledged → heartbeat when due. A message that keeps failing is
+//! retried with backoff while the others move on, then reported as failed. Nothing in a round blocks
+//! on one message, and a crash at any point loses nothing: the inbox is the source of truth.
+
+pub mod config;
+pub mod destination;
+pub mod hub_client;
+pub mod inbox;
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use screening_core::prelude::*;
+use tokio::sync::watch;
+
+pub use config::{AgentConfig, ConfigError, FetchMode};
+pub use destination::Forwarder;
+pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
+pub use inbox::{Inbox, InboxError};
+
+use crate::log_event;
+
+/// The agent's version, reported in heartbeats.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A running agent's parts.
+pub struct Agent {
+    config: AgentConfig,
+    inbox: Inbox,
+    hub: HubClient,
+    forwarder: Forwarder,
+    started: Instant,
+}
+
+impl Agent {
+    /// Opens the inbox and prepares the clients.
+    pub async fn new(config: AgentConfig) -> Result<Self, InboxError> {
+        let inbox = Inbox::open(&config.inbox_path).await?;
+        let hub = HubClient::new(&config.hub_url, config.gateway_id, &config.credential);
+        Ok(Self {
+            config,
+            inbox,
+            hub,
+            forwarder: Forwarder::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// The inbox, for inspection.
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    /// Runs until `shutdown` becomes true. Work in hand (a forward, a report) finishes first; a
+    /// fetch or a wait is abandoned (leased messages the hub sent meanwhile are redelivered).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), InboxError> {
+        log_event(
+            "agent_started",
+            &[
+                ("gateway_id", self.config.gateway_id.to_string()),
+                ("version", AGENT_VERSION.into()),
+            ],
+        );
+        let mut hub_failures = 0u32;
+        let mut last_heartbeat: Option<Instant> = None;
+        while !*shutdown.borrow() {
+            // 1. Fetch. Long-poll only when nothing else is due sooner.
+            let wait = self.fetch_wait().await?;
+            let fetched = tokio::select! {
+                result = self.hub.fetch(wait) => Some(result),
+                _ = shutdown.changed() => None,
+            };
+            match fetched {
+                None => break,
+                Some(Ok(messages)) => {
+                    hub_failures = 0;
+                    let now = Utc::now();
+                    for message in &messages {
+                        let new = self.inbox.receive(message, now).await?;
+                        log_event(
+                            if new {
+                                "message_received"
+                            } else {
+                                "message_redelivered"
+                            },
+                            &[("message_id", message.message_id.to_string())],
+                        );
+                    }
+                }
+                Some(Err(error)) => {
+                    hub_failures += 1;
+                    log_event(
+                        "hub_unreachable",
+                        &[
+                            ("error", error.to_string()),
+                            ("failures", hub_failures.to_string()),
+                        ],
+                    );
+                }
+            }
+
+            // 2. Forward what is due; 3. report outcomes. Neither is interrupted by shutdown.
+            self.forward_due().await?;
+            let reported = self.report_outcomes().await?;
+
+            // 4. Heartbeat.
+            if hub_failures == 0
+                && last_heartbeat.is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval)
+            {
+                let heartbeat = Heartbeat {
+                    agent_version: AGENT_VERSION.into(),
+                    uptime_seconds: self.started.elapsed().as_secs(),
+                    inbox_depth: self.inbox.depth().await?,
+                };
+                match self.hub.heartbeat(&heartbeat).await {
+                    Ok(()) => last_heartbeat = Some(Instant::now()),
+                    Err(error) => log_event("heartbeat_failed", &[("error", error.to_string())]),
+                }
+            }
+
+            // 5. Pause: back off from an unreachable hub, or wait out the poll interval.
+            let pause = if hub_failures > 0 || reported.is_err() {
+                self.config
+                    .hub_backoff
+                    .delay_with_jitter(hub_failures.max(1))
+            } else {
+                match self.config.fetch {
+                    FetchMode::Poll { interval } => interval,
+                    FetchMode::LongPoll { .. } => Duration::ZERO,
+                }
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        log_event(
+            "agent_stopped",
+            &[("gateway_id", self.config.gateway_id.to_string())],
+        );
+        Ok(())
+    }
+
+    /// How long the next fetch may wait: zero in poll mode or when work is due, else up to the
+    /// configured long-poll wait but not past the next forwarding retry.
+    async fn fetch_wait(&self) -> Result<Duration, InboxError> {
+        let FetchMode::LongPoll { wait } = self.config.fetch else {
+            return Ok(Duration::ZERO);
+        };
+        if !self.inbox.unreported().await?.is_empty() {
+            return Ok(Duration::ZERO);
+        }
+        Ok(match self.inbox.next_retry_at().await? {
+            Some(at) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(wait),
+            None => wait,
+        })
+    }
+
+    async fn forward_due(&self) -> Result<(), InboxError> {
+        for entry in self.inbox.due_for_forwarding(Utc::now()).await? {
+            let id = entry.message.message_id;
+            match self.forwarder.forward(&entry.message).await {
+                Ok(()) => {
+                    self.inbox.mark_forwarded(id, Utc::now()).await?;
+                    log_event("message_forwarded", &[("message_id", id.to_string())]);
+                }
+                Err(error) => {
+                    let attempt = entry.attempts + 1;
+                    let retry_in = (attempt < self.config.max_attempts)
+                        .then(|| self.config.retry.delay_with_jitter(attempt));
+                    self.inbox
+                        .mark_attempt_failed(id, Utc::now(), &error, retry_in)
+                        .await?;
+                    log_event(
+                        if retry_in.is_some() {
+                            "forward_retry"
+                        } else {
+                            "forward_failed"
+                        },
+                        &[
+                            ("message_id", id.to_string()),
+                            ("attempt", attempt.to_string()),
+                            ("error", error),
+                        ],
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports outcomes; `Err` (after logging) when the hub could not be reached, to back off.
+    async fn report_outcomes(&self) -> Result<Result<(), AgentError>, InboxError> {
+        for entry in self.inbox.unreported().await? {
+            let id = entry.message.message_id;
+            let result = if entry.forwarded_at.is_some() {
+                self.hub.confirm(id).await
+            } else {
+                let reason = entry
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "forward: failed".into());
+                self.hub.fail(id, &reason).await
+            };
+            match result {
+                Ok(ReportOutcome::Accepted) => {
+                    self.inbox.mark_reported(id, Utc::now()).await?;
+                    log_event(
+                        if entry.forwarded_at.is_some() {
+                            "message_confirmed"
+                        } else {
+                            "failure_reported"
+                        },
+                        &[("message_id", id.to_string())],
+                    );
+                }
+                Ok(ReportOutcome::Refused(why)) => {
+                    // Retrying cannot change the hub's mind; keep the record and move on.
+                    self.inbox.mark_reported(id, Utc::now()).await?;
+                    log_event(
+                        "report_refused",
+                        &[("message_id", id.to_string()), ("error", why)],
+                    );
+                }
+                Err(error) => {
+                    log_event(
+                        "report_failed",
+                        &[("message_id", id.to_string()), ("error", error.to_string())],
+                    );
+                    return Ok(Err(error));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+}

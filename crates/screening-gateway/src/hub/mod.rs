@@ -1,0 +1,296 @@
+//! The hub side of the HTTP link: an axum [`Router`] that the web app, or any other axum service,
+//! mounts. Gateways poll it from inside hospital networks (outbound HTTPS only).
+//!
+//! - The proof of concept's API, wire-compatible:
+//!   `GET /gateway-messages/{gateway_id}/` and `POST /gateway-messages/{gateway_id}/confirmations`.
+//! - Ours, under `/api/v1/gateways/{gateway_id}/`: `messages?wait=<seconds>` (long-polling),
+//!   `messages/{message_id}/confirmation`, `messages/{message_id}/failure`, `heartbeat`.
+//!
+//! Every request carries `Authorization: Bearer <gateway credential>`. Taken messages are leased;
+//! [`Hub::spawn_lease_sweeper`] makes unconfirmed ones pending again when the lease runs out.
+
+mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::TimeDelta;
+use screening_core::prelude::*;
+use screening_store::{now_utc, ScreeningStore};
+use serde::{Deserialize, Serialize};
+
+pub use error::ApiError;
+
+use crate::auth::verify_credential;
+
+/// How the hub hands out messages.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// How long a gateway holds a taken message before it may be redelivered.
+    pub lease: Duration,
+    /// The longest long-poll a gateway may ask for.
+    pub max_wait: Duration,
+    /// The most messages one response carries.
+    pub batch_limit: u32,
+    /// Deliveries before an unconfirmed message is parked as failed.
+    pub max_attempts: u32,
+    /// How often the sweeper looks for expired leases.
+    pub sweep_interval: Duration,
+    /// The largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(120),
+            max_wait: Duration::from_secs(60),
+            batch_limit: 100,
+            max_attempts: 10,
+            sweep_interval: Duration::from_secs(5),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The hub: the store plus its configuration.
+#[derive(Clone)]
+pub struct Hub {
+    store: Arc<dyn ScreeningStore>,
+    config: Arc<HubConfig>,
+}
+
+impl Hub {
+    /// A hub over a store.
+    pub fn new(store: Arc<dyn ScreeningStore>, config: HubConfig) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The routes, ready to `merge` into an application's router or to serve alone.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/gateway-messages/{gateway_id}/", get(poc_messages))
+            .route(
+                "/gateway-messages/{gateway_id}/confirmations",
+                post(poc_confirmation),
+            )
+            .route("/api/v1/gateways/{gateway_id}/messages", get(v1_messages))
+            .route(
+                "/api/v1/gateways/{gateway_id}/messages/{message_id}/confirmation",
+                post(v1_confirmation),
+            )
+            .route(
+                "/api/v1/gateways/{gateway_id}/messages/{message_id}/failure",
+                post(v1_failure),
+            )
+            .route(
+                "/api/v1/gateways/{gateway_id}/heartbeat",
+                post(v1_heartbeat),
+            )
+            .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
+            .with_state(self.clone())
+    }
+
+    /// Starts the task that makes messages whose lease expired pending again (or parks them as
+    /// failed after `max_attempts`). It runs until the runtime stops; abort the handle to stop it.
+    pub fn spawn_lease_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(hub.config.sweep_interval);
+            loop {
+                interval.tick().await;
+                if let Err(error) = hub
+                    .store
+                    .redeliver_expired(now_utc(), hub.config.max_attempts)
+                    .await
+                {
+                    eprintln!("hub: lease sweep failed: {error}");
+                }
+            }
+        })
+    }
+
+    /// Checks the bearer credential for the gateway named in the path.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        gateway: &str,
+    ) -> Result<GatewayId, ApiError> {
+        let gateway_id =
+            GatewayId::parse(gateway).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("authenticate: send the gateway credential as Authorization: Bearer <credential>")
+            })?;
+        let refused =
+            || ApiError::unauthorized("authenticate: the credential is not valid for this gateway");
+        // An unknown gateway and a wrong credential look the same from outside.
+        let stored = match self.store.gateway_credential_hash(gateway_id).await {
+            Ok(Some(hash)) => hash,
+            Ok(None) | Err(StoreError::NotFound { .. }) => return Err(refused()),
+            Err(other) => return Err(other.into()),
+        };
+        if verify_credential(presented, &stored) {
+            Ok(gateway_id)
+        } else {
+            Err(refused())
+        }
+    }
+
+    async fn take(&self, gateway_id: GatewayId) -> Result<Vec<GatewayMessage>, ApiError> {
+        let now = now_utc();
+        let lease = TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(120));
+        let taken = self
+            .store
+            .take_pending(gateway_id, now, now + lease, self.config.batch_limit)
+            .await?;
+        Ok(taken.iter().map(GatewayMessage::from_message).collect())
+    }
+}
+
+async fn poc_messages(
+    State(hub): State<Hub>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<GatewayMessage>>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    Ok(Json(hub.take(gateway_id).await?))
+}
+
+async fn poc_confirmation(
+    State(hub): State<Hub>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Confirmation>, JsonRejection>,
+) -> Result<Json<Confirmation>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let Json(confirmation) = body?;
+    hub.store
+        .confirm(gateway_id, confirmation.message_id, now_utc())
+        .await?;
+    Ok(Json(confirmation))
+}
+
+/// `?wait=<seconds>` of a long-poll.
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+/// The v1 answer to a poll.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessagesResponse {
+    /// The messages now leased to the gateway, oldest first.
+    pub messages: Vec<GatewayMessage>,
+}
+
+async fn v1_messages(
+    State(hub): State<Hub>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Json<MessagesResponse>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let Query(WaitQuery { wait }) = query?;
+    let wait = Duration::from_secs(wait.unwrap_or(0)).min(hub.config.max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let messages = hub.take(gateway_id).await?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !messages.is_empty() || remaining.is_zero() {
+            return Ok(Json(MessagesResponse { messages }));
+        }
+        // Woken by the store's notifier as soon as a message is committed; another gateway
+        // instance may take it first, so loop until the deadline.
+        if !hub.store.wait_for_pending(gateway_id, remaining).await? {
+            return Ok(Json(MessagesResponse {
+                messages: Vec::new(),
+            }));
+        }
+    }
+}
+
+/// The v1 answer to a confirmation or failure report.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutcomeResponse {
+    /// The message concerned.
+    pub message_id: MessageId,
+    /// Its status now.
+    pub status: MessageStatus,
+    /// True when this report changed nothing because an identical one came before.
+    #[serde(default)]
+    pub already: bool,
+}
+
+fn message_id(text: &str) -> Result<MessageId, ApiError> {
+    MessageId::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn v1_confirmation(
+    State(hub): State<Hub>,
+    Path((gateway, message)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<OutcomeResponse>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let message_id = message_id(&message)?;
+    let outcome = hub.store.confirm(gateway_id, message_id, now_utc()).await?;
+    Ok(Json(OutcomeResponse {
+        message_id,
+        status: MessageStatus::Confirmed,
+        already: outcome == Confirmed::Already,
+    }))
+}
+
+/// Failure reasons are kept, cut to this many characters.
+const MAX_REASON_CHARS: usize = 2000;
+
+async fn v1_failure(
+    State(hub): State<Hub>,
+    Path((gateway, message)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<FailureReport>, JsonRejection>,
+) -> Result<Json<OutcomeResponse>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let message_id = message_id(&message)?;
+    let Json(report) = body?;
+    let reason: String = report.reason.chars().take(MAX_REASON_CHARS).collect();
+    if reason.trim().is_empty() {
+        return Err(ApiError::bad_request("a failure needs a reason"));
+    }
+    hub.store
+        .fail(gateway_id, message_id, now_utc(), &reason)
+        .await?;
+    Ok(Json(OutcomeResponse {
+        message_id,
+        status: MessageStatus::Failed,
+        already: false,
+    }))
+}
+
+async fn v1_heartbeat(
+    State(hub): State<Hub>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Heartbeat>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let Json(heartbeat) = body?;
+    let now = now_utc();
+    hub.store
+        .record_heartbeat(gateway_id, now, &heartbeat)
+        .await?;
+    Ok(Json(serde_json::json!({ "server_time": now })))
+}

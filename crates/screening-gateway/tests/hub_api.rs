@@ -1,0 +1,321 @@
+//! The hub's HTTP API over real loopback HTTP: the proof-of-concept routes, v1 long-polling,
+//! confirmations, failures, heartbeats, authentication and bad input.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use screening_core::prelude::*;
+use serde_json::json;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proof_of_concept_routes_deliver_and_confirm() {
+    let h = Harness::start().await;
+    let sent = h.send(0).await;
+    let url = format!("{}/gateway-messages/{}/", h.hub_url, h.demo.gateway.id);
+    let response = client()
+        .get(&url)
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let messages = body.as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    let mut keys: Vec<_> = messages[0].as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["destination", "message_id", "payload", "type"]);
+    assert_eq!(messages[0]["type"], "FHIR");
+    assert_eq!(messages[0]["payload"]["resourceType"], "ServiceRequest");
+    assert_eq!(
+        h.store.message(sent.id).await.unwrap().status(),
+        MessageStatus::Delivered
+    );
+
+    let confirm = client()
+        .post(format!(
+            "{}/gateway-messages/{}/confirmations",
+            h.hub_url, h.demo.gateway.id
+        ))
+        .bearer_auth(&h.credential)
+        .json(&json!({ "message_id": sent.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200);
+    assert_eq!(
+        confirm.json::<serde_json::Value>().await.unwrap(),
+        json!({ "message_id": sent.id })
+    );
+    assert_eq!(
+        h.store.message(sent.id).await.unwrap().status(),
+        MessageStatus::Confirmed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_or_with_a_wrong_credential_nothing_is_delivered() {
+    let h = Harness::start().await;
+    let sent = h.send(0).await;
+    let url = format!("{}/gateway-messages/{}/", h.hub_url, h.demo.gateway.id);
+    let missing = client().get(&url).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    let wrong = client()
+        .get(&url)
+        .bearer_auth("sgw_not-the-credential")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: serde_json::Value = wrong.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().starts_with("authenticate:"),
+        "{body}"
+    );
+    let v1 = client()
+        .get(format!(
+            "{}/api/v1/gateways/{}/messages",
+            h.hub_url, h.demo.gateway.id
+        ))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.status(), 401);
+    assert_eq!(
+        h.store.message(sent.id).await.unwrap().status(),
+        MessageStatus::Pending
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_gateways_message_is_forbidden() {
+    let h = Harness::start().await;
+    let sent = h.send(0).await;
+    let other = Gateway {
+        id: GatewayId::from_uuid(uuid::Uuid::new_v4()),
+        name: "Other".into(),
+        ..h.demo.gateway.clone()
+    };
+    h.store
+        .save_gateway(&other, screening_store::now_utc())
+        .await
+        .unwrap();
+    let other_credential = screening_gateway::auth::generate_credential();
+    h.store
+        .set_gateway_credential_hash(
+            other.id,
+            &screening_gateway::auth::hash_credential(&other_credential),
+        )
+        .await
+        .unwrap();
+    let response = client()
+        .post(format!(
+            "{}/api/v1/gateways/{}/messages/{}/confirmation",
+            h.hub_url, other.id, sent.id
+        ))
+        .bearer_auth(&other_credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // Using our credential on the other gateway's path is a 401, not a way in.
+    let borrowed = client()
+        .get(format!(
+            "{}/api/v1/gateways/{}/messages",
+            h.hub_url, other.id
+        ))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(borrowed.status(), 401);
+    assert_eq!(
+        h.store.message(sent.id).await.unwrap().status(),
+        MessageStatus::Pending
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_gets_a_400_and_oversized_bodies_a_413() {
+    let h = Harness::start().await;
+    let gateway = h.demo.gateway.id;
+    let bad_gateway = client()
+        .get(format!("{}/gateway-messages/not-a-uuid/", h.hub_url))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_gateway.status(), 400);
+    let text = bad_gateway.text().await.unwrap();
+    assert!(text.contains("gateway id must be a UUID"), "{text}");
+
+    let bad_json = client()
+        .post(format!(
+            "{}/gateway-messages/{gateway}/confirmations",
+            h.hub_url
+        ))
+        .bearer_auth(&h.credential)
+        .header("content-type", "application/json")
+        .body("{\"message_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_json.status(), 400);
+
+    let bad_id = client()
+        .post(format!(
+            "{}/api/v1/gateways/{gateway}/messages/42/confirmation",
+            h.hub_url
+        ))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_id.status(), 400);
+
+    let bad_wait = client()
+        .get(format!(
+            "{}/api/v1/gateways/{gateway}/messages?wait=soon",
+            h.hub_url
+        ))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_wait.status(), 400);
+
+    let huge = "x".repeat(200 * 1024);
+    let oversized = client()
+        .post(format!(
+            "{}/api/v1/gateways/{gateway}/messages/{}/failure",
+            h.hub_url,
+            uuid::Uuid::new_v4()
+        ))
+        .bearer_auth(&h.credential)
+        .json(&json!({ "reason": huge }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413);
+
+    let unknown = client()
+        .post(format!(
+            "{}/api/v1/gateways/{gateway}/messages/{}/confirmation",
+            h.hub_url,
+            uuid::Uuid::new_v4()
+        ))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_returns_as_soon_as_a_message_is_created() {
+    let h = Harness::start().await;
+    let url = format!(
+        "{}/api/v1/gateways/{}/messages?wait=30",
+        h.hub_url, h.demo.gateway.id
+    );
+    let credential = h.credential.clone();
+    let started = Instant::now();
+    let poll = tokio::spawn(async move {
+        let response = client()
+            .get(url)
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json::<serde_json::Value>().await.unwrap(),
+            Instant::now(),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = h.send(0).await;
+    let committed = Instant::now();
+    let (status, body, answered) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["messages"][0]["message_id"], sent.id.to_string());
+    // It answered because of the commit, long before its 30 s wait ran out.
+    assert!(
+        answered - committed < Duration::from_secs(5),
+        "{:?}",
+        answered - committed
+    );
+    assert!(answered - started >= Duration::from_millis(500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_long_poll_answers_empty_after_its_wait() {
+    let h = Harness::start().await;
+    let started = Instant::now();
+    let response = client()
+        .get(format!(
+            "{}/api/v1/gateways/{}/messages?wait=1",
+            h.hub_url, h.demo.gateway.id
+        ))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        json!({ "messages": [] })
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_report_is_kept_with_its_reason_and_a_heartbeat_is_recorded() {
+    let h = Harness::start().await;
+    let sent = h.send(0).await;
+    let base = format!("{}/api/v1/gateways/{}", h.hub_url, h.demo.gateway.id);
+    client()
+        .get(format!("{base}/messages"))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    let failed = client()
+        .post(format!("{base}/messages/{}/failure", sent.id))
+        .bearer_auth(&h.credential)
+        .json(&json!({ "reason": "forward to destination: HTTP 500 Internal Server Error: boom" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 200);
+    let message = h.store.message(sent.id).await.unwrap();
+    assert_eq!(message.status(), MessageStatus::Failed);
+    assert!(message.last_error.unwrap().contains("HTTP 500"));
+
+    let heartbeat = client()
+        .post(format!("{base}/heartbeat"))
+        .bearer_auth(&h.credential)
+        .json(&json!({ "agent_version": "9.9.9", "uptime_seconds": 42, "inbox_depth": 3 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(heartbeat.status(), 200);
+    let (seen, beat) = h.store.gateway_last_seen(h.demo.gateway.id).await.unwrap();
+    assert!(seen.is_some());
+    assert_eq!(
+        beat.unwrap(),
+        Heartbeat {
+            agent_version: "9.9.9".into(),
+            uptime_seconds: 42,
+            inbox_depth: 3
+        }
+    );
+}
