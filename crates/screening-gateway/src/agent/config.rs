@@ -187,24 +187,27 @@ impl AgentConfig {
         let mode = env("SCREENING_TRANSPORT")
             .or(parsed.transport.mode)
             .unwrap_or_else(|| "long-poll".into());
+        // Both are checked whichever mode is chosen, so a typo never waits for a mode switch.
+        let poll_interval = Duration::from_secs(number(
+            "SCREENING_POLL_INTERVAL_SECONDS",
+            parsed.transport.poll_interval_seconds,
+            1,
+        )?)
+        .max(Duration::from_millis(100));
+        let long_poll_wait = Duration::from_secs(
+            number(
+                "SCREENING_LONG_POLL_WAIT_SECONDS",
+                parsed.transport.long_poll_wait_seconds,
+                30,
+            )?
+            .clamp(1, 60),
+        );
         let fetch = match mode.trim() {
             "poll" => FetchMode::Poll {
-                interval: Duration::from_secs(number(
-                    "SCREENING_POLL_INTERVAL_SECONDS",
-                    parsed.transport.poll_interval_seconds,
-                    1,
-                )?)
-                .max(Duration::from_millis(100)),
+                interval: poll_interval,
             },
             "long-poll" => FetchMode::LongPoll {
-                wait: Duration::from_secs(
-                    number(
-                        "SCREENING_LONG_POLL_WAIT_SECONDS",
-                        parsed.transport.long_poll_wait_seconds,
-                        30,
-                    )?
-                    .clamp(1, 60),
-                ),
+                wait: long_poll_wait,
             },
             other => {
                 return Err(ConfigError(format!(

@@ -1,8 +1,8 @@
 //! The gateway agent: the process inside the hospital network that takes messages from the hub,
 //! stores them durably, forwards them to their destinations and reports the outcome.
 //!
-//! Each round: fetch (poll or long-poll) → store in the inbox → forward what is due → report
-//! outcomes the hub has not acknowledged → heartbeat when due. A message that keeps failing is
+//! Each round: heartbeat when due → fetch (poll or long-poll) → store in the inbox → forward what is
+//! due → report outcomes the hub has not acknowledged. A message that keeps failing is
 //! retried with backoff while the others move on, then reported as failed. Nothing in a round blocks
 //! on one message, and a crash at any point loses nothing: the inbox is the source of truth.
 
@@ -68,6 +68,21 @@ impl Agent {
         let mut hub_failures = 0u32;
         let mut last_heartbeat: Option<Instant> = None;
         while !*shutdown.borrow() {
+            // Heartbeat first, so a starting agent shows up at once ("health proven by traffic").
+            if hub_failures == 0
+                && last_heartbeat.is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval)
+            {
+                let heartbeat = Heartbeat {
+                    agent_version: AGENT_VERSION.into(),
+                    uptime_seconds: self.started.elapsed().as_secs(),
+                    inbox_depth: self.inbox.depth().await?,
+                };
+                match self.hub.heartbeat(&heartbeat).await {
+                    Ok(()) => last_heartbeat = Some(Instant::now()),
+                    Err(error) => log_event("heartbeat_failed", &[("error", error.to_string())]),
+                }
+            }
+
             // 1. Fetch. Long-poll only when nothing else is due sooner.
             let wait = self.fetch_wait().await?;
             let fetched = tokio::select! {
@@ -107,22 +122,7 @@ impl Agent {
             self.forward_due().await?;
             let reported = self.report_outcomes().await?;
 
-            // 4. Heartbeat.
-            if hub_failures == 0
-                && last_heartbeat.is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval)
-            {
-                let heartbeat = Heartbeat {
-                    agent_version: AGENT_VERSION.into(),
-                    uptime_seconds: self.started.elapsed().as_secs(),
-                    inbox_depth: self.inbox.depth().await?,
-                };
-                match self.hub.heartbeat(&heartbeat).await {
-                    Ok(()) => last_heartbeat = Some(Instant::now()),
-                    Err(error) => log_event("heartbeat_failed", &[("error", error.to_string())]),
-                }
-            }
-
-            // 5. Pause: back off from an unreachable hub, or wait out the poll interval.
+            // 4. Pause: back off from an unreachable hub, or wait out the poll interval.
             let pause = if hub_failures > 0 || reported.is_err() {
                 self.config
                     .hub_backoff

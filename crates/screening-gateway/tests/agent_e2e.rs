@@ -1,0 +1,152 @@
+//! The gateway agent end to end over real HTTP on loopback: hub (SQLite) → agent → order endpoint.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{start_agent, Harness, OrderEndpoint};
+use screening_core::prelude::*;
+use screening_gateway::agent::Inbox;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_message_reaches_the_endpoint_exactly_once_and_is_confirmed() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(h.agent_config(&dir.path().join("inbox.db"))).await;
+
+    let sent = h.send(0).await;
+    let confirmed = h.until_status(sent.id, MessageStatus::Confirmed).await;
+    assert!(confirmed.delivered_at.unwrap() <= confirmed.confirmed_at.unwrap());
+    let received = endpoint.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].content_type, "application/fhir+json");
+    assert_eq!(received[0].message_id, sent.id.to_string());
+    assert_eq!(
+        received[0].body,
+        serde_json::from_str::<serde_json::Value>(&sent.payload).unwrap()
+    );
+
+    agent.stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), agent.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_before_confirming_is_redelivered_on_restart_and_does_not_forward_twice() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let inbox_path = dir.path().join("inbox.db");
+
+    // The first agent forwards, but cannot confirm; then it is killed.
+    h.refuse_confirmations.store(true, Ordering::SeqCst);
+    let first = start_agent(h.agent_config(&inbox_path)).await;
+    let sent = h.send(0).await;
+    let inbox = Inbox::open(&inbox_path).await.unwrap();
+    for _ in 0..200 {
+        if inbox
+            .entry(sent.id)
+            .await
+            .unwrap()
+            .is_some_and(|e| e.forwarded_at.is_some())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(endpoint.count(), 1);
+    first.task.abort();
+    let _ = first.task.await;
+
+    // The lease runs out and the hub makes the message pending again.
+    h.until_status(sent.id, MessageStatus::Pending).await;
+
+    // A restarted agent on the same inbox takes the redelivered message, sees it was forwarded,
+    // and only confirms.
+    h.refuse_confirmations.store(false, Ordering::SeqCst);
+    let second = start_agent(h.agent_config(&inbox_path)).await;
+    let confirmed = h.until_status(sent.id, MessageStatus::Confirmed).await;
+    assert_eq!(confirmed.attempts, 2, "delivered twice");
+    assert_eq!(endpoint.count(), 1, "forwarded once");
+    second.stop.send(true).unwrap();
+    second.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_fails_once_is_retried_and_the_message_confirmed() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![500]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(h.agent_config(&dir.path().join("inbox.db"))).await;
+    let sent = h.send(0).await;
+    h.until_status(sent.id, MessageStatus::Confirmed).await;
+    assert_eq!(endpoint.count(), 2, "one refusal, one success");
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_always_fails_leaves_the_message_failed_with_its_reason() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![1500]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(h.agent_config(&dir.path().join("inbox.db"))).await;
+    let sent = h.send(0).await;
+    let failed = h.until_status(sent.id, MessageStatus::Failed).await;
+    let reason = failed.last_error.unwrap();
+    assert!(
+        reason.starts_with("forward to destination: HTTP 500"),
+        "{reason}"
+    );
+    assert!(reason.contains("order endpoint says so"), "{reason}");
+    assert_eq!(endpoint.count(), 3, "max_attempts = 3");
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_a_wrong_credential_takes_nothing() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = h.agent_config(&dir.path().join("inbox.db"));
+    config.credential = "sgw_wrong".into();
+    let sent = h.send(0).await;
+    let agent = start_agent(config).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        h.store.message(sent.id).await.unwrap().status(),
+        MessageStatus::Pending
+    );
+    assert_eq!(endpoint.count(), 0);
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_destination_gets_the_order_and_the_message_is_confirmed() {
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let drop_folder = dir.path().join("worklist");
+    h.route_to(&format!("file://{}", drop_folder.display()))
+        .await;
+    let agent = start_agent(h.agent_config(&dir.path().join("inbox.db"))).await;
+    let sent = h.send(1).await;
+    h.until_status(sent.id, MessageStatus::Confirmed).await;
+    let written = std::fs::read_to_string(drop_folder.join(format!("{}.json", sent.id))).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&written).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&sent.payload).unwrap()
+    );
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}

@@ -1,0 +1,94 @@
+//! The `screening-gateway` binary: help, configuration errors, and a clean stop on SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_screening-gateway");
+
+#[test]
+fn help_documents_every_setting() {
+    let output = Command::new(BINARY).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for setting in [
+        "SCREENING_HUB_URL",
+        "SCREENING_GATEWAY_ID",
+        "SCREENING_GATEWAY_CREDENTIAL_FILE",
+        "SCREENING_TRANSPORT",
+        "SCREENING_MAX_FORWARD_ATTEMPTS",
+        "SCREENING_INBOX_PATH",
+    ] {
+        assert!(text.contains(setting), "{setting} missing from --help");
+    }
+}
+
+#[test]
+fn a_missing_setting_is_a_clear_error_and_a_non_zero_exit() {
+    let output = Command::new(BINARY)
+        .arg("run")
+        .env_clear()
+        .env(
+            "SCREENING_GATEWAY_ID",
+            "67e55044-10b1-426f-9247-bb680e5fe0c8",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("hub_url is missing"), "{text}");
+}
+
+#[test]
+fn an_unknown_command_is_refused() {
+    let output = Command::new(BINARY).arg("serve").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("unknown command"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_agent_cleanly() {
+    let h = common::Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BINARY)
+        .arg("run")
+        .env("SCREENING_HUB_URL", &h.hub_url)
+        .env("SCREENING_GATEWAY_ID", h.demo.gateway.id.to_string())
+        .env("SCREENING_GATEWAY_CREDENTIAL", &h.credential)
+        .env("SCREENING_INBOX_PATH", dir.path().join("inbox.db"))
+        .env("SCREENING_LONG_POLL_WAIT_SECONDS", "30")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it has said hello to the hub (its first heartbeat); then it is long-polling.
+    let mut seen = false;
+    for _ in 0..100 {
+        seen = h
+            .store
+            .gateway_last_seen(h.demo.gateway.id)
+            .await
+            .unwrap()
+            .0
+            .is_some();
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the agent never sent a heartbeat");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
