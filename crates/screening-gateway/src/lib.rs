@@ -12,6 +12,7 @@ pub mod agent;
 pub mod auth;
 pub mod backoff;
 pub mod hub;
+pub mod testing;
 
 /// Writes one structured log line (JSON) to standard error. Callers pass ids and masked values only:
 /// never a name or a full NHS number.

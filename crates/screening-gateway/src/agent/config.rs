@@ -19,11 +19,11 @@ Settings (TOML key / environment variable, the environment wins):
   inbox_path                      SCREENING_INBOX_PATH                the durable inbox file (default ./gateway-inbox.db)
   [transport] mode                SCREENING_TRANSPORT                 long-poll (default) or poll
   [transport] poll_interval_seconds   SCREENING_POLL_INTERVAL_SECONDS     seconds between polls in poll mode (default 1)
-  [transport] long_poll_wait_seconds  SCREENING_LONG_POLL_WAIT_SECONDS    seconds the hub may hold a long-poll (default 30, max 60)
+  [transport] long_poll_wait_seconds  SCREENING_LONG_POLL_WAIT_SECONDS    seconds the hub may hold a long-poll (default 50, max 60)
   [retry] max_attempts            SCREENING_MAX_FORWARD_ATTEMPTS      forwarding attempts before a message is reported failed (default 5)
   [retry] base_delay_ms           SCREENING_RETRY_BASE_MS             first retry delay, doubled each time, with jitter (default 500)
   [retry] max_delay_ms            SCREENING_RETRY_MAX_MS              longest retry delay (default 60000)
-  heartbeat_seconds               SCREENING_HEARTBEAT_SECONDS         seconds between heartbeats to the hub (default 60)
+  heartbeat_seconds               SCREENING_HEARTBEAT_SECONDS         seconds between heartbeats to the hub (default 300)
 ";
 
 /// How the agent asks the hub for messages.
@@ -198,7 +198,8 @@ impl AgentConfig {
             number(
                 "SCREENING_LONG_POLL_WAIT_SECONDS",
                 parsed.transport.long_poll_wait_seconds,
-                30,
+                // Under the 60 s idle timeout common in proxies; ~72 requests an hour when idle.
+                50,
             )?
             .clamp(1, 60),
         );
@@ -242,7 +243,7 @@ impl AgentConfig {
             .or(parsed.inbox_path)
             .unwrap_or_else(|| PathBuf::from("gateway-inbox.db"));
         let heartbeat_interval = Duration::from_secs(
-            number("SCREENING_HEARTBEAT_SECONDS", parsed.heartbeat_seconds, 60)?.max(1),
+            number("SCREENING_HEARTBEAT_SECONDS", parsed.heartbeat_seconds, 300)?.max(1),
         );
 
         Ok(Self {
@@ -306,6 +307,7 @@ mod tests {
             }
         );
         assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(300));
         assert!(!format!("{config:?}").contains("sgw_secret"));
     }
 

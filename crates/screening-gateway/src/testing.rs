@@ -1,0 +1,282 @@
+//! Support for tests, examples and benches: serving a router on loopback, and an order endpoint
+//! that records what it receives (a stand-in for a RIS or modality order interface).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use screening_core::prelude::*;
+use screening_store::testing::TestStore;
+use screening_store::{now_utc, DemoData, ScreeningStore};
+use tokio::sync::watch;
+
+use crate::agent::{Agent, AgentConfig, FetchMode};
+use crate::auth::{generate_credential, hash_credential};
+use crate::backoff::Backoff;
+use crate::hub::{Hub, HubConfig};
+
+/// Serves a router on a random loopback port; returns its base URL.
+pub async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{address}")
+}
+
+/// What the order endpoint received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// The Content-Type header.
+    pub content_type: String,
+    /// The X-Message-Id header.
+    pub message_id: String,
+    /// The body, parsed as JSON (null if it was not JSON).
+    pub body: serde_json::Value,
+}
+
+/// An order endpoint that records every request and answers with the scripted statuses, then 200.
+#[derive(Clone, Default)]
+pub struct OrderEndpoint {
+    /// Every request, in arrival order.
+    pub received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Vec<u16>>>,
+}
+
+impl OrderEndpoint {
+    /// Starts one answering `statuses` in turn, then 200; a status given as `1000 + s` is answered
+    /// for ever. Returns the endpoint and its URL.
+    pub async fn start(statuses: Vec<u16>) -> (OrderEndpoint, String) {
+        let endpoint = OrderEndpoint {
+            received: Arc::default(),
+            script: Arc::new(Mutex::new(statuses)),
+        };
+        let router = Router::new()
+            .route("/fhir/ServiceRequest", post(record))
+            .with_state(endpoint.clone());
+        let url = serve(router).await;
+        (endpoint, format!("{url}/fhir/ServiceRequest"))
+    }
+
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+async fn record(
+    State(endpoint): State<OrderEndpoint>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    endpoint.received.lock().unwrap().push(Received {
+        at: Utc::now(),
+        content_type: header("content-type"),
+        message_id: header("x-message-id"),
+        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    });
+    let status = {
+        let mut script = endpoint.script.lock().unwrap();
+        match script.len() {
+            0 => 200,
+            1 if script[0] >= 1000 => script[0] - 1000, // 1000 + status: repeat for ever
+            _ => script.remove(0),
+        }
+    };
+    (
+        StatusCode::from_u16(status).unwrap(),
+        "order endpoint says so",
+    )
+        .into_response()
+}
+
+/// A hub on loopback over a fresh SQLite store with the demo data seeded, the demo gateway's
+/// credential issued, and a count of the requests it received.
+pub struct LocalHub {
+    /// The temporary database (removed when the hub is dropped).
+    pub test: TestStore,
+    /// The store behind the hub.
+    pub store: Arc<dyn ScreeningStore>,
+    /// The demo data.
+    pub demo: DemoData,
+    /// The hub's base URL.
+    pub hub_url: String,
+    /// The demo gateway's credential.
+    pub credential: String,
+    /// Requests the hub has received.
+    pub requests: Arc<AtomicU64>,
+    /// While true, confirmations fail with 503 (a hub the agent cannot confirm to).
+    pub refuse_confirmations: Arc<AtomicBool>,
+}
+
+impl LocalHub {
+    /// A hub with 1 s leases swept every 200 ms, so redelivery happens within a test.
+    pub async fn start() -> LocalHub {
+        Self::with_config(HubConfig {
+            lease: Duration::from_secs(1),
+            sweep_interval: Duration::from_millis(200),
+            ..HubConfig::default()
+        })
+        .await
+    }
+
+    /// A hub with the given configuration.
+    pub async fn with_config(config: HubConfig) -> LocalHub {
+        let test = TestStore::sqlite().await;
+        let store = test.store.clone();
+        let now = now_utc();
+        let demo = store.seed_demo(now.date_naive(), now).await.expect("seed");
+        let credential = generate_credential();
+        store
+            .set_gateway_credential_hash(demo.gateway.id, &hash_credential(&credential))
+            .await
+            .expect("credential stored");
+        let hub = Hub::new(store.clone(), config);
+        hub.spawn_lease_sweeper();
+        let refuse_confirmations = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
+        let router = hub.router().layer(middleware::from_fn_with_state(
+            (refuse_confirmations.clone(), requests.clone()),
+            count_and_gate,
+        ));
+        let hub_url = serve(router).await;
+        LocalHub {
+            test,
+            store,
+            demo,
+            hub_url,
+            credential,
+            requests,
+            refuse_confirmations,
+        }
+    }
+
+    /// Points the demo gateway's FHIR route at `destination`.
+    pub async fn route_to(&self, destination: &str) {
+        let mut gateway = self.demo.gateway.clone();
+        gateway.routes = vec![Route {
+            message_type: MessageType::fhir(),
+            destination: Destination::parse(destination).expect("a valid destination"),
+        }];
+        self.store
+            .save_gateway(&gateway, now_utc())
+            .await
+            .expect("gateway saved");
+    }
+
+    /// Presses "Send to modality" for the `n`th sendable demo appointment.
+    pub async fn send(&self, n: usize) -> Message {
+        self.act(n, AppointmentAction::SendToModality).await
+    }
+
+    /// Presses "Resend" for the `n`th sendable demo appointment (after a send).
+    pub async fn resend(&self, n: usize) -> Message {
+        self.act(n, AppointmentAction::Resend).await
+    }
+
+    async fn act(&self, n: usize, action: AppointmentAction) -> Message {
+        let appointment = self
+            .demo
+            .appointments
+            .iter()
+            .filter(|a| a.state.after(AppointmentAction::SendToModality).is_some())
+            .nth(n)
+            .expect("enough sendable demo appointments")
+            .id;
+        let request = ActionRequest::new(
+            action,
+            now_utc(),
+            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            Actor("demo".into()),
+        );
+        act_on_appointment(self.store.as_ref(), appointment, &request)
+            .await
+            .expect("the action is allowed")
+            .message
+            .expect("sending writes a message")
+    }
+
+    /// Waits (up to 20 s) until the message reaches `status`.
+    pub async fn until_status(&self, id: MessageId, status: MessageStatus) -> Message {
+        for _ in 0..20_000 {
+            let message = self.store.message(id).await.expect("the message exists");
+            if message.status() == status {
+                return message;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("message {id} never became {status}");
+    }
+
+    /// Agent settings for this hub: long-poll, fast retries, 3 attempts.
+    pub fn agent_config(&self, inbox: &std::path::Path) -> AgentConfig {
+        AgentConfig {
+            hub_url: self.hub_url.clone(),
+            gateway_id: self.demo.gateway.id,
+            credential: self.credential.clone(),
+            fetch: FetchMode::LongPoll {
+                wait: Duration::from_secs(2),
+            },
+            max_attempts: 3,
+            retry: Backoff {
+                base: Duration::from_millis(50),
+                max: Duration::from_millis(200),
+            },
+            hub_backoff: Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(500),
+            },
+            inbox_path: inbox.to_path_buf(),
+            heartbeat_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+type Switches = (Arc<AtomicBool>, Arc<AtomicU64>);
+
+async fn count_and_gate(
+    State((refuse, requests)): State<Switches>,
+    request: Request,
+    next: Next,
+) -> Response {
+    requests.fetch_add(1, Ordering::SeqCst);
+    if refuse.load(Ordering::SeqCst) && request.uri().path().ends_with("/confirmation") {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "confirmations are switched off",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// A running agent: stop it cleanly, or abort it like a killed process.
+pub struct RunningAgent {
+    /// Send `true` to stop it cleanly.
+    pub stop: watch::Sender<bool>,
+    /// Its task (abort it to simulate a killed process).
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts an agent in this process.
+pub async fn start_agent(config: AgentConfig) -> RunningAgent {
+    let agent = Agent::new(config).await.expect("the agent starts");
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(async move { agent.run(stopped).await.expect("the agent runs") });
+    RunningAgent { stop, task }
+}
