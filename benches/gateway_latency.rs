@@ -1,1 +1,131 @@
-fn main() {}
+//! End-to-end latency from "Send to modality" committed to confirmed, and the idle cost of each way
+//! of reaching a gateway. Prints a Markdown table.
+//!
+//! ```text
+//! cargo bench --bench gateway_latency
+//! SCREENING_BENCH_MESSAGES=50 SCREENING_BENCH_IDLE_SECONDS=60 cargo bench --bench gateway_latency
+//! ```
+//!
+//! Each message is sent after a random pause, so polling sees every phase of its interval; latency
+//! is `confirmed_at - created_at` from the hub's own timestamps. Idle cost is the hub's request
+//! count over a quiet window, scaled to an hour.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use screening::core::prelude::*;
+use screening::gateway::agent::FetchMode;
+use screening::gateway::backoff::random_fraction;
+use screening::gateway::hub::HubConfig;
+use screening::gateway::testing::{start_agent, LocalHub, OrderEndpoint};
+
+struct Row {
+    mode: &'static str,
+    latencies_ms: Vec<f64>,
+    idle_requests_per_hour: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn measure(
+    mode: &'static str,
+    fetch: FetchMode,
+    messages: u64,
+    idle: Duration,
+    max_pause_ms: f64,
+) -> Row {
+    let hub = LocalHub::with_config(HubConfig::default()).await;
+    let (_endpoint, url) = OrderEndpoint::start(vec![]).await;
+    hub.route_to(&url).await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = hub.agent_config(&folder.path().join("inbox.db"));
+    config.fetch = fetch;
+    let agent = start_agent(config).await;
+
+    let warm_up = hub.send(0).await;
+    hub.until_status(warm_up.id, MessageStatus::Confirmed).await;
+    let mut latencies_ms = Vec::new();
+    for _ in 0..messages {
+        tokio::time::sleep(Duration::from_secs_f64(
+            random_fraction() * max_pause_ms / 1000.0,
+        ))
+        .await;
+        let sent = hub.resend(0).await;
+        let confirmed = hub.until_status(sent.id, MessageStatus::Confirmed).await;
+        let latency = confirmed.confirmed_at.unwrap() - confirmed.created_at;
+        latencies_ms.push(latency.num_microseconds().unwrap() as f64 / 1000.0);
+    }
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    hub.requests.store(0, Ordering::SeqCst);
+    tokio::time::sleep(idle).await;
+    let idle_requests = hub.requests.load(Ordering::SeqCst) as f64;
+    let _ = agent.stop.send(true);
+    let _ = agent.task.await;
+    latencies_ms.sort_by(f64::total_cmp);
+    Row {
+        mode,
+        latencies_ms,
+        idle_requests_per_hour: idle_requests * 3600.0 / idle.as_secs_f64(),
+    }
+}
+
+fn main() {
+    let messages = env_number("SCREENING_BENCH_MESSAGES", 200);
+    let idle = Duration::from_secs(env_number("SCREENING_BENCH_IDLE_SECONDS", 110));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    eprintln!("gateway latency: {messages} messages per mode; idle window {idle:?} (this takes a few minutes)");
+    let rows = runtime.block_on(async {
+        vec![
+            measure(
+                "HTTP polling every 1 s (proof of concept)",
+                FetchMode::Poll {
+                    interval: Duration::from_secs(1),
+                },
+                messages,
+                idle.min(Duration::from_secs(20)),
+                1000.0,
+            )
+            .await,
+            measure(
+                "HTTP long-polling (wait 50 s)",
+                FetchMode::LongPoll {
+                    wait: Duration::from_secs(50),
+                },
+                messages,
+                idle,
+                100.0,
+            )
+            .await,
+        ]
+    });
+    println!("\n| Transport | Messages | p50 (ms) | p99 (ms) | max (ms) | Idle requests/hour |");
+    println!("|---|---|---|---|---|---|");
+    for row in &rows {
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            row.mode,
+            row.latencies_ms.len(),
+            percentile(&row.latencies_ms, 50.0),
+            percentile(&row.latencies_ms, 99.0),
+            row.latencies_ms.last().copied().unwrap_or_default(),
+            row.idle_requests_per_hour
+        );
+    }
+    let ratio = percentile(&rows[0].latencies_ms, 50.0) / percentile(&rows[1].latencies_ms, 50.0);
+    println!("\nlong-poll p50 is {ratio:.0}x lower than 1 s polling");
+}
