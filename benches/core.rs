@@ -1,8 +1,9 @@
 //! Pure domain speed: NHS number parsing, and building + serialising one FHIR ServiceRequest.
 //! Target: >= 50,000 ServiceRequests built and serialised per second on one core.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use screening::core::demo::demo_data;
 use screening::core::prelude::*;
 use uuid::Uuid;
 
@@ -16,43 +17,18 @@ fn nhs_number(c: &mut Criterion) {
 }
 
 fn service_request(c: &mut Criterion) {
-    let participant = Participant {
-        id: ParticipantId::from_uuid(Uuid::from_u128(1)),
-        first_name: "Janet".into(),
-        last_name: "Williams".into(),
-        date_of_birth: NaiveDate::from_ymd_opt(1960, 4, 2).unwrap(),
-        nhs_number: NhsNumber::parse("9990001235").unwrap(),
-        sex: Sex::Female,
-    };
-    let slot = ClinicSlot {
-        id: ClinicSlotId::from_uuid(Uuid::from_u128(2)),
-        clinic_id: ClinicId::from_uuid(Uuid::from_u128(3)),
-        starts_at: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
-        duration_minutes: 10,
-    };
-    let provider = Provider {
-        id: ProviderId::from_uuid(Uuid::from_u128(4)),
-        name: "West Yorkshire Breast Screening Service".into(),
-        ods_code: "RR8".into(),
-    };
-    let setting = Setting {
-        id: SettingId::from_uuid(Uuid::from_u128(5)),
-        provider_id: provider.id,
-        name: "Leeds St James's".into(),
-    };
+    let demo = demo_data(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+    let authored_on = demo.slots[0].starts_at;
     let mut group = c.benchmark_group("fhir");
     group.throughput(Throughput::Elements(1));
     group.bench_function("build_and_serialise_service_request", |b| {
         b.iter(|| {
-            render_service_request(&ServiceRequestInput {
-                message_id: MessageId::from_uuid(Uuid::from_u128(6)),
-                participant: black_box(&participant),
-                slot: &slot,
-                provider: &provider,
-                setting: &setting,
-                authored_on: slot.starts_at,
-            })
-            .unwrap()
+            let input = demo.service_request_input(
+                0,
+                MessageId::from_uuid(Uuid::from_u128(6)),
+                authored_on,
+            );
+            render_service_request(black_box(&input)).unwrap()
         })
     });
     group.finish();

@@ -18,23 +18,7 @@ use uuid::Uuid;
 const BATCH: usize = 50;
 
 fn message(demo: &DemoData) -> Message {
-    Message {
-        id: MessageId::from_uuid(Uuid::new_v4()),
-        gateway_id: demo.gateway.id,
-        participant_id: demo.participants[0].id,
-        appointment_id: demo.appointments[0].id,
-        message_type: MessageType::fhir(),
-        payload: "{\"resourceType\":\"ServiceRequest\"}".into(),
-        destination: Destination::parse("log:").unwrap(),
-        created_at: now_utc(),
-        delivered_at: None,
-        lease_expires_at: None,
-        confirmed_at: None,
-        failed_at: None,
-        attempts: 0,
-        last_error: None,
-        resend_of: None,
-    }
+    demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), now_utc())
 }
 
 async fn single_round(store: &dyn ScreeningStore, demo: &DemoData) {

@@ -88,6 +88,7 @@
 //! ```
 
 pub mod appointment;
+pub mod demo;
 pub mod fhir;
 pub mod gateway;
 pub mod ids;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, NaiveDate};
+use screening_core::demo::demo_data;
 use screening_core::prelude::*;
 use uuid::Uuid;
 
@@ -56,38 +57,14 @@ fn validate(json: &str) -> Option<Result<(), String>> {
 }
 
 fn payload() -> String {
-    let participant = Participant {
-        id: ParticipantId::from_uuid(Uuid::from_u128(1)),
-        first_name: "Margaret".into(),
-        last_name: "O'Brien".into(),
-        date_of_birth: NaiveDate::from_ymd_opt(1958, 12, 31).unwrap(),
-        nhs_number: NhsNumber::parse("999 000 1235").unwrap(),
-        sex: Sex::Female,
-    };
-    let slot = ClinicSlot {
-        id: ClinicSlotId::from_uuid(Uuid::from_u128(2)),
-        clinic_id: ClinicId::from_uuid(Uuid::from_u128(3)),
-        starts_at: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
-        duration_minutes: 10,
-    };
-    let provider = Provider {
-        id: ProviderId::from_uuid(Uuid::from_u128(4)),
-        name: "West Yorkshire Breast Screening Service".into(),
-        ods_code: "RR8".into(),
-    };
-    let setting = Setting {
-        id: SettingId::from_uuid(Uuid::from_u128(5)),
-        provider_id: provider.id,
-        name: "Leeds St James's".into(),
-    };
-    render_service_request(&ServiceRequestInput {
-        message_id: MessageId::from_uuid(Uuid::from_u128(6)),
-        participant: &participant,
-        slot: &slot,
-        provider: &provider,
-        setting: &setting,
-        authored_on: DateTime::from_timestamp(1_794_990_000, 123_000_000).unwrap(),
-    })
+    // The demo's third participant has an apostrophe in her name (O'Brien).
+    let demo = demo_data(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+    let authored_on = DateTime::from_timestamp(1_794_990_000, 123_000_000).unwrap();
+    render_service_request(&demo.service_request_input(
+        2,
+        MessageId::from_uuid(Uuid::from_u128(6)),
+        authored_on,
+    ))
     .unwrap()
 }
 

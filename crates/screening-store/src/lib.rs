@@ -31,7 +31,6 @@
 
 #[macro_use]
 mod sql;
-pub mod demo;
 mod notify;
 mod postgres;
 mod rows;
@@ -45,9 +44,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use screening_core::prelude::*;
 
-pub use demo::DemoData;
 pub use postgres::PgStore;
 pub use rows::ClinicAppointment;
+pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
 
 /// Everything the applications need from storage: the core's ports plus the reads and writes of

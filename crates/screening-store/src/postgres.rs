@@ -10,13 +10,13 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use crate::demo::{demo_data, DemoData};
 use crate::notify::Notifier;
 use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::{ConnectError, ScreeningStore};
+use screening_core::demo::{demo_data, DemoData};
 
 /// The channel on which instances tell each other that a gateway has pending messages.
 const CHANNEL: &str = "screening_outbox";

@@ -9,13 +9,13 @@ use screening_core::prelude::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
-use crate::demo::{demo_data, DemoData};
 use crate::notify::Notifier;
 use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::{ConnectError, ScreeningStore};
+use screening_core::demo::{demo_data, DemoData};
 
 /// The store on SQLite.
 #[derive(Clone)]

@@ -79,23 +79,7 @@ fn sendable(demo: &DemoData) -> AppointmentId {
 
 /// A pending message for the demo gateway, not tied to a transition.
 fn loose_message(demo: &DemoData, created_at: DateTime<Utc>) -> Message {
-    Message {
-        id: MessageId::from_uuid(Uuid::new_v4()),
-        gateway_id: demo.gateway.id,
-        participant_id: demo.participants[0].id,
-        appointment_id: demo.appointments[0].id,
-        message_type: MessageType::fhir(),
-        payload: "{}".into(),
-        destination: Destination::parse("log:").unwrap(),
-        created_at,
-        delivered_at: None,
-        lease_expires_at: None,
-        confirmed_at: None,
-        failed_at: None,
-        attempts: 0,
-        last_error: None,
-        resend_of: None,
-    }
+    demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), created_at)
 }
 
 async fn seeding_twice_changes_nothing(backend: Backend) {

@@ -1,11 +1,13 @@
 //! The demo data set: one provider, one setting, a polling gateway with a FHIR route, and a clinic on
 //! a given day with ten participants whose NHS numbers are valid test numbers (999 range).
 //!
-//! Ids are derived from fixed constants and the day, so seeding twice changes nothing.
+//! Ids are derived from fixed constants and the day, so seeding twice changes nothing. Pure data:
+//! stores seed it, and tests, benches and examples build on it.
 
-use chrono::{Datelike, NaiveDate, NaiveTime, TimeDelta};
-use screening_core::prelude::*;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use uuid::Uuid;
+
+use crate::prelude::*;
 
 /// Everything the demo seed writes.
 #[derive(Debug, Clone)]
@@ -38,6 +40,46 @@ const NAMES: [(&str, &str); 10] = [
     ("Fiona", "MacDonald"),
     ("Ruth", "Evans"),
 ];
+
+impl DemoData {
+    /// The inputs of the FHIR `ServiceRequest` for the `n`th appointment.
+    pub fn service_request_input(
+        &self,
+        n: usize,
+        message_id: MessageId,
+        authored_on: DateTime<Utc>,
+    ) -> ServiceRequestInput<'_> {
+        ServiceRequestInput {
+            message_id,
+            participant: &self.participants[n],
+            slot: &self.slots[n],
+            provider: &self.provider,
+            setting: &self.setting,
+            authored_on,
+        }
+    }
+
+    /// A pending message for the demo gateway about the first appointment, as the outbox holds it.
+    pub fn pending_message(&self, id: MessageId, created_at: DateTime<Utc>) -> Message {
+        Message {
+            id,
+            gateway_id: self.gateway.id,
+            participant_id: self.participants[0].id,
+            appointment_id: self.appointments[0].id,
+            message_type: MessageType::fhir(),
+            payload: "{\"resourceType\":\"ServiceRequest\"}".into(),
+            destination: self.gateway.routes[0].destination.clone(),
+            created_at,
+            delivered_at: None,
+            lease_expires_at: None,
+            confirmed_at: None,
+            failed_at: None,
+            attempts: 0,
+            last_error: None,
+            resend_of: None,
+        }
+    }
+}
 
 /// Kinds of demo id, kept apart in the top bits of the UUID.
 #[derive(Clone, Copy)]
