@@ -7,11 +7,13 @@
 //!   credentials ([`auth`]).
 //! - [`agent`]: the gateway process: fetch, durable inbox, destinations (HTTP, file, log),
 //!   confirmations. The binary `screening-gateway run` wraps it.
+//! - [`relay`]: Azure Relay Hybrid Connections; so far its SAS tokens.
 
 pub mod agent;
 pub mod auth;
 pub mod backoff;
 pub mod hub;
+pub mod relay;
 pub mod testing;
 
 /// Writes one structured log line (JSON) to standard error. Callers pass ids and masked values only:
