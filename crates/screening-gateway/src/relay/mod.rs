@@ -1,4 +1,6 @@
-//! Azure Relay Hybrid Connections (see `shared/relay-protocol.md`). So far: SAS tokens.
-//! The listener, sender and local relay come next.
+//! Azure Relay Hybrid Connections (see `shared/relay-protocol.md`): SAS tokens, the client (sender
+//! and listener) and the project's local relay.
 
+pub mod client;
+pub mod local;
 pub mod sas;

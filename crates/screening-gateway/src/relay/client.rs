@@ -1,0 +1,345 @@
+//! The Hybrid Connections client: a sender (`sb-hc-action=connect`, one message per rendezvous, as the
+//! proof of concept does) and a listener (control channel, `accept`, rendezvous, pings, token
+//! renewal, reconnect with backoff). The same code talks to Azure (`wss://{namespace}`) and to the
+//! local relay (`ws://127.0.0.1:PORT`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use screening_core::prelude::*;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::sas::{create_token, resource_uri};
+use crate::backoff::random_fraction;
+use crate::log_event;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A hybrid connection and the SAS rule to use on it.
+#[derive(Clone)]
+pub struct RelayEndpoint {
+    /// `wss://contoso.servicebus.windows.net` or `ws://127.0.0.1:9400`.
+    pub base_url: String,
+    /// The hybrid connection's name.
+    pub hybrid_connection: String,
+    /// The SAS rule's name.
+    pub key_name: String,
+    /// The SAS key.
+    pub key: String,
+    /// How long each token is valid.
+    pub token_lifetime: Duration,
+}
+
+impl std::fmt::Debug for RelayEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayEndpoint")
+            .field("base_url", &self.base_url)
+            .field("hybrid_connection", &self.hybrid_connection)
+            .field("key_name", &self.key_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A relay exchange failed; the variant says which phase.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The relay could not be reached.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The token was refused (401) or is not valid for this path or action (403).
+    #[error("authenticate: HTTP {status}: {message}")]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The relay's description.
+        message: String,
+    },
+    /// 404: no listener is connected, or the hybrid connection does not exist.
+    #[error("connect: HTTP 404: {0}")]
+    NotFound(String),
+    /// The listener refused the connection, or another handshake failure.
+    #[error("connect: HTTP {status}: {message}")]
+    Rejected {
+        /// The status the sender's handshake failed with.
+        status: u16,
+        /// Its description.
+        message: String,
+    },
+    /// Writing the message failed.
+    #[error("send: {0}")]
+    Send(String),
+    /// No (valid) reply came in time.
+    #[error("await reply: {0}")]
+    AwaitReply(String),
+}
+
+impl RelayEndpoint {
+    fn host(&self) -> &str {
+        let rest = self
+            .base_url
+            .split_once("://")
+            .map(|(_, r)| r)
+            .unwrap_or(&self.base_url);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
+    /// A fresh SAS token for this hybrid connection.
+    pub fn token(&self) -> String {
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+            + self.token_lifetime.as_secs();
+        create_token(
+            &resource_uri(self.host(), &self.hybrid_connection),
+            &self.key_name,
+            &self.key,
+            expires,
+        )
+    }
+
+    fn url(&self, action: &str) -> String {
+        format!(
+            "{}/$hc/{}?sb-hc-action={action}&sb-hc-id={}",
+            self.base_url.trim_end_matches('/'),
+            self.hybrid_connection,
+            uuid::Uuid::new_v4()
+        )
+    }
+
+    async fn open(&self, action: &str) -> Result<Socket, RelayError> {
+        let mut request = self
+            .url(action)
+            .into_client_request()
+            .map_err(|e| RelayError::Connect(e.to_string()))?;
+        request.headers_mut().insert(
+            "ServiceBusAuthorization",
+            self.token()
+                .parse()
+                .map_err(|_| RelayError::Connect("the token is not a valid header".into()))?,
+        );
+        dial(request).await
+    }
+}
+
+async fn dial(request: tungstenite::handshake::client::Request) -> Result<Socket, RelayError> {
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => {
+            let status = response.status().as_u16();
+            let message = response
+                .body()
+                .as_ref()
+                .map(|body| String::from_utf8_lossy(body).to_string())
+                .unwrap_or_default();
+            Err(match status {
+                401 | 403 => RelayError::Unauthorized { status, message },
+                404 => RelayError::NotFound(message),
+                _ => RelayError::Rejected { status, message },
+            })
+        }
+        Err(other) => Err(RelayError::Connect(other.to_string())),
+    }
+}
+
+/// Sends one message over a new rendezvous and waits for the gateway's reply.
+pub async fn send_message(
+    endpoint: &RelayEndpoint,
+    message: &GatewayMessage,
+    reply_timeout: Duration,
+) -> Result<RelayReply, RelayError> {
+    let mut socket = endpoint.open("connect").await?;
+    let json = serde_json::to_string(message).map_err(|e| RelayError::Send(e.to_string()))?;
+    socket
+        .send(Message::Text(json.into()))
+        .await
+        .map_err(|e| RelayError::Send(e.to_string()))?;
+    let reply = tokio::time::timeout(reply_timeout, async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Text(text)) => {
+                    return serde_json::from_str::<RelayReply>(&text).map_err(|e| {
+                        RelayError::AwaitReply(format!("the reply is not valid: {e}"))
+                    });
+                }
+                Ok(Message::Close(_)) => break,
+                Ok(_) => continue,
+                Err(e) => return Err(RelayError::AwaitReply(e.to_string())),
+            }
+        }
+        Err(RelayError::AwaitReply(
+            "the listener closed without replying".into(),
+        ))
+    })
+    .await
+    .map_err(|_| RelayError::AwaitReply(format!("no reply within {reply_timeout:?}")))??;
+    let _ = socket.close(None).await;
+    if reply.message_id != message.message_id {
+        return Err(RelayError::AwaitReply(format!(
+            "the reply is for message {}, not {}",
+            reply.message_id, message.message_id
+        )));
+    }
+    Ok(reply)
+}
+
+/// Reconnect delays of the official clients: 0, 1, 2, 5, 10, 30 s (then 30 s), plus jitter.
+pub fn reconnect_delay(failures: u32) -> Duration {
+    const STEPS: [u64; 6] = [0, 1, 2, 5, 10, 30];
+    let base = STEPS[(failures as usize).min(STEPS.len() - 1)];
+    Duration::from_millis(base * 1000 + (random_fraction() * 500.0) as u64)
+}
+
+/// Listener timing.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerTiming {
+    /// Time between pings on the control channel; a ping unanswered by the next one means the
+    /// link is dead.
+    pub ping_interval: Duration,
+    /// Renew the token this long before it expires.
+    pub renew_before: Duration,
+}
+
+impl Default for ListenerTiming {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(30),
+            renew_before: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Listens on the hybrid connection until `shutdown` is true, answering each connection with
+/// `handler`. Reconnects with backoff; returns an error only for a 404 (the hybrid connection does
+/// not exist: retrying cannot help) or a refused token.
+pub async fn listen<H, F>(
+    endpoint: RelayEndpoint,
+    timing: ListenerTiming,
+    handler: H,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), RelayError>
+where
+    H: Fn(GatewayMessage) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = RelayReply> + Send + 'static,
+{
+    let mut failures = 0u32;
+    while !*shutdown.borrow() {
+        let mut control = match endpoint.open("listen").await {
+            Ok(socket) => {
+                failures = 0;
+                log_event(
+                    "relay_listening",
+                    &[("hybrid_connection", endpoint.hybrid_connection.clone())],
+                );
+                socket
+            }
+            Err(error @ (RelayError::NotFound(_) | RelayError::Unauthorized { .. })) => {
+                return Err(error)
+            }
+            Err(error) => {
+                let delay = reconnect_delay(failures);
+                failures += 1;
+                log_event(
+                    "relay_reconnect",
+                    &[
+                        ("error", error.to_string()),
+                        ("delay_ms", delay.as_millis().to_string()),
+                    ],
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => continue,
+                    _ = shutdown.changed() => break,
+                }
+            }
+        };
+        let mut ping = tokio::time::interval(timing.ping_interval);
+        ping.tick().await;
+        let renew_every = endpoint
+            .token_lifetime
+            .saturating_sub(timing.renew_before)
+            .max(Duration::from_secs(1));
+        let mut renew = tokio::time::interval(renew_every);
+        renew.tick().await;
+        let mut awaiting_pong = false;
+        let reason = loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    let _ = control.close(None).await;
+                    return Ok(());
+                }
+                _ = ping.tick() => {
+                    if awaiting_pong {
+                        break "no pong: the control channel is dead".to_string();
+                    }
+                    awaiting_pong = true;
+                    if control.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break "ping failed".to_string();
+                    }
+                }
+                _ = renew.tick() => {
+                    let renewal = serde_json::json!({ "renewToken": { "token": endpoint.token() } });
+                    if control.send(Message::Text(renewal.to_string().into())).await.is_err() {
+                        break "token renewal failed".to_string();
+                    }
+                }
+                frame = control.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(address) = accept_address(&text) {
+                            tokio::spawn(serve_rendezvous(address, handler.clone()));
+                        }
+                    }
+                    Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                    Some(Ok(Message::Close(frame))) => break format!("closed by the relay: {frame:?}"),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => break error.to_string(),
+                    None => break "the control channel ended".to_string(),
+                },
+            }
+        };
+        log_event("relay_disconnected", &[("reason", reason)]);
+    }
+    Ok(())
+}
+
+fn accept_address(text: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    json.pointer("/accept/address")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Dials the rendezvous, reads one message, answers with the handler's reply.
+async fn serve_rendezvous<H, F>(address: String, handler: H)
+where
+    H: Fn(GatewayMessage) -> F,
+    F: Future<Output = RelayReply>,
+{
+    let request = match address.as_str().into_client_request() {
+        Ok(request) => request,
+        Err(_) => return,
+    };
+    let Ok(mut socket) = dial(request).await else {
+        return;
+    };
+    while let Some(Ok(frame)) = socket.next().await {
+        if let Message::Text(text) = frame {
+            let reply = match serde_json::from_str::<GatewayMessage>(&text) {
+                Ok(message) => handler(message).await,
+                Err(error) => {
+                    log_event("relay_bad_message", &[("error", error.to_string())]);
+                    break;
+                }
+            };
+            if let Ok(json) = serde_json::to_string(&reply) {
+                let _ = socket.send(Message::Text(json.into())).await;
+            }
+            break;
+        }
+    }
+    let _ = socket.close(None).await;
+}

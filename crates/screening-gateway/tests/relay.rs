@@ -1,0 +1,283 @@
+//! The Hybrid Connections client against the project's local relay, over real WebSockets on loopback.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use screening_core::prelude::*;
+use screening_gateway::relay::client::{
+    listen, send_message, ListenerTiming, RelayEndpoint, RelayError,
+};
+use screening_gateway::relay::local::{LocalRelay, LocalRelayConfig};
+use screening_gateway::relay::sas::{Right, SasRule};
+use tokio::sync::watch;
+
+const LISTEN_KEY: &str = "bGlzdGVuLWtleS1mb3ItdGVzdHM=";
+const SEND_KEY: &str = "c2VuZC1rZXktZm9yLXRlc3Rz";
+
+async fn start_relay() -> (LocalRelay, String) {
+    let relay = LocalRelay::new(LocalRelayConfig {
+        hybrid_connections: vec!["leeds".into()],
+        rules: vec![
+            SasRule {
+                key_name: "listen".into(),
+                key: LISTEN_KEY.into(),
+                rights: vec![Right::Listen],
+            },
+            SasRule {
+                key_name: "send".into(),
+                key: SEND_KEY.into(),
+                rights: vec![Right::Send],
+            },
+        ],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = relay
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (relay, format!("ws://{address}"))
+}
+
+fn endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
+    RelayEndpoint {
+        base_url: base_url.into(),
+        hybrid_connection: "leeds".into(),
+        key_name: key_name.into(),
+        key: key.into(),
+        token_lifetime: Duration::from_secs(3600),
+    }
+}
+
+fn message() -> GatewayMessage {
+    GatewayMessage {
+        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_type: MessageType::fhir(),
+        payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
+        destination: Destination::parse("log:").unwrap(),
+    }
+}
+
+/// Starts a listener that answers "processed" to everything; returns its stop switch.
+async fn start_listener(relay: &LocalRelay, base_url: &str) -> watch::Sender<bool> {
+    let (stop, stopped) = watch::channel(false);
+    let handler = |message: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: message.message_id,
+            reason: None,
+        }
+    };
+    tokio::spawn(listen(
+        endpoint(base_url, "listen", LISTEN_KEY),
+        ListenerTiming::default(),
+        handler,
+        stopped,
+    ));
+    for _ in 0..200 {
+        if relay.listener_count("leeds") > 0 {
+            return stop;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the listener never connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_through_the_relay_is_answered_by_the_listener() {
+    let (relay, url) = start_relay().await;
+    let _stop = start_listener(&relay, &url).await;
+    let sent = message();
+    let reply = send_message(
+        &endpoint(&url, "send", SEND_KEY),
+        &sent,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reply,
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: sent.message_id,
+            reason: None
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_rendezvous_are_served_concurrently() {
+    let (relay, url) = start_relay().await;
+    let _stop = start_listener(&relay, &url).await;
+    let sends: Vec<_> = (0..10)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let sent = message();
+                let reply = send_message(
+                    &endpoint(&url, "send", SEND_KEY),
+                    &sent,
+                    Duration::from_secs(5),
+                )
+                .await;
+                (sent.message_id, reply.unwrap().message_id)
+            })
+        })
+        .collect();
+    for send in sends {
+        let (sent, answered) = send.await.unwrap();
+        assert_eq!(sent, answered);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_listener_the_sender_gets_a_404() {
+    let (_relay, url) = start_relay().await;
+    let error = send_message(
+        &endpoint(&url, "send", SEND_KEY),
+        &message(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, RelayError::NotFound(text) if text.contains("no listeners")),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_a_401_and_a_key_without_the_right_a_403() {
+    let (relay, url) = start_relay().await;
+    let _stop = start_listener(&relay, &url).await;
+    let wrong = send_message(
+        &endpoint(&url, "send", "not-the-key"),
+        &message(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&wrong, RelayError::Unauthorized { status: 401, message } if message.contains("invalid signature")),
+        "{wrong}"
+    );
+    assert!(
+        wrong.to_string().starts_with("authenticate: HTTP 401"),
+        "{wrong}"
+    );
+
+    let (_stop_tx, stopped) = watch::channel(false);
+    let handler = |m: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: m.message_id,
+            reason: None,
+        }
+    };
+    let listening_with_send_key = listen(
+        endpoint(&url, "send", SEND_KEY),
+        ListenerTiming::default(),
+        handler,
+        stopped,
+    )
+    .await;
+    assert!(
+        matches!(
+            listening_with_send_key,
+            Err(RelayError::Unauthorized { status: 403, .. })
+        ),
+        "{listening_with_send_key:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_on_an_unknown_hybrid_connection_stops_with_a_clear_error() {
+    let (_relay, url) = start_relay().await;
+    let mut unknown = endpoint(&url, "listen", LISTEN_KEY);
+    unknown.hybrid_connection = "nowhere".into();
+    let (_stop, stopped) = watch::channel(false);
+    let handler = |m: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: m.message_id,
+            reason: None,
+        }
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        listen(unknown, ListenerTiming::default(), handler, stopped),
+    )
+    .await
+    .expect("no endless retry on 404");
+    assert!(
+        matches!(result, Err(RelayError::NotFound(ref text)) if text.contains("Endpoint does not exist")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_does_not_renew_is_closed_when_its_token_expires_and_reconnects() {
+    let (relay, url) = start_relay().await;
+    let (_stop, stopped) = watch::channel(false);
+    let mut short_lived = endpoint(&url, "listen", LISTEN_KEY);
+    short_lived.token_lifetime = Duration::from_secs(2);
+    // Renewal would come only as the token runs out (renew_before = 0): too late.
+    let timing = ListenerTiming {
+        ping_interval: Duration::from_secs(30),
+        renew_before: Duration::ZERO,
+    };
+    let handler = |m: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: m.message_id,
+            reason: None,
+        }
+    };
+    tokio::spawn(listen(short_lived, timing, handler, stopped));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        relay.control_channels_accepted() >= 2,
+        "closed with 1008 and reconnected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_renews_its_token_and_keeps_listening() {
+    let (relay, url) = start_relay().await;
+    let (_stop, stopped) = watch::channel(false);
+    let mut short_lived = endpoint(&url, "listen", LISTEN_KEY);
+    short_lived.token_lifetime = Duration::from_secs(3);
+    let timing = ListenerTiming {
+        ping_interval: Duration::from_millis(300),
+        renew_before: Duration::from_secs(2),
+    };
+    let handler = |m: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: m.message_id,
+            reason: None,
+        }
+    };
+    tokio::spawn(listen(short_lived, timing, handler, stopped));
+    for _ in 0..200 {
+        if relay.listener_count("leeds") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Several renewals (every second) and pings (every 300 ms) later, the same listener still answers.
+    // The relay closes a control channel whose token expires unrenewed, so one accepted channel
+    // after 4 s means the renewals worked and nothing reconnected.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    assert_eq!(relay.listener_count("leeds"), 1);
+    assert_eq!(relay.control_channels_accepted(), 1);
+    let sent = message();
+    let reply = send_message(
+        &endpoint(&url, "send", SEND_KEY),
+        &sent,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.message_id, sent.message_id);
+}
