@@ -1,0 +1,144 @@
+//! Interoperability with Microsoft's own Node client for Hybrid Connections (npm `hyco-ws`), through
+//! our local relay: a hyco-ws listener answers our Rust sender, and our Rust listener answers a
+//! hyco-ws sender. `scripts/test` installs the peer (`npm ci --prefix tools/relay-interop`); under
+//! CI=true a missing peer fails these tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use screening_core::prelude::*;
+use screening_gateway::relay::client::{listen, send_message, ListenerTiming, RelayEndpoint};
+use screening_gateway::relay::local::{LocalRelay, LocalRelayConfig};
+use screening_gateway::relay::sas::{Right, SasRule};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::watch;
+
+const KEY: &str = "aW50ZXJvcC1rZXktZm9yLXRlc3Rz";
+
+fn peer_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/relay-interop");
+    if dir.join("node_modules/hyco-ws").exists() {
+        return Some(dir);
+    }
+    let help = format!(
+        "hyco-ws is not installed: run npm ci --prefix {}",
+        dir.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{help}");
+    eprintln!("NOTICE: skipping, {help}");
+    None
+}
+
+async fn start_relay() -> (LocalRelay, String) {
+    let relay = LocalRelay::new(LocalRelayConfig {
+        hybrid_connections: vec!["leeds".into()],
+        rules: vec![SasRule {
+            key_name: "root".into(),
+            key: KEY.into(),
+            rights: vec![Right::Manage],
+        }],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = relay
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (relay, format!("ws://{address}"))
+}
+
+fn endpoint(base_url: &str) -> RelayEndpoint {
+    RelayEndpoint {
+        base_url: base_url.into(),
+        hybrid_connection: "leeds".into(),
+        key_name: "root".into(),
+        key: KEY.into(),
+        token_lifetime: Duration::from_secs(3600),
+    }
+}
+
+fn message() -> GatewayMessage {
+    GatewayMessage {
+        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_type: MessageType::fhir(),
+        payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
+        destination: Destination::parse("log:").unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
+    let Some(dir) = peer_dir() else { return };
+    let (relay, url) = start_relay().await;
+    let rust = endpoint(&url);
+    let mut node = tokio::process::Command::new("node")
+        .arg(dir.join("listener.js"))
+        .arg(format!("{url}/$hc/leeds?sb-hc-action=listen"))
+        .arg(rust.token())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("listening"));
+    assert_eq!(relay.listener_count("leeds"), 1);
+
+    let sent = message();
+    let reply = send_message(&rust, &sent, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, RelayStatus::Processed);
+    assert_eq!(reply.message_id, sent.message_id);
+    assert_eq!(reply.reason.as_deref(), Some("answered by hyco-ws"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_rust_listener_answers_a_hyco_ws_sender_through_our_relay() {
+    let Some(dir) = peer_dir() else { return };
+    let (relay, url) = start_relay().await;
+    let rust = endpoint(&url);
+    let (_stop, stopped) = watch::channel(false);
+    let handler = |m: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: m.message_id,
+            reason: Some("answered by Rust".into()),
+        }
+    };
+    tokio::spawn(listen(
+        rust.clone(),
+        ListenerTiming::default(),
+        handler,
+        stopped,
+    ));
+    for _ in 0..200 {
+        if relay.listener_count("leeds") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let sent = message();
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("sender.js"))
+        .arg(format!("{url}/$hc/leeds?sb-hc-action=connect"))
+        .arg(rust.token())
+        .arg(serde_json::to_string(&sent).unwrap())
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reply: RelayReply = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(reply.message_id, sent.message_id);
+    assert_eq!(reply.reason.as_deref(), Some("answered by Rust"));
+}
