@@ -256,6 +256,18 @@ impl Message {
         })
     }
 
+    /// The taker could not hand the message on (the relay had no listener, the gateway answered
+    /// with an error): pending again at once, with the reason, to be retried.
+    pub fn release(&self, reason: &str) -> Result<Message, LifecycleError> {
+        self.ensure_open()?;
+        Ok(Message {
+            delivered_at: None,
+            lease_expires_at: None,
+            last_error: Some(reason.to_string()),
+            ..self.clone()
+        })
+    }
+
     /// The lease ran out without a confirmation: pending again, or failed once `max_attempts` is spent.
     pub fn redeliver(
         &self,
@@ -406,6 +418,26 @@ mod tests {
         }
         assert_eq!(message.status(), MessageStatus::Failed);
         assert!(message.last_error.unwrap().contains("after 3 attempts"));
+    }
+
+    #[test]
+    fn a_released_message_is_pending_again_with_its_reason_and_keeps_its_attempts() {
+        let released = pending()
+            .deliver(t(1), t(31))
+            .unwrap()
+            .release("connect: HTTP 404: no listeners")
+            .unwrap();
+        assert_eq!(released.status(), MessageStatus::Pending);
+        assert_eq!(released.attempts, 1);
+        assert_eq!(
+            released.last_error.as_deref(),
+            Some("connect: HTTP 404: no listeners")
+        );
+        let (confirmed, _) = released.confirm(t(2)).unwrap();
+        assert!(matches!(
+            confirmed.release("x"),
+            Err(LifecycleError::AlreadyConfirmed(_))
+        ));
     }
 
     #[test]

@@ -104,6 +104,14 @@ pub trait Outbox: Send + Sync {
         reason: &str,
     ) -> Result<Message, StoreError>;
 
+    /// Makes a taken message pending again at once, with the reason it could not be handed on.
+    async fn release(
+        &self,
+        gateway_id: GatewayId,
+        message_id: MessageId,
+        reason: &str,
+    ) -> Result<Message, StoreError>;
+
     /// Makes messages whose lease expired unconfirmed pending again (or failed once `max_attempts`
     /// is spent). Returns how many were changed.
     async fn redeliver_expired(

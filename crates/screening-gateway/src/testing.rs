@@ -243,6 +243,7 @@ impl LocalHub {
             },
             inbox_path: inbox.to_path_buf(),
             heartbeat_interval: Duration::from_secs(300),
+            relay: None,
         }
     }
 }

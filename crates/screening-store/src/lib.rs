@@ -56,6 +56,9 @@ pub trait ScreeningStore: AppointmentStore + Outbox {
     /// Creates or replaces a gateway and its routes.
     async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError>;
 
+    /// Every gateway with its routes, oldest first.
+    async fn gateways(&self) -> Result<Vec<Gateway>, StoreError>;
+
     /// One gateway with its routes.
     async fn gateway(&self, gateway_id: GatewayId) -> Result<Gateway, StoreError>;
 

@@ -123,12 +123,12 @@ macro_rules! impl_sql_store {
 
             async fn gateways_where(
                 &self,
-                filter: &'static str,
+                predicate: &'static str,
                 id: uuid::Uuid,
             ) -> Result<Vec<Gateway>, StoreError> {
                 let rows: Vec<GatewayRow> = sqlx::query_as(&format!(
                     "SELECT id, name, setting_id, transport, relay_namespace, relay_hybrid_connection, \
-                     relay_key_name, relay_key_ref FROM gateways g WHERE {filter} = $1 \
+                     relay_key_name, relay_key_ref FROM gateways g WHERE {predicate} \
                      ORDER BY created_at, id"
                 ))
                 .bind(id)
@@ -137,7 +137,7 @@ macro_rules! impl_sql_store {
                 .map_err(crate::db)?;
                 let routes: Vec<RouteRow> = sqlx::query_as(&format!(
                     "SELECT r.gateway_id, r.message_type, r.destination FROM gateway_routes r \
-                     JOIN gateways g ON g.id = r.gateway_id WHERE {filter} = $1 ORDER BY r.message_type"
+                     JOIN gateways g ON g.id = r.gateway_id WHERE {predicate} ORDER BY r.message_type"
                 ))
                 .bind(id)
                 .fetch_all(&self.pool)
@@ -214,7 +214,7 @@ macro_rules! impl_sql_store {
                     what: "appointment",
                     id: appointment_id.to_string(),
                 })?)?;
-                let gateways = self.gateways_where("g.setting_id", parts.setting.id.as_uuid()).await?;
+                let gateways = self.gateways_where("g.setting_id = $1", parts.setting.id.as_uuid()).await?;
                 let latest: Option<uuid::Uuid> = sqlx::query_scalar(
                     "SELECT id FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
                 )
@@ -378,6 +378,21 @@ macro_rules! impl_sql_store {
                 Ok(failed)
             }
 
+            async fn release(
+                &self,
+                gateway_id: GatewayId,
+                message_id: MessageId,
+                reason: &str,
+            ) -> Result<Message, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
+                let released = message.release(reason)?;
+                Self::update_lifecycle(&mut tx, &released).await?;
+                tx.commit().await.map_err(crate::db)?;
+                self.wake(gateway_id);
+                Ok(released)
+            }
+
             async fn redeliver_expired(&self, now: DateTime<Utc>, max_attempts: u32) -> Result<u64, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let rows: Vec<MessageRow> = sqlx::query_as(concat!(
@@ -448,8 +463,13 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(crate::db)
             }
 
+            async fn gateways(&self) -> Result<Vec<Gateway>, StoreError> {
+                // Every gateway: none has the nil id.
+                self.gateways_where("g.id <> $1", uuid::Uuid::nil()).await
+            }
+
             async fn gateway(&self, gateway_id: GatewayId) -> Result<Gateway, StoreError> {
-                self.gateways_where("g.id", gateway_id.as_uuid())
+                self.gateways_where("g.id = $1", gateway_id.as_uuid())
                     .await?
                     .pop()
                     .ok_or_else(|| StoreError::NotFound {

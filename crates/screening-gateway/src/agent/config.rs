@@ -8,6 +8,7 @@ use screening_core::ids::GatewayId;
 use serde::Deserialize;
 
 use crate::backoff::Backoff;
+use crate::relay::client::RelayEndpoint;
 
 /// The settings `screening-gateway run --help` documents.
 pub const SETTINGS_HELP: &str = "\
@@ -24,6 +25,12 @@ Settings (TOML key / environment variable, the environment wins):
   [retry] base_delay_ms           SCREENING_RETRY_BASE_MS             first retry delay, doubled each time, with jitter (default 500)
   [retry] max_delay_ms            SCREENING_RETRY_MAX_MS              longest retry delay (default 60000)
   heartbeat_seconds               SCREENING_HEARTBEAT_SECONDS         seconds between heartbeats to the hub (default 300)
+  [relay] url                     SCREENING_RELAY_URL                 also listen for pushed messages on an Azure Relay Hybrid Connection:
+                                                                      wss://NAMESPACE.servicebus.windows.net, or ws://127.0.0.1:PORT for the local relay
+  [relay] hybrid_connection       SCREENING_RELAY_HYBRID_CONNECTION   the hybrid connection's name (required with url)
+  [relay] key_name                SCREENING_RELAY_KEY_NAME            the SAS rule's name, with the Listen right (required with url)
+  [relay] key_file                SCREENING_RELAY_KEY_FILE            file holding the SAS key
+  (none)                          SCREENING_RELAY_KEY                 the SAS key itself (one of the two is required with url)
 ";
 
 /// How the agent asks the hub for messages.
@@ -62,6 +69,8 @@ pub struct AgentConfig {
     pub inbox_path: PathBuf,
     /// Time between heartbeats.
     pub heartbeat_interval: Duration,
+    /// The hybrid connection to listen on for pushed messages, if any (alongside polling).
+    pub relay: Option<RelayEndpoint>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -94,6 +103,17 @@ struct FileConfig {
     transport: TransportSection,
     #[serde(default)]
     retry: RetrySection,
+    #[serde(default)]
+    relay: RelaySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelaySection {
+    url: Option<String>,
+    hybrid_connection: Option<String>,
+    key_name: Option<String>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -246,7 +266,57 @@ impl AgentConfig {
             number("SCREENING_HEARTBEAT_SECONDS", parsed.heartbeat_seconds, 300)?.max(1),
         );
 
+        let relay = match env("SCREENING_RELAY_URL").or(parsed.relay.url) {
+            None => None,
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_string();
+                if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                    return Err(ConfigError(format!(
+                        "the relay url must be ws:// or wss://, got {url:?}"
+                    )));
+                }
+                let required = |value: Option<String>, name: &str| {
+                    value.ok_or_else(|| {
+                        ConfigError(format!("{name} is required when the relay url is set"))
+                    })
+                };
+                let hybrid_connection = required(
+                    env("SCREENING_RELAY_HYBRID_CONNECTION").or(parsed.relay.hybrid_connection),
+                    "relay hybrid_connection (SCREENING_RELAY_HYBRID_CONNECTION)",
+                )?;
+                let key_name = required(
+                    env("SCREENING_RELAY_KEY_NAME").or(parsed.relay.key_name),
+                    "relay key_name (SCREENING_RELAY_KEY_NAME)",
+                )?;
+                let key = match env("SCREENING_RELAY_KEY") {
+                    Some(key) => key,
+                    None => {
+                        let path = env("SCREENING_RELAY_KEY_FILE")
+                            .map(PathBuf::from)
+                            .or(parsed.relay.key_file)
+                            .ok_or_else(|| {
+                                ConfigError("the relay key is missing: set key_file, SCREENING_RELAY_KEY_FILE or SCREENING_RELAY_KEY".into())
+                            })?;
+                        std::fs::read_to_string(&path).map_err(|e| {
+                            ConfigError(format!(
+                                "reading the relay key file {}: {e}",
+                                path.display()
+                            ))
+                        })?
+                    }
+                };
+                Some(RelayEndpoint {
+                    base_url: url,
+                    hybrid_connection,
+                    key_name,
+                    key: key.trim().to_string(),
+                    token_lifetime: Duration::from_secs(3600),
+                })
+            }
+        };
+
         Ok(Self {
+            relay,
             hub_url,
             gateway_id,
             credential,
@@ -351,6 +421,38 @@ mod tests {
         assert!(with(("SCREENING_POLL_INTERVAL_SECONDS", "soon"))
             .contains("SCREENING_POLL_INTERVAL_SECONDS"));
         assert!(with(("SCREENING_GATEWAY_ID", "gw-1")).contains("gateway id must be a UUID"));
+    }
+
+    #[test]
+    fn relay_settings_are_complete_or_refused() {
+        let base = [
+            ("SCREENING_HUB_URL", "http://127.0.0.1:1"),
+            ("SCREENING_GATEWAY_ID", GATEWAY),
+            ("SCREENING_GATEWAY_CREDENTIAL", "x"),
+            ("SCREENING_RELAY_URL", "ws://127.0.0.1:9400"),
+        ];
+        let error = AgentConfig::load(None, env(&base)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("SCREENING_RELAY_HYBRID_CONNECTION"),
+            "{error}"
+        );
+        let mut complete = base.to_vec();
+        complete.extend([
+            ("SCREENING_RELAY_HYBRID_CONNECTION", "leeds"),
+            ("SCREENING_RELAY_KEY_NAME", "listen"),
+            ("SCREENING_RELAY_KEY", "secret"),
+        ]);
+        let relay = AgentConfig::load(None, env(&complete))
+            .unwrap()
+            .relay
+            .unwrap();
+        assert_eq!(
+            (relay.hybrid_connection.as_str(), relay.key.as_str()),
+            ("leeds", "secret")
+        );
+        assert!(!format!("{relay:?}").contains("secret"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod destination;
 pub mod hub_client;
 pub mod inbox;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -21,6 +22,9 @@ pub use config::{AgentConfig, ConfigError, FetchMode};
 pub use destination::Forwarder;
 pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
 pub use inbox::{Inbox, InboxError};
+
+use crate::backoff::Backoff;
+use crate::relay::client::{listen, ListenerTiming};
 
 use crate::log_event;
 
@@ -33,6 +37,9 @@ pub struct Agent {
     inbox: Inbox,
     hub: HubClient,
     forwarder: Forwarder,
+    /// Held while forwarding, so a pushed message and the polling loop never forward the same
+    /// message at the same moment.
+    forwarding: Arc<tokio::sync::Mutex<()>>,
     started: Instant,
 }
 
@@ -46,6 +53,7 @@ impl Agent {
             inbox,
             hub,
             forwarder: Forwarder::new(),
+            forwarding: Arc::default(),
             started: Instant::now(),
         })
     }
@@ -65,6 +73,27 @@ impl Agent {
                 ("version", AGENT_VERSION.into()),
             ],
         );
+        if let Some(endpoint) = self.config.relay.clone() {
+            let pushed = PushedMessages {
+                inbox: self.inbox.clone(),
+                forwarder: self.forwarder.clone(),
+                forwarding: self.forwarding.clone(),
+                max_attempts: self.config.max_attempts,
+                retry: self.config.retry,
+            };
+            let handler = move |message: GatewayMessage| {
+                let pushed = pushed.clone();
+                async move { pushed.handle(message).await }
+            };
+            let stopped = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    listen(endpoint, ListenerTiming::default(), handler, stopped).await
+                {
+                    log_event("relay_listener_stopped", &[("error", error.to_string())]);
+                }
+            });
+        }
         let mut hub_failures = 0u32;
         let mut last_heartbeat: Option<Instant> = None;
         while !*shutdown.borrow() {
@@ -166,6 +195,7 @@ impl Agent {
     }
 
     async fn forward_due(&self) -> Result<(), InboxError> {
+        let _forwarding = self.forwarding.lock().await;
         for entry in self.inbox.due_for_forwarding(Utc::now()).await? {
             let id = entry.message.message_id;
             match self.forwarder.forward(&entry.message).await {
@@ -241,5 +271,73 @@ impl Agent {
             }
         }
         Ok(Ok(()))
+    }
+}
+
+/// What the relay listener needs to take a pushed message into the inbox and forward it.
+#[derive(Clone)]
+struct PushedMessages {
+    inbox: Inbox,
+    forwarder: Forwarder,
+    forwarding: Arc<tokio::sync::Mutex<()>>,
+    max_attempts: u32,
+    retry: Backoff,
+}
+
+impl PushedMessages {
+    /// Stores the message, forwards it unless it was forwarded before, and answers the hub. The
+    /// reply is the confirmation, so the outcome counts as reported.
+    async fn handle(&self, message: GatewayMessage) -> RelayReply {
+        let id = message.message_id;
+        let reply = |status, reason: Option<String>| RelayReply {
+            status,
+            message_id: id,
+            reason,
+        };
+        let _forwarding = self.forwarding.lock().await;
+        let result: Result<RelayReply, InboxError> = async {
+            let new = self.inbox.receive(&message, Utc::now()).await?;
+            log_event(
+                if new {
+                    "message_pushed"
+                } else {
+                    "message_pushed_again"
+                },
+                &[("message_id", id.to_string())],
+            );
+            if let Some(entry) = self.inbox.entry(id).await? {
+                if entry.forwarded_at.is_some() {
+                    self.inbox.mark_reported(id, Utc::now()).await?;
+                    return Ok(reply(RelayStatus::Processed, None));
+                }
+                if entry.failed_at.is_some() {
+                    return Ok(reply(RelayStatus::Error, entry.last_error));
+                }
+            }
+            let attempts = self.inbox.entry(id).await?.map_or(0, |e| e.attempts);
+            match self.forwarder.forward(&message).await {
+                Ok(()) => {
+                    self.inbox.mark_forwarded(id, Utc::now()).await?;
+                    self.inbox.mark_reported(id, Utc::now()).await?;
+                    log_event("message_forwarded", &[("message_id", id.to_string())]);
+                    Ok(reply(RelayStatus::Processed, None))
+                }
+                Err(error) => {
+                    let attempt = attempts + 1;
+                    let retry_in = (attempt < self.max_attempts)
+                        .then(|| self.retry.delay_with_jitter(attempt));
+                    self.inbox
+                        .mark_attempt_failed(id, Utc::now(), &error, retry_in)
+                        .await?;
+                    log_event(
+                        "forward_retry",
+                        &[("message_id", id.to_string()), ("error", error.clone())],
+                    );
+                    Ok(reply(RelayStatus::Error, Some(error)))
+                }
+            }
+        }
+        .await;
+        result.unwrap_or_else(|error| reply(RelayStatus::Error, Some(error.to_string())))
     }
 }

@@ -1,6 +1,7 @@
 //! Azure Relay Hybrid Connections (see `shared/relay-protocol.md`): SAS tokens, the client (sender
-//! and listener) and the project's local relay.
+//! and listener), the hub's dispatcher and the project's local relay.
 
 pub mod client;
+pub mod dispatcher;
 pub mod local;
 pub mod sas;

@@ -1,0 +1,216 @@
+//! The hub's relay dispatcher: for each gateway whose transport is relay, takes its pending messages
+//! as soon as they are committed (woken by the store's notifier; a slow safety sweep otherwise),
+//! sends each over its own rendezvous as the proof of concept does, awaits the gateway's reply, and
+//! records the outcome. The web request that created the message never waits for any of this.
+//!
+//! Messages are taken with a lease, so several hub instances on one PostgreSQL never send the same
+//! message at the same time; a send that fails returns the message to pending with the reason
+//! (naming the phase), retried with backoff; a message the gateway keeps refusing is parked as
+//! failed after `max_attempts`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use screening_core::prelude::*;
+use screening_store::{now_utc, ScreeningStore};
+
+use super::client::{send_message, RelayEndpoint};
+use crate::backoff::Backoff;
+use crate::log_event;
+
+/// How the dispatcher sends.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// How long a taken message is held before another instance may send it.
+    pub lease: Duration,
+    /// How long to wait for the gateway's reply on a rendezvous.
+    pub reply_timeout: Duration,
+    /// Sends the gateway may refuse before the message is parked as failed.
+    pub max_attempts: u32,
+    /// The longest pause between looks at the outbox when no wake-up comes.
+    pub safety_sweep: Duration,
+    /// Pauses after a failed send.
+    pub retry: Backoff,
+    /// Lifetime of the SAS tokens it signs.
+    pub token_lifetime: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            reply_timeout: Duration::from_secs(30),
+            max_attempts: 10,
+            safety_sweep: Duration::from_secs(5),
+            retry: Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+            },
+            token_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The relay base URL for a gateway's namespace: a `ws://` or `wss://` URL as given (the local
+/// relay), otherwise `wss://{namespace}` (Azure).
+pub fn relay_base_url(namespace: &str) -> String {
+    if namespace.starts_with("ws://") || namespace.starts_with("wss://") {
+        namespace.trim_end_matches('/').to_string()
+    } else {
+        format!("wss://{namespace}")
+    }
+}
+
+/// Reads a secret from where its reference points.
+pub fn resolve_secret(secret: &SecretRef) -> Result<String, String> {
+    match secret {
+        SecretRef::Env(name) => {
+            std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
+        }
+        SecretRef::File(path) => std::fs::read_to_string(path)
+            .map(|text| text.trim().to_string())
+            .map_err(|e| format!("reading {path}: {e}")),
+    }
+}
+
+/// Starts one dispatching task per relay gateway in the store.
+pub async fn spawn_dispatchers(
+    store: Arc<dyn ScreeningStore>,
+    config: DispatcherConfig,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, StoreError> {
+    let mut handles = Vec::new();
+    for gateway in store.gateways().await? {
+        if let Transport::Relay(relay) = gateway.transport {
+            handles.push(tokio::spawn(dispatch(
+                store.clone(),
+                config.clone(),
+                gateway.id,
+                relay,
+            )));
+        }
+    }
+    Ok(handles)
+}
+
+/// Dispatches one relay gateway's messages for ever.
+pub async fn dispatch(
+    store: Arc<dyn ScreeningStore>,
+    config: DispatcherConfig,
+    gateway_id: GatewayId,
+    relay: RelayTransport,
+) {
+    let lease = TimeDelta::from_std(config.lease).unwrap_or(TimeDelta::seconds(60));
+    let mut failures = 0u32;
+    loop {
+        let key = match resolve_secret(&relay.key_ref) {
+            Ok(key) => key,
+            Err(error) => {
+                log_event(
+                    "relay_dispatch_no_key",
+                    &[("gateway_id", gateway_id.to_string()), ("error", error)],
+                );
+                failures += 1;
+                tokio::time::sleep(config.retry.delay_with_jitter(failures)).await;
+                continue;
+            }
+        };
+        let endpoint = RelayEndpoint {
+            base_url: relay_base_url(&relay.namespace),
+            hybrid_connection: relay.hybrid_connection.clone(),
+            key_name: relay.key_name.clone(),
+            key,
+            token_lifetime: config.token_lifetime,
+        };
+        let now = now_utc();
+        let taken = match store.take_pending(gateway_id, now, now + lease, 16).await {
+            Ok(taken) => taken,
+            Err(error) => {
+                log_event("relay_dispatch_store", &[("error", error.to_string())]);
+                tokio::time::sleep(config.retry.delay_with_jitter(1)).await;
+                continue;
+            }
+        };
+        if taken.is_empty() {
+            let _ = store
+                .wait_for_pending(gateway_id, config.safety_sweep)
+                .await;
+            continue;
+        }
+        let mut trouble = false;
+        for message in taken {
+            if let Err(reason) = send_one(&store, &config, &endpoint, gateway_id, &message).await {
+                trouble = true;
+                log_event(
+                    "relay_send_failed",
+                    &[
+                        ("message_id", message.id.to_string()),
+                        ("attempt", message.attempts.to_string()),
+                        ("error", reason),
+                    ],
+                );
+            }
+        }
+        if trouble {
+            failures += 1;
+            tokio::time::sleep(config.retry.delay_with_jitter(failures)).await;
+        } else {
+            failures = 0;
+        }
+    }
+}
+
+/// Sends one taken message and records the outcome; `Err` carries the reason it was not confirmed.
+async fn send_one(
+    store: &Arc<dyn ScreeningStore>,
+    config: &DispatcherConfig,
+    endpoint: &RelayEndpoint,
+    gateway_id: GatewayId,
+    message: &Message,
+) -> Result<(), String> {
+    let wire = GatewayMessage::from_message(message);
+    let reason = match send_message(endpoint, &wire, config.reply_timeout).await {
+        Ok(reply) if reply.status == RelayStatus::Processed => {
+            store
+                .confirm(gateway_id, message.id, now_utc())
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        Ok(reply) => reply
+            .reason
+            .unwrap_or_else(|| "forward to destination: the gateway reported an error".into()),
+        Err(error) => error.to_string(),
+    };
+    let outcome = if message.attempts >= config.max_attempts {
+        store.fail(gateway_id, message.id, now_utc(), &reason).await
+    } else {
+        store.release(gateway_id, message.id, &reason).await
+    };
+    outcome.map_err(|e| e.to_string())?;
+    Err(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_namespace_means_azure_and_a_url_is_kept() {
+        assert_eq!(
+            relay_base_url("contoso.servicebus.windows.net"),
+            "wss://contoso.servicebus.windows.net"
+        );
+        assert_eq!(
+            relay_base_url("ws://127.0.0.1:9400/"),
+            "ws://127.0.0.1:9400"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_is_named() {
+        let error =
+            resolve_secret(&SecretRef::Env("SCREENING_TEST_SURELY_UNSET_KEY".into())).unwrap_err();
+        assert!(error.contains("SCREENING_TEST_SURELY_UNSET_KEY"));
+    }
+}
