@@ -1,5 +1,7 @@
 //! End-to-end latency from "Send to modality" committed to confirmed, and the idle cost of each way
-//! of reaching a gateway. Prints a Markdown table.
+//! of reaching a gateway: 1 s polling, long-polling, and push through the local Azure Relay.
+//! Prints a Markdown table. (Idle HTTP requests for the relay count only polls and heartbeats; its
+//! control channel is one WebSocket with a ping every 30 s.)
 //!
 //! ```text
 //! cargo bench --bench gateway_latency
@@ -17,7 +19,9 @@ use screening::core::prelude::*;
 use screening::gateway::agent::FetchMode;
 use screening::gateway::backoff::random_fraction;
 use screening::gateway::hub::HubConfig;
-use screening::gateway::testing::{start_agent, LocalHub, OrderEndpoint};
+use screening::gateway::testing::{
+    start_agent, start_local_relay, until_listening, LocalHub, OrderEndpoint, RELAY_SEND_KEY,
+};
 
 struct Row {
     mode: &'static str,
@@ -37,20 +41,39 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// How the gateway is reached.
+enum Way {
+    Http(FetchMode),
+    Relay,
+}
+
 async fn measure(
     mode: &'static str,
-    fetch: FetchMode,
+    way: Way,
     messages: u64,
     idle: Duration,
     max_pause_ms: f64,
 ) -> Row {
     let hub = LocalHub::with_config(HubConfig::default()).await;
     let (_endpoint, url) = OrderEndpoint::start(vec![]).await;
-    hub.route_to(&url).await;
     let folder = tempfile::tempdir().unwrap();
-    let mut config = hub.agent_config(&folder.path().join("inbox.db"));
-    config.fetch = fetch;
-    let agent = start_agent(config).await;
+    let inbox = folder.path().join("inbox.db");
+    let agent = match way {
+        Way::Http(fetch) => {
+            hub.route_to(&url).await;
+            let mut config = hub.agent_config(&inbox);
+            config.fetch = fetch;
+            start_agent(config).await
+        }
+        Way::Relay => {
+            let (relay, relay_url) = start_local_relay().await;
+            hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url, folder.path())
+                .await;
+            let agent = start_agent(hub.relay_agent_config(&inbox, &relay_url)).await;
+            until_listening(&relay).await;
+            agent
+        }
+    };
 
     let warm_up = hub.send(0).await;
     hub.until_status(warm_up.id, MessageStatus::Confirmed).await;
@@ -93,9 +116,9 @@ fn main() {
         vec![
             measure(
                 "HTTP polling every 1 s (proof of concept)",
-                FetchMode::Poll {
+                Way::Http(FetchMode::Poll {
                     interval: Duration::from_secs(1),
-                },
+                }),
                 messages,
                 idle.min(Duration::from_secs(20)),
                 1000.0,
@@ -103,11 +126,19 @@ fn main() {
             .await,
             measure(
                 "HTTP long-polling (wait 50 s)",
-                FetchMode::LongPoll {
+                Way::Http(FetchMode::LongPoll {
                     wait: Duration::from_secs(50),
-                },
+                }),
                 messages,
                 idle,
+                100.0,
+            )
+            .await,
+            measure(
+                "Azure Relay push (local relay; agent also polls hourly)",
+                Way::Relay,
+                messages,
+                idle.min(Duration::from_secs(20)),
                 100.0,
             )
             .await,

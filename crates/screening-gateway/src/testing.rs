@@ -21,6 +21,10 @@ use crate::agent::{Agent, AgentConfig, FetchMode};
 use crate::auth::{generate_credential, hash_credential};
 use crate::backoff::Backoff;
 use crate::hub::{Hub, HubConfig};
+use crate::relay::client::RelayEndpoint;
+use crate::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
+use crate::relay::local::{LocalRelay, LocalRelayConfig};
+use crate::relay::sas::{Right, SasRule};
 
 /// Serves a router on a random loopback port; returns its base URL.
 pub async fn serve(router: Router) -> String {
@@ -280,4 +284,113 @@ pub async fn start_agent(config: AgentConfig) -> RunningAgent {
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(async move { agent.run(stopped).await.expect("the agent runs") });
     RunningAgent { stop, task }
+}
+
+/// The listen key of [`start_local_relay`]'s `listen` rule.
+pub const RELAY_LISTEN_KEY: &str = "bGlzdGVuLWtleS1mb3ItdGVzdHM=";
+/// The send key of [`start_local_relay`]'s `send` rule.
+pub const RELAY_SEND_KEY: &str = "c2VuZC1rZXktZm9yLXRlc3Rz";
+
+/// A local relay on loopback with one hybrid connection, `leeds`, and two rules: `listen` (Listen)
+/// and `send` (Send). Returns the relay and its `ws://` URL.
+pub async fn start_local_relay() -> (LocalRelay, String) {
+    let relay = LocalRelay::new(LocalRelayConfig {
+        hybrid_connections: vec!["leeds".into()],
+        rules: vec![
+            SasRule {
+                key_name: "listen".into(),
+                key: RELAY_LISTEN_KEY.into(),
+                rights: vec![Right::Listen],
+            },
+            SasRule {
+                key_name: "send".into(),
+                key: RELAY_SEND_KEY.into(),
+                rights: vec![Right::Send],
+            },
+        ],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("ws://{}", listener.local_addr().expect("an address"));
+    let app = relay
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("the relay serves") });
+    (relay, url)
+}
+
+impl LocalHub {
+    /// Makes the demo gateway a relay gateway on `relay_url`'s `leeds` hybrid connection, with its
+    /// send key in a file under `folder`, its FHIR route to `destination`, and starts the
+    /// dispatcher.
+    pub async fn push_through_relay(
+        &self,
+        relay_url: &str,
+        send_key: &str,
+        destination: &str,
+        folder: &std::path::Path,
+    ) {
+        let key_file = folder.join("relay-send.key");
+        std::fs::write(&key_file, send_key).expect("the key file is written");
+        let mut gateway = self.demo.gateway.clone();
+        gateway.transport = Transport::Relay(RelayTransport {
+            namespace: relay_url.into(),
+            hybrid_connection: "leeds".into(),
+            key_name: "send".into(),
+            key_ref: format!("file:{}", key_file.display())
+                .parse()
+                .expect("a file reference"),
+        });
+        gateway.routes = vec![Route {
+            message_type: MessageType::fhir(),
+            destination: Destination::parse(destination).expect("a valid destination"),
+        }];
+        self.store
+            .save_gateway(&gateway, now_utc())
+            .await
+            .expect("gateway saved");
+        spawn_dispatchers(
+            self.store.clone(),
+            DispatcherConfig {
+                safety_sweep: Duration::from_millis(500),
+                retry: Backoff {
+                    base: Duration::from_millis(100),
+                    max: Duration::from_millis(300),
+                },
+                ..DispatcherConfig::default()
+            },
+        )
+        .await
+        .expect("the dispatcher starts");
+    }
+
+    /// Agent settings that listen on the local relay and poll only once an hour, so anything
+    /// delivered quickly came by push.
+    pub fn relay_agent_config(&self, inbox: &std::path::Path, relay_url: &str) -> AgentConfig {
+        AgentConfig {
+            fetch: FetchMode::Poll {
+                interval: Duration::from_secs(3600),
+            },
+            relay: Some(RelayEndpoint {
+                base_url: relay_url.into(),
+                hybrid_connection: "leeds".into(),
+                key_name: "listen".into(),
+                key: RELAY_LISTEN_KEY.into(),
+                token_lifetime: Duration::from_secs(3600),
+            }),
+            ..self.agent_config(inbox)
+        }
+    }
+}
+
+/// Waits (up to 3 s) until `relay` has a listener on `leeds`.
+pub async fn until_listening(relay: &LocalRelay) {
+    for _ in 0..300 {
+        if relay.listener_count("leeds") > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no listener connected to the relay");
 }
