@@ -15,6 +15,11 @@ Usage:
                                                serve the hub API alone (development); with
                                                --issue-credential, print a new credential for the
                                                gateway and exit (it is stored only hashed)
+  screening-gateway relay [--listen ADDR] (--config FILE | --hybrid-connection NAME... --rule NAME:RIGHTS:KEY...)
+                                               serve the local Azure Relay (Hybrid Connections) for
+                                               development and tests; RIGHTS are listen, send, manage
+                                               joined by '+'. A TOML file has hybrid_connections = [..]
+                                               and [[rules]] key_name, key, rights = [\"listen\"]
   screening-gateway --help
 
 The agent stops cleanly on SIGTERM or Ctrl-C: work in hand finishes, nothing is lost.
@@ -30,6 +35,7 @@ async fn main() -> ExitCode {
         }
         Some("run") => run(&args[1..]).await,
         Some("hub") => hub(&args[1..]).await,
+        Some("relay") => relay(&args[1..]).await,
         Some(other) => Err(format!(
             "unknown command {other:?}; see screening-gateway --help"
         )),
@@ -127,4 +133,56 @@ async fn hub(args: &[String]) -> Result<(), String> {
         .with_graceful_shutdown(wait_for_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn relay(args: &[String]) -> Result<(), String> {
+    use screening_gateway::relay::local::{parse_rule, LocalRelay, LocalRelayConfig};
+    let pairs = options(
+        args,
+        &["--listen", "--config", "--hybrid-connection", "--rule"],
+    )?;
+    let mut config = match option(&pairs, "--config") {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+            toml::from_str::<LocalRelayConfig>(&text).map_err(|e| format!("{path}: {e}"))?
+        }
+        None => LocalRelayConfig {
+            hybrid_connections: Vec::new(),
+            rules: Vec::new(),
+        },
+    };
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "--hybrid-connection" => config.hybrid_connections.push(value.clone()),
+            "--rule" => config
+                .rules
+                .push(parse_rule(value).map_err(|e| e.to_string())?),
+            _ => {}
+        }
+    }
+    if config.hybrid_connections.is_empty() || config.rules.is_empty() {
+        return Err(
+            "the relay needs at least one --hybrid-connection and one --rule (or a --config file)"
+                .into(),
+        );
+    }
+    let listen = option(&pairs, "--listen").unwrap_or("127.0.0.1:9400");
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listening on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!(
+        "local relay on ws://{address}/$hc/{{name}} serving {:?}",
+        config.hybrid_connections
+    );
+    let relay = LocalRelay::new(config);
+    axum::serve(
+        listener,
+        relay
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait_for_signal())
+    .await
+    .map_err(|e| e.to_string())
 }

@@ -394,3 +394,112 @@ pub async fn until_listening(relay: &LocalRelay) {
     }
     panic!("no listener connected to the relay");
 }
+
+/// A TCP proxy on loopback for fault tests: it forwards, can silently swallow everything on the
+/// connections it has (a "zombie" link: open, but nothing arrives), and can drop every connection
+/// and refuse new ones for a while (a relay restart).
+#[derive(Clone)]
+pub struct FlakyProxy {
+    /// The address to connect to instead of the target.
+    pub address: std::net::SocketAddr,
+    down: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<ProxiedConnection>>>,
+}
+
+/// A proxied connection: its "swallow everything" switch and its task.
+type ProxiedConnection = (Arc<AtomicBool>, tokio::task::AbortHandle);
+
+impl FlakyProxy {
+    /// Starts a proxy in front of `target`.
+    pub async fn start(target: std::net::SocketAddr) -> FlakyProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let proxy = FlakyProxy {
+            address: listener.local_addr().expect("an address"),
+            down: Arc::default(),
+            connections: Arc::default(),
+        };
+        let accepting = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if accepting.down.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let swallow = Arc::new(AtomicBool::new(false));
+                let task = tokio::spawn(pump(inbound, outbound, swallow.clone()));
+                accepting
+                    .connections
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((swallow, task.abort_handle()));
+            }
+        });
+        proxy
+    }
+
+    /// From now on, the existing connections stay open but carry nothing; new ones work.
+    pub fn swallow_existing(&self) {
+        for (swallow, _) in self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            swallow.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Drops every connection and refuses new ones until [`FlakyProxy::restore`].
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for (_, task) in self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    inbound: tokio::net::TcpStream,
+    outbound: tokio::net::TcpStream,
+    swallow: Arc<AtomicBool>,
+) {
+    let (in_read, in_write) = inbound.into_split();
+    let (out_read, out_write) = outbound.into_split();
+    tokio::join!(
+        forward_bytes(in_read, out_write, swallow.clone()),
+        forward_bytes(out_read, in_write, swallow),
+    );
+}
+
+async fn forward_bytes(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    swallow: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if !swallow.load(Ordering::SeqCst) && to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}

@@ -92,3 +92,89 @@ async fn sigterm_stops_the_agent_cleanly() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_relay_command_refuses_a_malformed_rule_without_echoing_the_key() {
+    let output = Command::new(BINARY)
+        .args([
+            "relay",
+            "--hybrid-connection",
+            "leeds",
+            "--rule",
+            "gw:listen+fly:SuperSecretKey",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("NAME:RIGHTS:KEY"), "{text}");
+    assert!(!text.contains("SuperSecretKey"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_command_serves_the_protocol() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(BINARY)
+        .args([
+            "relay",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--hybrid-connection",
+            "leeds",
+        ])
+        .args([
+            "--rule",
+            "gw:listen:bGlzdGVu",
+            "--rule",
+            "hub:send:c2VuZA==",
+        ])
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let endpoint = |key_name: &str, key: &str| screening_gateway::relay::client::RelayEndpoint {
+        base_url: format!("ws://127.0.0.1:{port}"),
+        hybrid_connection: "leeds".into(),
+        key_name: key_name.into(),
+        key: key.into(),
+        token_lifetime: Duration::from_secs(600),
+    };
+    let message = screening_core::wire::GatewayMessage {
+        message_id: screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_type: screening_core::message::MessageType::fhir(),
+        payload: serde_json::json!({}),
+        destination: screening_core::gateway::Destination::parse("log:").unwrap(),
+    };
+    // Until it is up the sender cannot connect; once up, with no listener, it answers 404.
+    let mut answer = None;
+    for _ in 0..100 {
+        match screening_gateway::relay::client::send_message(
+            &endpoint("hub", "c2VuZA=="),
+            &message,
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Err(screening_gateway::relay::client::RelayError::Connect(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => {
+                answer = Some(other);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(
+            answer,
+            Some(Err(screening_gateway::relay::client::RelayError::NotFound(
+                _
+            )))
+        ),
+        "{answer:?}"
+    );
+    child.kill().await.unwrap();
+}

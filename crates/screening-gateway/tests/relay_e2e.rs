@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use common::{start_agent, Harness, OrderEndpoint};
 use screening_core::prelude::*;
+use screening_gateway::relay::client::{listen, ListenerTiming, RelayEndpoint};
 use screening_gateway::relay::local::LocalRelay;
-use screening_gateway::testing::{start_local_relay, until_listening, RELAY_SEND_KEY};
+use screening_gateway::testing::{
+    start_local_relay, until_listening, FlakyProxy, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
+};
+use tokio::sync::watch;
 
 struct Push {
     hub: Harness,
@@ -120,6 +124,102 @@ async fn a_wrong_send_key_leaves_the_message_pending_with_a_clear_401() {
         MessageStatus::Confirmed
     );
     assert_eq!(push.endpoint.count(), 0);
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}
+
+fn relay_address(url: &str) -> std::net::SocketAddr {
+    url.trim_start_matches("ws://").parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_link_silently_stops_answering_is_detected_and_replaced() {
+    let (relay, relay_url) = start_local_relay().await;
+    let proxy = FlakyProxy::start(relay_address(&relay_url)).await;
+    let (_stop, stopped) = watch::channel(false);
+    let endpoint = RelayEndpoint {
+        base_url: format!("ws://{}", proxy.address),
+        hybrid_connection: "leeds".into(),
+        key_name: "listen".into(),
+        key: RELAY_LISTEN_KEY.into(),
+        token_lifetime: Duration::from_secs(3600),
+    };
+    // Pings every 500 ms here (30 s by default, so a dead link is replaced within a minute).
+    let timing = ListenerTiming {
+        ping_interval: Duration::from_millis(500),
+        renew_before: Duration::from_secs(300),
+    };
+    let handler = |m: GatewayMessage| async move {
+        RelayReply {
+            status: RelayStatus::Processed,
+            message_id: m.message_id,
+            reason: None,
+        }
+    };
+    tokio::spawn(listen(endpoint, timing, handler, stopped));
+    until_listening(&relay).await;
+    assert_eq!(relay.control_channels_accepted(), 1);
+
+    // The link stays open but nothing gets through, pongs included: a zombie.
+    proxy.swallow_existing();
+    for _ in 0..100 {
+        if relay.control_channels_accepted() >= 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the dead control channel was not replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_relay_outage_the_listener_reconnects_and_nothing_is_lost_or_doubled() {
+    let hub = Harness::start().await;
+    let (relay, relay_url) = start_local_relay().await;
+    let proxy = FlakyProxy::start(relay_address(&relay_url)).await;
+    let via_proxy = format!("ws://{}", proxy.address);
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    let folder = tempfile::tempdir().unwrap();
+    hub.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url, folder.path())
+        .await;
+    let agent =
+        start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &via_proxy)).await;
+    until_listening(&relay).await;
+    let before = hub.send(0).await;
+    hub.until_status(before.id, MessageStatus::Confirmed).await;
+
+    // The relay goes away mid-flow: every connection dropped, new ones refused.
+    proxy.cut();
+    let during = hub.send(1).await;
+    // Longer than the dispatcher needs to use up max_attempts (10) at its test backoff (≤ 300 ms):
+    // an outage must never park a message as failed.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    assert_ne!(
+        hub.store.message(during.id).await.unwrap().status(),
+        MessageStatus::Confirmed
+    );
+
+    proxy.restore();
+    let confirmed = hub.until_status(during.id, MessageStatus::Confirmed).await;
+    assert!(
+        confirmed.last_error.is_some(),
+        "the failed attempts left their reason"
+    );
+    let received: Vec<String> = endpoint
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.message_id.clone())
+        .collect();
+    assert_eq!(
+        received,
+        [before.id.to_string(), during.id.to_string()],
+        "each once, in order"
+    );
+    assert!(
+        relay.control_channels_accepted() >= 2,
+        "the listener reconnected"
+    );
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }

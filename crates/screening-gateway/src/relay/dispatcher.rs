@@ -26,7 +26,7 @@ pub struct DispatcherConfig {
     pub lease: Duration,
     /// How long to wait for the gateway's reply on a rendezvous.
     pub reply_timeout: Duration,
-    /// Sends the gateway may refuse before the message is parked as failed.
+    /// Deliveries after which a message the gateway refuses is parked as failed.
     pub max_attempts: u32,
     /// The longest pause between looks at the outbox when no wake-up comes.
     pub safety_sweep: Duration,
@@ -169,26 +169,38 @@ async fn send_one(
     message: &Message,
 ) -> Result<(), String> {
     let wire = GatewayMessage::from_message(message);
-    let reason = match send_message(endpoint, &wire, config.reply_timeout).await {
+    match send_message(endpoint, &wire, config.reply_timeout).await {
         Ok(reply) if reply.status == RelayStatus::Processed => {
             store
                 .confirm(gateway_id, message.id, now_utc())
                 .await
                 .map_err(|e| e.to_string())?;
-            return Ok(());
+            Ok(())
         }
-        Ok(reply) => reply
-            .reason
-            .unwrap_or_else(|| "forward to destination: the gateway reported an error".into()),
-        Err(error) => error.to_string(),
-    };
-    let outcome = if message.attempts >= config.max_attempts {
-        store.fail(gateway_id, message.id, now_utc(), &reason).await
-    } else {
-        store.release(gateway_id, message.id, &reason).await
-    };
-    outcome.map_err(|e| e.to_string())?;
-    Err(reason)
+        // The gateway received it and refused: that counts towards parking it as failed.
+        Ok(reply) => {
+            let reason = reply
+                .reason
+                .unwrap_or_else(|| "forward to destination: the gateway reported an error".into());
+            let outcome = if message.attempts >= config.max_attempts {
+                store.fail(gateway_id, message.id, now_utc(), &reason).await
+            } else {
+                store.release(gateway_id, message.id, &reason).await
+            };
+            outcome.map_err(|e| e.to_string())?;
+            Err(reason)
+        }
+        // The relay or the listener could not be reached: never the message's fault, so it stays
+        // pending (with the reason) however long the outage lasts.
+        Err(error) => {
+            let reason = error.to_string();
+            store
+                .release(gateway_id, message.id, &reason)
+                .await
+                .map_err(|e| e.to_string())?;
+            Err(reason)
+        }
+    }
 }
 
 #[cfg(test)]

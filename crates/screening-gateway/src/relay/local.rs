@@ -35,12 +35,44 @@ use crate::backoff::random_fraction;
 pub const RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the local relay serves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocalRelayConfig {
     /// The hybrid connections (paths) that exist.
     pub hybrid_connections: Vec<String>,
     /// The namespace's SAS rules.
     pub rules: Vec<SasRule>,
+}
+
+/// A rule given on the command line is not `NAME:RIGHTS:KEY`.
+#[derive(Debug, thiserror::Error)]
+#[error("a rule is NAME:RIGHTS:KEY with RIGHTS from listen, send, manage joined by '+', e.g. gw:listen:S3cret; got {0:?}")]
+pub struct RuleError(pub String);
+
+/// Parses `NAME:RIGHTS:KEY`, e.g. `gateway:listen:S3cret` or `hub:send+listen:K3y`.
+pub fn parse_rule(text: &str) -> Result<SasRule, RuleError> {
+    let error = || RuleError(text.split(':').take(2).collect::<Vec<_>>().join(":") + ":…");
+    let mut parts = text.splitn(3, ':');
+    let (Some(name), Some(rights), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(error());
+    };
+    let rights = rights
+        .split('+')
+        .map(|right| match right {
+            "listen" => Ok(Right::Listen),
+            "send" => Ok(Right::Send),
+            "manage" => Ok(Right::Manage),
+            _ => Err(error()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if name.is_empty() || key.is_empty() || name.len() > 256 || key.len() > 256 {
+        return Err(error());
+    }
+    Ok(SasRule {
+        key_name: name.into(),
+        key: key.into(),
+        rights,
+    })
 }
 
 struct Listener {

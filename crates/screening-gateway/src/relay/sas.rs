@@ -11,7 +11,8 @@ use sha2::Sha256;
 const PREFIX: &str = "SharedAccessSignature ";
 
 /// What a SAS rule allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Right {
     /// Open a listener control channel (`sb-hc-action=listen`).
     Listen,
@@ -22,7 +23,8 @@ pub enum Right {
 }
 
 /// A namespace's shared access rule: a key name, its key, and its rights.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SasRule {
     /// The key name (`skn`), e.g. `RootManageSharedAccessKey`.
     pub key_name: String,
@@ -30,6 +32,15 @@ pub struct SasRule {
     pub key: String,
     /// What tokens signed with it may do.
     pub rights: Vec<Right>,
+}
+
+impl std::fmt::Debug for SasRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SasRule")
+            .field("key_name", &self.key_name)
+            .field("rights", &self.rights)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SasRule {
