@@ -281,3 +281,31 @@ async fn a_listener_renews_its_token_and_keeps_listening() {
     .unwrap();
     assert_eq!(reply.message_id, sent.message_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_endpoint_speaks_tls_as_azure_requires() {
+    // A plain TCP server that is not TLS: a wss:// client must attempt a TLS handshake (and fail
+    // in the connect phase), not reject the scheme.
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = server.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let error = send_message(
+        &endpoint(&format!("wss://{address}"), "send", SEND_KEY),
+        &message(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("connect:"), "{text}");
+    // rustls read the plain-text answer as a TLS record and refused it.
+    assert!(
+        text.contains("InvalidContentType"),
+        "TLS is compiled in: {text}"
+    );
+}
