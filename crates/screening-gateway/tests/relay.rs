@@ -309,3 +309,154 @@ async fn a_wss_endpoint_speaks_tls_as_azure_requires() {
         "TLS is compiled in: {text}"
     );
 }
+
+/// A bare listener control channel, to drive `accept` by hand.
+async fn raw_listener(
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let listen = endpoint(url, "listen", LISTEN_KEY);
+    let mut request = format!("{url}/$hc/leeds?sb-hc-action=listen")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("ServiceBusAuthorization", listen.token().parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Reads the next `accept` from a control channel.
+async fn next_accept(
+    control: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> serde_json::Value {
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), control.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str::<serde_json::Value>(&text).unwrap()["accept"].clone();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_can_reject_and_the_sender_sees_its_status_and_description() {
+    let (relay, url) = start_relay().await;
+    let mut control = raw_listener(&url).await;
+    while relay.listener_count("leeds") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let send = tokio::spawn({
+        let url = url.clone();
+        async move {
+            send_message(
+                &endpoint(&url, "send", SEND_KEY),
+                &message(),
+                Duration::from_secs(5),
+            )
+            .await
+        }
+    });
+    let accept = next_accept(&mut control).await;
+    assert!(
+        accept["connectHeaders"]["sec-websocket-key"].is_string(),
+        "{accept}"
+    );
+    assert_eq!(accept["remoteEndpoint"]["address"], "127.0.0.1");
+    let address = accept["address"].as_str().unwrap();
+    let reject = format!(
+        "{}&sb-hc-statusCode=503&sb-hc-statusDescription=modality%20offline",
+        address.replace("ws://", "http://")
+    );
+    let answer = reqwest::get(&reject).await.unwrap();
+    assert_eq!(answer.status(), 410, "a reject is answered 410 Gone");
+    let error = send.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&error, RelayError::Rejected { status: 503, message } if message.contains("modality offline")),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendezvous_address_works_once() {
+    let (relay, url) = start_relay().await;
+    let mut control = raw_listener(&url).await;
+    while relay.listener_count("leeds") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let send = tokio::spawn({
+        let url = url.clone();
+        async move {
+            send_message(
+                &endpoint(&url, "send", SEND_KEY),
+                &message(),
+                Duration::from_secs(2),
+            )
+            .await
+        }
+    });
+    let accept = next_accept(&mut control).await;
+    let address = accept["address"].as_str().unwrap().to_string();
+    let (_first, _) = tokio_tungstenite::connect_async(address.as_str())
+        .await
+        .unwrap();
+    let again = tokio_tungstenite::connect_async(address.as_str())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&again, tokio_tungstenite::tungstenite::Error::Http(response) if response.status() == 403),
+        "{again:?}"
+    );
+    // Nobody answers on the accepted rendezvous, so the sender gives up waiting for a reply.
+    assert!(matches!(
+        send.await.unwrap(),
+        Err(RelayError::AwaitReply(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_spread_over_several_listeners() {
+    let (relay, url) = start_relay().await;
+    let mut stops = Vec::new();
+    for name in ["first", "second"] {
+        let (stop, stopped) = watch::channel(false);
+        let handler = move |m: GatewayMessage| async move {
+            RelayReply {
+                status: RelayStatus::Processed,
+                message_id: m.message_id,
+                reason: Some(name.into()),
+            }
+        };
+        tokio::spawn(listen(
+            endpoint(&url, "listen", LISTEN_KEY),
+            ListenerTiming::default(),
+            handler,
+            stopped,
+        ));
+        stops.push(stop);
+    }
+    while relay.listener_count("leeds") < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut answered_by = std::collections::HashSet::new();
+    for _ in 0..30 {
+        let reply = send_message(
+            &endpoint(&url, "send", SEND_KEY),
+            &message(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        answered_by.insert(reply.reason.unwrap());
+    }
+    assert_eq!(
+        answered_by.len(),
+        2,
+        "both listeners served connections: {answered_by:?}"
+    );
+}
