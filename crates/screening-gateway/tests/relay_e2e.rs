@@ -223,3 +223,51 @@ async fn after_a_relay_outage_the_listener_reconnects_and_nothing_is_lost_or_dou
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hub_instances_dispatching_one_outbox_send_each_message_once() {
+    let push = start(RELAY_SEND_KEY).await;
+    // A second hub instance's dispatcher on the same store.
+    screening_gateway::relay::dispatcher::spawn_dispatchers(
+        push.hub.store.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let agent = push.start_agent().await;
+    let mut sent = vec![push.hub.send(0).await];
+    for _ in 0..24 {
+        sent.push(push.hub.resend(0).await);
+    }
+    for message in &sent {
+        push.hub
+            .until_status(message.id, MessageStatus::Confirmed)
+            .await;
+    }
+    let received: Vec<String> = push
+        .endpoint
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.message_id.clone())
+        .collect();
+    let mut unique = received.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        received.len(),
+        sent.len(),
+        "no message forwarded twice: {received:?}"
+    );
+    assert_eq!(unique.len(), sent.len());
+    for message in &sent {
+        assert_eq!(
+            push.hub.store.message(message.id).await.unwrap().attempts,
+            1,
+            "each sent once"
+        );
+    }
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}
