@@ -10,9 +10,8 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use screening::core::prelude::*;
-use screening::gateway::testing::{start_agent, LocalHub, OrderEndpoint};
+use screening::gateway::testing::{start_agent, timeline, LocalHub, OrderEndpoint};
 
 #[tokio::main]
 async fn main() {
@@ -40,22 +39,7 @@ async fn main() {
     let forwarded = endpoint.received.lock().unwrap()[0].clone();
 
     // 5. The timeline, from the hub's own timestamps and the endpoint's arrival time.
-    let created = confirmed.created_at;
-    let step = |name: &str, at: DateTime<Utc>, previous: DateTime<Utc>| {
-        println!(
-            "  {name:<10} {}  +{:>6.1} ms  (total {:>6.1} ms)",
-            at.format("%H:%M:%S%.6f"),
-            (at - previous).num_microseconds().unwrap_or_default() as f64 / 1000.0,
-            (at - created).num_microseconds().unwrap_or_default() as f64 / 1000.0,
-        )
-    };
-    let delivered = confirmed.delivered_at.expect("delivered");
-    let confirmed_at = confirmed.confirmed_at.expect("confirmed");
-    println!("\nTimeline");
-    step("created", created, created);
-    step("delivered", delivered, created);
-    step("forwarded", forwarded.at, delivered);
-    step("confirmed", confirmed_at, forwarded.at);
+    print!("\nTimeline\n{}", timeline(&confirmed, forwarded.at));
     println!(
         "\nThe endpoint received {} request(s), Content-Type {}, a {} resource.",
         endpoint.count(),

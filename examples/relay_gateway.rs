@@ -9,10 +9,10 @@
 //! The agent polls only once an hour here: the message arrives by push. The timeline shows
 //! created → delivered → forwarded → confirmed with the latency of each step.
 
-use chrono::{DateTime, Utc};
 use screening::core::prelude::*;
 use screening::gateway::testing::{
-    start_agent, start_local_relay, until_listening, LocalHub, OrderEndpoint, RELAY_SEND_KEY,
+    start_agent, start_local_relay, timeline, until_listening, LocalHub, OrderEndpoint,
+    RELAY_SEND_KEY,
 };
 
 #[tokio::main]
@@ -38,25 +38,7 @@ async fn main() {
     let confirmed = hub.until_status(sent.id, MessageStatus::Confirmed).await;
     let forwarded = endpoint.received.lock().unwrap()[0].clone();
 
-    let created = confirmed.created_at;
-    let step = |name: &str, at: DateTime<Utc>, previous: DateTime<Utc>| {
-        println!(
-            "  {name:<10} {}  +{:>6.1} ms  (total {:>6.1} ms)",
-            at.format("%H:%M:%S%.6f"),
-            (at - previous).num_microseconds().unwrap_or_default() as f64 / 1000.0,
-            (at - created).num_microseconds().unwrap_or_default() as f64 / 1000.0,
-        )
-    };
-    let delivered = confirmed.delivered_at.expect("delivered");
-    println!("\nTimeline");
-    step("created", created, created);
-    step("delivered", delivered, created);
-    step("forwarded", forwarded.at, delivered);
-    step(
-        "confirmed",
-        confirmed.confirmed_at.expect("confirmed"),
-        forwarded.at,
-    );
+    print!("\nTimeline\n{}", timeline(&confirmed, forwarded.at));
     println!(
         "\nThe endpoint received {} request(s); the hub received {} HTTP request(s) from the agent.",
         endpoint.count(),

@@ -503,3 +503,29 @@ async fn forward_bytes(
     }
     let _ = to.shutdown().await;
 }
+
+/// The timeline of a confirmed message (created → delivered → forwarded → confirmed) with the
+/// latency of each step, as the examples print it.
+pub fn timeline(confirmed: &Message, forwarded_at: DateTime<Utc>) -> String {
+    let created = confirmed.created_at;
+    let delivered = confirmed.delivered_at.unwrap_or(created);
+    let confirmed_at = confirmed.confirmed_at.unwrap_or(forwarded_at);
+    let milliseconds =
+        |d: chrono::TimeDelta| d.num_microseconds().unwrap_or_default() as f64 / 1000.0;
+    [
+        ("created", created, created),
+        ("delivered", delivered, created),
+        ("forwarded", forwarded_at, delivered),
+        ("confirmed", confirmed_at, forwarded_at),
+    ]
+    .iter()
+    .map(|(name, at, previous)| {
+        format!(
+            "  {name:<10} {}  +{:>6.1} ms  (total {:>6.1} ms)\n",
+            at.format("%H:%M:%S%.6f"),
+            milliseconds(*at - *previous),
+            milliseconds(*at - created),
+        )
+    })
+    .collect()
+}

@@ -1,42 +1,29 @@
 //! The Hybrid Connections client against the project's local relay, over real WebSockets on loopback.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use screening_core::prelude::*;
 use screening_gateway::relay::client::{
     listen, send_message, ListenerTiming, RelayEndpoint, RelayError,
 };
-use screening_gateway::relay::local::{LocalRelay, LocalRelayConfig};
-use screening_gateway::relay::sas::{Right, SasRule};
+use screening_gateway::relay::local::LocalRelay;
+use screening_gateway::testing::{start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY};
 use tokio::sync::watch;
 
-const LISTEN_KEY: &str = "bGlzdGVuLWtleS1mb3ItdGVzdHM=";
-const SEND_KEY: &str = "c2VuZC1rZXktZm9yLXRlc3Rz";
+const LISTEN_KEY: &str = RELAY_LISTEN_KEY;
+const SEND_KEY: &str = RELAY_SEND_KEY;
 
 async fn start_relay() -> (LocalRelay, String) {
-    let relay = LocalRelay::new(LocalRelayConfig {
-        hybrid_connections: vec!["leeds".into()],
-        rules: vec![
-            SasRule {
-                key_name: "listen".into(),
-                key: LISTEN_KEY.into(),
-                rights: vec![Right::Listen],
-            },
-            SasRule {
-                key_name: "send".into(),
-                key: SEND_KEY.into(),
-                rights: vec![Right::Send],
-            },
-        ],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = relay
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (relay, format!("ws://{address}"))
+    start_local_relay().await
+}
+
+/// A listener's handler that answers "processed".
+async fn processed(message: GatewayMessage) -> RelayReply {
+    RelayReply {
+        status: RelayStatus::Processed,
+        message_id: message.message_id,
+        reason: None,
+    }
 }
 
 fn endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
@@ -61,13 +48,7 @@ fn message() -> GatewayMessage {
 /// Starts a listener that answers "processed" to everything; returns its stop switch.
 async fn start_listener(relay: &LocalRelay, base_url: &str) -> watch::Sender<bool> {
     let (stop, stopped) = watch::channel(false);
-    let handler = |message: GatewayMessage| async move {
-        RelayReply {
-            status: RelayStatus::Processed,
-            message_id: message.message_id,
-            reason: None,
-        }
-    };
+    let handler = processed;
     tokio::spawn(listen(
         endpoint(base_url, "listen", LISTEN_KEY),
         ListenerTiming::default(),
@@ -167,13 +148,7 @@ async fn a_wrong_key_is_a_401_and_a_key_without_the_right_a_403() {
     );
 
     let (_stop_tx, stopped) = watch::channel(false);
-    let handler = |m: GatewayMessage| async move {
-        RelayReply {
-            status: RelayStatus::Processed,
-            message_id: m.message_id,
-            reason: None,
-        }
-    };
+    let handler = processed;
     let listening_with_send_key = listen(
         endpoint(&url, "send", SEND_KEY),
         ListenerTiming::default(),
@@ -196,13 +171,7 @@ async fn a_listener_on_an_unknown_hybrid_connection_stops_with_a_clear_error() {
     let mut unknown = endpoint(&url, "listen", LISTEN_KEY);
     unknown.hybrid_connection = "nowhere".into();
     let (_stop, stopped) = watch::channel(false);
-    let handler = |m: GatewayMessage| async move {
-        RelayReply {
-            status: RelayStatus::Processed,
-            message_id: m.message_id,
-            reason: None,
-        }
-    };
+    let handler = processed;
     let result = tokio::time::timeout(
         Duration::from_secs(5),
         listen(unknown, ListenerTiming::default(), handler, stopped),
@@ -226,13 +195,7 @@ async fn a_listener_that_does_not_renew_is_closed_when_its_token_expires_and_rec
         ping_interval: Duration::from_secs(30),
         renew_before: Duration::ZERO,
     };
-    let handler = |m: GatewayMessage| async move {
-        RelayReply {
-            status: RelayStatus::Processed,
-            message_id: m.message_id,
-            reason: None,
-        }
-    };
+    let handler = processed;
     tokio::spawn(listen(short_lived, timing, handler, stopped));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(
@@ -251,13 +214,7 @@ async fn a_listener_renews_its_token_and_keeps_listening() {
         ping_interval: Duration::from_millis(300),
         renew_before: Duration::from_secs(2),
     };
-    let handler = |m: GatewayMessage| async move {
-        RelayReply {
-            status: RelayStatus::Processed,
-            message_id: m.message_id,
-            reason: None,
-        }
-    };
+    let handler = processed;
     tokio::spawn(listen(short_lived, timing, handler, stopped));
     for _ in 0..200 {
         if relay.listener_count("leeds") > 0 {

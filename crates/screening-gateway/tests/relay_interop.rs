@@ -3,19 +3,15 @@
 //! hyco-ws sender. `scripts/test` installs the peer (`npm ci --prefix tools/relay-interop`); under
 //! CI=true a missing peer fails these tests.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use screening_core::prelude::*;
 use screening_gateway::relay::client::{listen, send_message, ListenerTiming, RelayEndpoint};
-use screening_gateway::relay::local::{LocalRelay, LocalRelayConfig};
-use screening_gateway::relay::sas::{Right, SasRule};
+use screening_gateway::testing::{start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
-
-const KEY: &str = "aW50ZXJvcC1rZXktZm9yLXRlc3Rz";
 
 fn peer_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/relay-interop");
@@ -31,30 +27,12 @@ fn peer_dir() -> Option<PathBuf> {
     None
 }
 
-async fn start_relay() -> (LocalRelay, String) {
-    let relay = LocalRelay::new(LocalRelayConfig {
-        hybrid_connections: vec!["leeds".into()],
-        rules: vec![SasRule {
-            key_name: "root".into(),
-            key: KEY.into(),
-            rights: vec![Right::Manage],
-        }],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = relay
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (relay, format!("ws://{address}"))
-}
-
-fn endpoint(base_url: &str) -> RelayEndpoint {
+fn endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
     RelayEndpoint {
         base_url: base_url.into(),
         hybrid_connection: "leeds".into(),
-        key_name: "root".into(),
-        key: KEY.into(),
+        key_name: key_name.into(),
+        key: key.into(),
         token_lifetime: Duration::from_secs(3600),
     }
 }
@@ -71,12 +49,11 @@ fn message() -> GatewayMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
     let Some(dir) = peer_dir() else { return };
-    let (relay, url) = start_relay().await;
-    let rust = endpoint(&url);
+    let (relay, url) = start_local_relay().await;
     let mut node = tokio::process::Command::new("node")
         .arg(dir.join("listener.js"))
         .arg(format!("{url}/$hc/leeds?sb-hc-action=listen"))
-        .arg(rust.token())
+        .arg(endpoint(&url, "listen", RELAY_LISTEN_KEY).token())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -90,9 +67,13 @@ async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
     assert_eq!(relay.listener_count("leeds"), 1);
 
     let sent = message();
-    let reply = send_message(&rust, &sent, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let reply = send_message(
+        &endpoint(&url, "send", RELAY_SEND_KEY),
+        &sent,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply.status, RelayStatus::Processed);
     assert_eq!(reply.message_id, sent.message_id);
     assert_eq!(reply.reason.as_deref(), Some("answered by hyco-ws"));
@@ -101,8 +82,7 @@ async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_rust_listener_answers_a_hyco_ws_sender_through_our_relay() {
     let Some(dir) = peer_dir() else { return };
-    let (relay, url) = start_relay().await;
-    let rust = endpoint(&url);
+    let (relay, url) = start_local_relay().await;
     let (_stop, stopped) = watch::channel(false);
     let handler = |m: GatewayMessage| async move {
         RelayReply {
@@ -112,7 +92,7 @@ async fn our_rust_listener_answers_a_hyco_ws_sender_through_our_relay() {
         }
     };
     tokio::spawn(listen(
-        rust.clone(),
+        endpoint(&url, "listen", RELAY_LISTEN_KEY),
         ListenerTiming::default(),
         handler,
         stopped,
@@ -128,7 +108,7 @@ async fn our_rust_listener_answers_a_hyco_ws_sender_through_our_relay() {
     let output = tokio::process::Command::new("node")
         .arg(dir.join("sender.js"))
         .arg(format!("{url}/$hc/leeds?sb-hc-action=connect"))
-        .arg(rust.token())
+        .arg(endpoint(&url, "send", RELAY_SEND_KEY).token())
         .arg(serde_json::to_string(&sent).unwrap())
         .output()
         .await
