@@ -15,11 +15,13 @@ Usage:
                                                serve the hub API alone (development); with
                                                --issue-credential, print a new credential for the
                                                gateway and exit (it is stored only hashed)
-  screening-gateway relay [--listen ADDR] (--config FILE | --hybrid-connection NAME... --rule NAME:RIGHTS:KEY...)
+  screening-gateway relay [--listen ADDR] [--tls-cert PEM --tls-key PEM]
+                          (--config FILE | --hybrid-connection NAME... --rule NAME:RIGHTS:KEY...)
                                                serve the local Azure Relay (Hybrid Connections) for
                                                development and tests; RIGHTS are listen, send, manage
                                                joined by '+'. A TOML file has hybrid_connections = [..]
-                                               and [[rules]] key_name, key, rights = [\"listen\"]
+                                               and [[rules]] key_name, key, rights = [\"listen\"].
+                                               With a certificate and key it serves wss://
   screening-gateway --help
 
 The agent stops cleanly on SIGTERM or Ctrl-C: work in hand finishes, nothing is lost.
@@ -171,18 +173,32 @@ async fn relay(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| format!("listening on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    eprintln!(
-        "local relay on ws://{address}/$hc/{{name}} serving {:?}",
-        config.hybrid_connections
-    );
-    let relay = LocalRelay::new(config);
-    axum::serve(
-        listener,
-        relay
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait_for_signal())
-    .await
-    .map_err(|e| e.to_string())
+    let names = config.hybrid_connections.clone();
+    match (option(&pairs, "--tls-cert"), option(&pairs, "--tls-key")) {
+        (Some(certificate), Some(key)) => {
+            use screening_gateway::relay::local::TlsListener;
+            let tls = TlsListener::new(listener, certificate.as_ref(), key.as_ref())
+                .map_err(|e| e.to_string())?;
+            eprintln!("local relay on wss://{address}/$hc/{{name}} serving {names:?}");
+            let relay = LocalRelay::new(config).serving_wss();
+            axum::serve(tls, relay.router())
+                .with_graceful_shutdown(wait_for_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        (None, None) => {
+            eprintln!("local relay on ws://{address}/$hc/{{name}} serving {names:?}");
+            let relay = LocalRelay::new(config);
+            axum::serve(
+                listener,
+                relay
+                    .router()
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(wait_for_signal())
+            .await
+            .map_err(|e| e.to_string())
+        }
+        _ => Err("--tls-cert and --tls-key go together".into()),
+    }
 }

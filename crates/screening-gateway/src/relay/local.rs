@@ -100,6 +100,8 @@ pub struct LocalRelay {
     registry: Arc<Mutex<Registry>>,
     /// Control channels accepted since start (a reconnecting listener counts again).
     control_channels: Arc<std::sync::atomic::AtomicU64>,
+    /// `ws` or `wss`: the scheme of the rendezvous addresses it hands out.
+    scheme: &'static str,
 }
 
 fn now_unix() -> u64 {
@@ -125,7 +127,14 @@ impl LocalRelay {
             config: Arc::new(config),
             registry: Arc::default(),
             control_channels: Arc::default(),
+            scheme: "ws",
         }
+    }
+
+    /// Hands out `wss://` rendezvous addresses, for serving behind a [`TlsListener`].
+    pub fn serving_wss(mut self) -> Self {
+        self.scheme = "wss";
+        self
     }
 
     /// The routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()` so `accept`
@@ -400,7 +409,7 @@ async fn connect(
         .collect();
     let accept = serde_json::json!({
         "accept": {
-            "address": format!("ws://{host}/$hc/{path}?sb-hc-action=accept&sb-hc-id={rendezvous_id}{extra}"),
+            "address": format!("{}://{host}/$hc/{path}?sb-hc-action=accept&sb-hc-id={rendezvous_id}{extra}", relay.scheme),
             "id": rendezvous_id,
             "connectHeaders": connect_headers,
             "remoteEndpoint": {
@@ -499,4 +508,69 @@ async fn pipe(a: WebSocket, b: WebSocket) {
         let _ = a_sink.close().await;
     };
     tokio::join!(a_to_b, b_to_a);
+}
+
+/// A TLS listener for serving the local relay as `wss://`, from a PEM certificate chain and key.
+pub struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// The certificate or key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS: {0}")]
+pub struct TlsError(String);
+
+impl TlsListener {
+    /// Wraps `tcp` with the certificate chain and private key in the PEM files given.
+    pub fn new(
+        tcp: tokio::net::TcpListener,
+        certificate: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Result<Self, TlsError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(certificate)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                TlsError(format!(
+                    "reading the certificate {}: {e}",
+                    certificate.display()
+                ))
+            })?;
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| TlsError(format!("reading the key {}: {e}", key.display())))?;
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsError(e.to_string()))?;
+        Ok(Self {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, address)) = self.tcp.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            // A failed or stalled handshake concerns that client only.
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(tcp));
+            if let Ok(Ok(tls)) = handshake.await {
+                return (tls, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
