@@ -326,12 +326,10 @@ async fn a_listener_can_reject_and_the_sender_sees_its_status_and_description() 
     );
     assert_eq!(accept["remoteEndpoint"]["address"], "127.0.0.1");
     let address = accept["address"].as_str().unwrap();
-    let reject = format!(
-        "{}&sb-hc-statusCode=503&sb-hc-statusDescription=modality%20offline",
-        address.replace("ws://", "http://")
-    );
-    let answer = reqwest::get(&reject).await.unwrap();
-    assert_eq!(answer.status(), 410, "a reject is answered 410 Gone");
+    // Our client's reject: the relay answers the dial 410 Gone, which `reject` checks.
+    screening_gateway::relay::client::reject(address, 503, "modality offline")
+        .await
+        .unwrap();
     let error = send.await.unwrap().unwrap_err();
     assert!(
         matches!(&error, RelayError::Rejected { status: 503, message } if message.contains("modality offline")),

@@ -290,7 +290,12 @@ where
                 frame = control.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         if let Some(address) = accept_address(&text) {
-                            tokio::spawn(serve_rendezvous(address, handler.clone()));
+                            if *shutdown.borrow() {
+                                // Stopping: tell the sender now rather than let it time out.
+                                tokio::spawn(async move { reject(&address, 503, "the gateway is shutting down").await });
+                            } else {
+                                tokio::spawn(serve_rendezvous(address, handler.clone()));
+                            }
                         }
                     }
                     Some(Ok(Message::Pong(_))) => awaiting_pong = false,
@@ -304,6 +309,28 @@ where
         log_event("relay_disconnected", &[("reason", reason)]);
     }
     Ok(())
+}
+
+/// Refuses a connection offered in an `accept`: the relay answers the dial with 410 and the
+/// sender's handshake fails with `status` and `description`.
+pub async fn reject(address: &str, status: u16, description: &str) -> Result<(), RelayError> {
+    let url = format!(
+        "{address}&sb-hc-statusCode={status}&sb-hc-statusDescription={}",
+        super::sas::url_encode(description)
+    );
+    match dial(
+        url.as_str()
+            .into_client_request()
+            .map_err(|e| RelayError::Connect(e.to_string()))?,
+    )
+    .await
+    {
+        Err(RelayError::Rejected { status: 410, .. }) => Ok(()),
+        Ok(_) => Err(RelayError::Connect(
+            "the relay accepted a rejection as a connection".into(),
+        )),
+        Err(other) => Err(other),
+    }
 }
 
 fn accept_address(text: &str) -> Option<String> {
