@@ -286,15 +286,10 @@ pub async fn start_agent(config: AgentConfig) -> RunningAgent {
     RunningAgent { stop, task }
 }
 
-/// The listen key of [`start_local_relay`]'s `listen` rule.
-pub const RELAY_LISTEN_KEY: &str = "bGlzdGVuLWtleS1mb3ItdGVzdHM=";
-/// The send key of [`start_local_relay`]'s `send` rule.
-pub const RELAY_SEND_KEY: &str = "c2VuZC1rZXktZm9yLXRlc3Rz";
-
-/// A local relay on loopback with one hybrid connection, `leeds`, and two rules: `listen` (Listen)
-/// and `send` (Send). Returns the relay and its `ws://` URL.
-pub async fn start_local_relay() -> (LocalRelay, String) {
-    let relay = LocalRelay::new(LocalRelayConfig {
+/// The test relay's configuration: hybrid connection `leeds`, rules `listen` (Listen) and `send`
+/// (Send).
+pub fn local_relay_config() -> LocalRelayConfig {
+    LocalRelayConfig {
         hybrid_connections: vec!["leeds".into()],
         rules: vec![
             SasRule {
@@ -308,7 +303,39 @@ pub async fn start_local_relay() -> (LocalRelay, String) {
                 rights: vec![Right::Send],
             },
         ],
-    });
+    }
+}
+
+/// The `leeds` hybrid connection at `base_url`, with a rule's name and key and hour-long tokens.
+pub fn relay_endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
+    RelayEndpoint {
+        base_url: base_url.into(),
+        hybrid_connection: "leeds".into(),
+        key_name: key_name.into(),
+        key: key.into(),
+        token_lifetime: Duration::from_secs(3600),
+    }
+}
+
+/// A small FHIR message with a fresh id, for relay round trips.
+pub fn sample_message() -> GatewayMessage {
+    GatewayMessage {
+        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_type: MessageType::fhir(),
+        payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
+        destination: Destination::parse("log:").expect("a valid destination"),
+    }
+}
+
+/// The listen key of [`start_local_relay`]'s `listen` rule.
+pub const RELAY_LISTEN_KEY: &str = "bGlzdGVuLWtleS1mb3ItdGVzdHM=";
+/// The send key of [`start_local_relay`]'s `send` rule.
+pub const RELAY_SEND_KEY: &str = "c2VuZC1rZXktZm9yLXRlc3Rz";
+
+/// A local relay on loopback with one hybrid connection, `leeds`, and two rules: `listen` (Listen)
+/// and `send` (Send). Returns the relay and its `ws://` URL.
+pub async fn start_local_relay() -> (LocalRelay, String) {
+    let relay = LocalRelay::new(local_relay_config());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -372,13 +399,7 @@ impl LocalHub {
             fetch: FetchMode::Poll {
                 interval: Duration::from_secs(3600),
             },
-            relay: Some(RelayEndpoint {
-                base_url: relay_url.into(),
-                hybrid_connection: "leeds".into(),
-                key_name: "listen".into(),
-                key: RELAY_LISTEN_KEY.into(),
-                token_lifetime: Duration::from_secs(3600),
-            }),
+            relay: Some(relay_endpoint(relay_url, "listen", RELAY_LISTEN_KEY)),
             ..self.agent_config(inbox)
         }
     }

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use screening_core::prelude::*;
-use screening_gateway::relay::client::{
-    listen, send_message, ListenerTiming, RelayEndpoint, RelayError,
-};
+use screening_gateway::relay::client::{listen, send_message, ListenerTiming, RelayError};
 use screening_gateway::relay::local::LocalRelay;
-use screening_gateway::testing::{start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY};
+use screening_gateway::testing::{
+    relay_endpoint, sample_message, start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
+};
 use tokio::sync::watch;
 
 const LISTEN_KEY: &str = RELAY_LISTEN_KEY;
@@ -26,31 +26,12 @@ async fn processed(message: GatewayMessage) -> RelayReply {
     }
 }
 
-fn endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
-    RelayEndpoint {
-        base_url: base_url.into(),
-        hybrid_connection: "leeds".into(),
-        key_name: key_name.into(),
-        key: key.into(),
-        token_lifetime: Duration::from_secs(3600),
-    }
-}
-
-fn message() -> GatewayMessage {
-    GatewayMessage {
-        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
-        message_type: MessageType::fhir(),
-        payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
-        destination: Destination::parse("log:").unwrap(),
-    }
-}
-
 /// Starts a listener that answers "processed" to everything; returns its stop switch.
 async fn start_listener(relay: &LocalRelay, base_url: &str) -> watch::Sender<bool> {
     let (stop, stopped) = watch::channel(false);
     let handler = processed;
     tokio::spawn(listen(
-        endpoint(base_url, "listen", LISTEN_KEY),
+        relay_endpoint(base_url, "listen", LISTEN_KEY),
         ListenerTiming::default(),
         handler,
         stopped,
@@ -68,9 +49,9 @@ async fn start_listener(relay: &LocalRelay, base_url: &str) -> watch::Sender<boo
 async fn a_message_sent_through_the_relay_is_answered_by_the_listener() {
     let (relay, url) = start_relay().await;
     let _stop = start_listener(&relay, &url).await;
-    let sent = message();
+    let sent = sample_message();
     let reply = send_message(
-        &endpoint(&url, "send", SEND_KEY),
+        &relay_endpoint(&url, "send", SEND_KEY),
         &sent,
         Duration::from_secs(5),
     )
@@ -94,9 +75,9 @@ async fn several_rendezvous_are_served_concurrently() {
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move {
-                let sent = message();
+                let sent = sample_message();
                 let reply = send_message(
-                    &endpoint(&url, "send", SEND_KEY),
+                    &relay_endpoint(&url, "send", SEND_KEY),
                     &sent,
                     Duration::from_secs(5),
                 )
@@ -115,8 +96,8 @@ async fn several_rendezvous_are_served_concurrently() {
 async fn without_a_listener_the_sender_gets_a_404() {
     let (_relay, url) = start_relay().await;
     let error = send_message(
-        &endpoint(&url, "send", SEND_KEY),
-        &message(),
+        &relay_endpoint(&url, "send", SEND_KEY),
+        &sample_message(),
         Duration::from_secs(5),
     )
     .await
@@ -132,8 +113,8 @@ async fn a_wrong_key_is_a_401_and_a_key_without_the_right_a_403() {
     let (relay, url) = start_relay().await;
     let _stop = start_listener(&relay, &url).await;
     let wrong = send_message(
-        &endpoint(&url, "send", "not-the-key"),
-        &message(),
+        &relay_endpoint(&url, "send", "not-the-key"),
+        &sample_message(),
         Duration::from_secs(5),
     )
     .await
@@ -150,7 +131,7 @@ async fn a_wrong_key_is_a_401_and_a_key_without_the_right_a_403() {
     let (_stop_tx, stopped) = watch::channel(false);
     let handler = processed;
     let listening_with_send_key = listen(
-        endpoint(&url, "send", SEND_KEY),
+        relay_endpoint(&url, "send", SEND_KEY),
         ListenerTiming::default(),
         handler,
         stopped,
@@ -168,7 +149,7 @@ async fn a_wrong_key_is_a_401_and_a_key_without_the_right_a_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_on_an_unknown_hybrid_connection_stops_with_a_clear_error() {
     let (_relay, url) = start_relay().await;
-    let mut unknown = endpoint(&url, "listen", LISTEN_KEY);
+    let mut unknown = relay_endpoint(&url, "listen", LISTEN_KEY);
     unknown.hybrid_connection = "nowhere".into();
     let (_stop, stopped) = watch::channel(false);
     let handler = processed;
@@ -188,7 +169,7 @@ async fn a_listener_on_an_unknown_hybrid_connection_stops_with_a_clear_error() {
 async fn a_listener_that_does_not_renew_is_closed_when_its_token_expires_and_reconnects() {
     let (relay, url) = start_relay().await;
     let (_stop, stopped) = watch::channel(false);
-    let mut short_lived = endpoint(&url, "listen", LISTEN_KEY);
+    let mut short_lived = relay_endpoint(&url, "listen", LISTEN_KEY);
     short_lived.token_lifetime = Duration::from_secs(2);
     // Renewal would come only as the token runs out (renew_before = 0): too late.
     let timing = ListenerTiming {
@@ -208,7 +189,7 @@ async fn a_listener_that_does_not_renew_is_closed_when_its_token_expires_and_rec
 async fn a_listener_renews_its_token_and_keeps_listening() {
     let (relay, url) = start_relay().await;
     let (_stop, stopped) = watch::channel(false);
-    let mut short_lived = endpoint(&url, "listen", LISTEN_KEY);
+    let mut short_lived = relay_endpoint(&url, "listen", LISTEN_KEY);
     short_lived.token_lifetime = Duration::from_secs(3);
     let timing = ListenerTiming {
         ping_interval: Duration::from_millis(300),
@@ -228,9 +209,9 @@ async fn a_listener_renews_its_token_and_keeps_listening() {
     tokio::time::sleep(Duration::from_millis(4000)).await;
     assert_eq!(relay.listener_count("leeds"), 1);
     assert_eq!(relay.control_channels_accepted(), 1);
-    let sent = message();
+    let sent = sample_message();
     let reply = send_message(
-        &endpoint(&url, "send", SEND_KEY),
+        &relay_endpoint(&url, "send", SEND_KEY),
         &sent,
         Duration::from_secs(5),
     )
@@ -252,8 +233,8 @@ async fn a_wss_endpoint_speaks_tls_as_azure_requires() {
         }
     });
     let error = send_message(
-        &endpoint(&format!("wss://{address}"), "send", SEND_KEY),
-        &message(),
+        &relay_endpoint(&format!("wss://{address}"), "send", SEND_KEY),
+        &sample_message(),
         Duration::from_secs(5),
     )
     .await
@@ -272,7 +253,7 @@ async fn raw_listener(
     url: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let listen = endpoint(url, "listen", LISTEN_KEY);
+    let listen = relay_endpoint(url, "listen", LISTEN_KEY);
     let mut request = format!("{url}/$hc/leeds?sb-hc-action=listen")
         .into_client_request()
         .unwrap();
@@ -312,8 +293,8 @@ async fn a_listener_can_reject_and_the_sender_sees_its_status_and_description() 
         let url = url.clone();
         async move {
             send_message(
-                &endpoint(&url, "send", SEND_KEY),
-                &message(),
+                &relay_endpoint(&url, "send", SEND_KEY),
+                &sample_message(),
                 Duration::from_secs(5),
             )
             .await
@@ -348,8 +329,8 @@ async fn a_rendezvous_address_works_once() {
         let url = url.clone();
         async move {
             send_message(
-                &endpoint(&url, "send", SEND_KEY),
-                &message(),
+                &relay_endpoint(&url, "send", SEND_KEY),
+                &sample_message(),
                 Duration::from_secs(2),
             )
             .await
@@ -388,7 +369,7 @@ async fn connections_are_spread_over_several_listeners() {
             }
         };
         tokio::spawn(listen(
-            endpoint(&url, "listen", LISTEN_KEY),
+            relay_endpoint(&url, "listen", LISTEN_KEY),
             ListenerTiming::default(),
             handler,
             stopped,
@@ -401,8 +382,8 @@ async fn connections_are_spread_over_several_listeners() {
     let mut answered_by = std::collections::HashSet::new();
     for _ in 0..30 {
         let reply = send_message(
-            &endpoint(&url, "send", SEND_KEY),
-            &message(),
+            &relay_endpoint(&url, "send", SEND_KEY),
+            &sample_message(),
             Duration::from_secs(5),
         )
         .await

@@ -8,8 +8,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use screening_core::prelude::*;
-use screening_gateway::relay::client::{listen, send_message, ListenerTiming, RelayEndpoint};
-use screening_gateway::testing::{start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY};
+use screening_gateway::relay::client::{listen, send_message, ListenerTiming};
+use screening_gateway::testing::{
+    relay_endpoint, sample_message, start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
@@ -27,25 +29,6 @@ fn peer_dir() -> Option<PathBuf> {
     None
 }
 
-fn endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
-    RelayEndpoint {
-        base_url: base_url.into(),
-        hybrid_connection: "leeds".into(),
-        key_name: key_name.into(),
-        key: key.into(),
-        token_lifetime: Duration::from_secs(3600),
-    }
-}
-
-fn message() -> GatewayMessage {
-    GatewayMessage {
-        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
-        message_type: MessageType::fhir(),
-        payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
-        destination: Destination::parse("log:").unwrap(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
     let Some(dir) = peer_dir() else { return };
@@ -53,7 +36,7 @@ async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
     let mut node = tokio::process::Command::new("node")
         .arg(dir.join("listener.js"))
         .arg(format!("{url}/$hc/leeds?sb-hc-action=listen"))
-        .arg(endpoint(&url, "listen", RELAY_LISTEN_KEY).token())
+        .arg(relay_endpoint(&url, "listen", RELAY_LISTEN_KEY).token())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -66,9 +49,9 @@ async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
     assert_eq!(first.as_deref(), Some("listening"));
     assert_eq!(relay.listener_count("leeds"), 1);
 
-    let sent = message();
+    let sent = sample_message();
     let reply = send_message(
-        &endpoint(&url, "send", RELAY_SEND_KEY),
+        &relay_endpoint(&url, "send", RELAY_SEND_KEY),
         &sent,
         Duration::from_secs(10),
     )
@@ -92,7 +75,7 @@ async fn our_rust_listener_answers_a_hyco_ws_sender_through_our_relay() {
         }
     };
     tokio::spawn(listen(
-        endpoint(&url, "listen", RELAY_LISTEN_KEY),
+        relay_endpoint(&url, "listen", RELAY_LISTEN_KEY),
         ListenerTiming::default(),
         handler,
         stopped,
@@ -104,11 +87,11 @@ async fn our_rust_listener_answers_a_hyco_ws_sender_through_our_relay() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let sent = message();
+    let sent = sample_message();
     let output = tokio::process::Command::new("node")
         .arg(dir.join("sender.js"))
         .arg(format!("{url}/$hc/leeds?sb-hc-action=connect"))
-        .arg(endpoint(&url, "send", RELAY_SEND_KEY).token())
+        .arg(relay_endpoint(&url, "send", RELAY_SEND_KEY).token())
         .arg(serde_json::to_string(&sent).unwrap())
         .output()
         .await

@@ -6,24 +6,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
-use screening_gateway::relay::client::RelayEndpoint;
-use screening_gateway::relay::local::{LocalRelay, LocalRelayConfig, TlsListener};
-use screening_gateway::relay::sas::{Right, SasRule};
-use screening_gateway::testing::{RELAY_LISTEN_KEY, RELAY_SEND_KEY};
+use screening_gateway::relay::local::{LocalRelay, TlsListener};
+use screening_gateway::testing::{
+    local_relay_config, relay_endpoint, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
+};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
-
-fn endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoint {
-    RelayEndpoint {
-        base_url: base_url.into(),
-        hybrid_connection: "leeds".into(),
-        key_name: key_name.into(),
-        key: key.into(),
-        token_lifetime: Duration::from_secs(600),
-    }
-}
 
 fn request(
     url: String,
@@ -61,22 +51,7 @@ async fn the_local_relay_serves_wss_with_a_certificate_and_key() {
 
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = tcp.local_addr().unwrap().port();
-    let relay = LocalRelay::new(LocalRelayConfig {
-        hybrid_connections: vec!["leeds".into()],
-        rules: vec![
-            SasRule {
-                key_name: "listen".into(),
-                key: RELAY_LISTEN_KEY.into(),
-                rights: vec![Right::Listen],
-            },
-            SasRule {
-                key_name: "send".into(),
-                key: RELAY_SEND_KEY.into(),
-                rights: vec![Right::Send],
-            },
-        ],
-    })
-    .serving_wss();
+    let relay = LocalRelay::new(local_relay_config()).serving_wss();
     let tls = TlsListener::new(tcp, &certificate, &key).unwrap();
     let router = relay.router();
     tokio::spawn(async move { axum::serve(tls, router).await.unwrap() });
@@ -100,14 +75,14 @@ async fn the_local_relay_serves_wss_with_a_certificate_and_key() {
         )
     };
 
-    let listen_token = endpoint(&base, "listen", RELAY_LISTEN_KEY).token();
+    let listen_token = relay_endpoint(&base, "listen", RELAY_LISTEN_KEY).token();
     let (mut control, _) = dial(request(
         format!("{base}/$hc/leeds?sb-hc-action=listen"),
         Some(listen_token),
     ))
     .await
     .expect("a listener connects over wss");
-    let send_token = endpoint(&base, "send", RELAY_SEND_KEY).token();
+    let send_token = relay_endpoint(&base, "send", RELAY_SEND_KEY).token();
     let sender = tokio::spawn(dial(request(
         format!("{base}/$hc/leeds?sb-hc-action=connect"),
         Some(send_token),
