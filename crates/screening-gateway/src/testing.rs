@@ -349,9 +349,22 @@ pub async fn start_local_relay() -> (LocalRelay, String) {
 
 impl LocalHub {
     /// Makes the demo gateway a relay gateway on `relay_url`'s `leeds` hybrid connection, with its
-    /// send key in a file under `folder`, its FHIR route to `destination`, and starts the
+    /// send key in a file under `folder` and its FHIR route to `destination`, and starts the
     /// dispatcher.
     pub async fn push_through_relay(
+        &self,
+        relay_url: &str,
+        send_key: &str,
+        destination: &str,
+        folder: &std::path::Path,
+    ) {
+        self.make_relay_gateway(relay_url, send_key, destination, folder)
+            .await;
+        self.start_dispatcher().await;
+    }
+
+    /// Makes the demo gateway a relay gateway (see [`LocalHub::push_through_relay`]).
+    pub async fn make_relay_gateway(
         &self,
         relay_url: &str,
         send_key: &str,
@@ -377,6 +390,11 @@ impl LocalHub {
             .save_gateway(&gateway, now_utc())
             .await
             .expect("gateway saved");
+    }
+
+    /// Starts the relay dispatcher with fast retries and a 200 ms rescan; it runs until the
+    /// runtime stops.
+    pub async fn start_dispatcher(&self) {
         spawn_dispatchers(
             self.store.clone(),
             DispatcherConfig {
@@ -385,6 +403,7 @@ impl LocalHub {
                     base: Duration::from_millis(100),
                     max: Duration::from_millis(300),
                 },
+                rescan: Duration::from_millis(200),
                 ..DispatcherConfig::default()
             },
         )

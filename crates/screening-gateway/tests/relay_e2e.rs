@@ -271,3 +271,22 @@ async fn two_hub_instances_dispatching_one_outbox_send_each_message_once() {
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_gateway_configured_after_the_dispatcher_started_is_picked_up() {
+    let hub = Harness::start().await;
+    hub.start_dispatcher().await;
+    let (relay, relay_url) = start_local_relay().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    let folder = tempfile::tempdir().unwrap();
+    hub.make_relay_gateway(&relay_url, RELAY_SEND_KEY, &url, folder.path())
+        .await;
+    let agent =
+        start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &relay_url)).await;
+    until_listening(&relay).await;
+    let sent = hub.send(0).await;
+    hub.until_status(sent.id, MessageStatus::Confirmed).await;
+    assert_eq!(endpoint.count(), 1);
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}

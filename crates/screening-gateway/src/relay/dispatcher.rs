@@ -34,6 +34,8 @@ pub struct DispatcherConfig {
     pub retry: Backoff,
     /// Lifetime of the SAS tokens it signs.
     pub token_lifetime: Duration,
+    /// How often to look for relay gateways created or changed since the start.
+    pub rescan: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -48,6 +50,7 @@ impl Default for DispatcherConfig {
                 max: Duration::from_secs(30),
             },
             token_lifetime: Duration::from_secs(3600),
+            rescan: Duration::from_secs(30),
         }
     }
 }
@@ -74,23 +77,57 @@ pub fn resolve_secret(secret: &SecretRef) -> Result<String, String> {
     }
 }
 
-/// Starts one dispatching task per relay gateway in the store.
+/// Starts the dispatcher: one task per relay gateway, under a supervisor that looks for relay
+/// gateways created or changed since (every `rescan`) and restarts their tasks. Fails at once if the
+/// store cannot list gateways; later listing failures keep the tasks running as they are.
+/// Aborting the returned handle stops every task.
 pub async fn spawn_dispatchers(
     store: Arc<dyn ScreeningStore>,
     config: DispatcherConfig,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, StoreError> {
-    let mut handles = Vec::new();
-    for gateway in store.gateways().await? {
-        if let Transport::Relay(relay) = gateway.transport {
-            handles.push(tokio::spawn(dispatch(
-                store.clone(),
-                config.clone(),
-                gateway.id,
-                relay,
-            )));
+) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+    let gateways = store.gateways().await?;
+    Ok(tokio::spawn(supervise(store, config, gateways)))
+}
+
+/// Aborts its task when dropped, so stopping the supervisor stops what it started.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn supervise(
+    store: Arc<dyn ScreeningStore>,
+    config: DispatcherConfig,
+    mut gateways: Vec<Gateway>,
+) {
+    let mut running: std::collections::HashMap<GatewayId, (RelayTransport, AbortOnDrop)> =
+        Default::default();
+    loop {
+        let relays: std::collections::HashMap<GatewayId, RelayTransport> = gateways
+            .iter()
+            .filter_map(|gateway| match &gateway.transport {
+                Transport::Relay(relay) => Some((gateway.id, relay.clone())),
+                Transport::Polling => None,
+            })
+            .collect();
+        // Stop tasks for gateways that are gone, no longer relay, or changed their relay settings.
+        running.retain(|id, (relay, _)| relays.get(id) == Some(relay));
+        for (id, relay) in relays {
+            running.entry(id).or_insert_with(|| {
+                let task = tokio::spawn(dispatch(store.clone(), config.clone(), id, relay.clone()));
+                (relay, AbortOnDrop(task))
+            });
+        }
+        tokio::time::sleep(config.rescan).await;
+        // On a listing failure the tasks keep running as they are.
+        match store.gateways().await {
+            Ok(latest) => gateways = latest,
+            Err(error) => log_event("relay_dispatch_store", &[("error", error.to_string())]),
         }
     }
-    Ok(handles)
 }
 
 /// Dispatches one relay gateway's messages for ever.
