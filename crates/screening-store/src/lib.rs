@@ -101,6 +101,14 @@ pub trait ScreeningStore: AppointmentStore + Outbox {
         heartbeat: &Heartbeat,
     ) -> Result<(), StoreError>;
 
+    /// Notes that the gateway was heard from (any authenticated request). Writes at most once per
+    /// `SEEN_RESOLUTION` per gateway, so busy pollers cost no extra writes.
+    async fn record_seen(
+        &self,
+        gateway_id: GatewayId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// When the gateway was last heard from (a heartbeat or any authenticated request), and its last
     /// heartbeat.
     async fn gateway_last_seen(
@@ -111,6 +119,9 @@ pub trait ScreeningStore: AppointmentStore + Outbox {
     /// Writes the demo data for a clinic on `day`; running it again changes nothing.
     async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError>;
 }
+
+/// "Last seen" is kept to this resolution (seconds): at most one write per gateway per interval.
+pub const SEEN_RESOLUTION_SECONDS: i64 = 30;
 
 /// Opening a store failed.
 #[derive(Debug, thiserror::Error)]

@@ -574,6 +574,21 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(crate::db)
             }
 
+            async fn record_seen(&self, gateway_id: GatewayId, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let stale_before = now - chrono::TimeDelta::seconds(crate::SEEN_RESOLUTION_SECONDS);
+                sqlx::query(
+                    "UPDATE gateways SET last_seen_at = $1 WHERE id = $2 \
+                     AND (last_seen_at IS NULL OR last_seen_at < $3)",
+                )
+                .bind(now)
+                .bind(gateway_id.as_uuid())
+                .bind(stale_before)
+                .execute(&self.writer)
+                .await
+                .map_err(crate::db)?;
+                Ok(())
+            }
+
             async fn gateway_last_seen(
                 &self,
                 gateway_id: GatewayId,

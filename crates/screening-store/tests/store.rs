@@ -43,6 +43,7 @@ on_both_backends!(
     a_waiting_gateway_wakes_when_a_message_is_committed,
     a_resend_links_to_the_previous_message,
     a_gateway_and_its_routes_round_trip,
+    last_seen_is_written_at_most_once_per_resolution,
 );
 
 fn day() -> NaiveDate {
@@ -590,4 +591,25 @@ async fn an_unreachable_postgres_is_a_connect_error_naming_the_phase() {
         text.starts_with("connect to postgres://nobody:***@127.0.0.1:1/none"),
         "{text}"
     );
+}
+
+async fn last_seen_is_written_at_most_once_per_resolution(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    assert_eq!(test.store.gateway_last_seen(gateway).await.unwrap().0, None);
+    test.store.record_seen(gateway, t(100)).await.unwrap();
+    test.store.record_seen(gateway, t(110)).await.unwrap();
+    assert_eq!(
+        test.store.gateway_last_seen(gateway).await.unwrap().0,
+        Some(t(100)),
+        "within 30 s: kept"
+    );
+    test.store.record_seen(gateway, t(131)).await.unwrap();
+    assert_eq!(
+        test.store.gateway_last_seen(gateway).await.unwrap().0,
+        Some(t(131))
+    );
+    test.cleanup().await;
 }

@@ -144,6 +144,11 @@ impl Hub {
             Err(other) => return Err(other.into()),
         };
         if verify_credential(presented, &stored) {
+            // Every authenticated request shows the gateway is alive, heartbeats or not (the proof
+            // of concept's pollers send none). A failure here must not refuse the request.
+            if let Err(error) = self.store.record_seen(gateway_id, now_utc()).await {
+                eprintln!("hub: recording last seen failed: {error}");
+            }
             Ok(gateway_id)
         } else {
             Err(refused())
