@@ -172,11 +172,20 @@ impl LocalHub {
 
     /// Points the demo gateway's FHIR route at `destination`.
     pub async fn route_to(&self, destination: &str) {
-        let mut gateway = self.demo.gateway.clone();
-        gateway.routes = vec![Route {
-            message_type: MessageType::fhir(),
-            destination: Destination::parse(destination).expect("a valid destination"),
-        }];
+        self.save_demo_gateway(self.demo.gateway.transport.clone(), destination)
+            .await;
+    }
+
+    /// Saves the demo gateway with `transport` and its FHIR route to `destination`.
+    async fn save_demo_gateway(&self, transport: Transport, destination: &str) {
+        let gateway = Gateway {
+            transport,
+            routes: vec![Route {
+                message_type: MessageType::fhir(),
+                destination: Destination::parse(destination).expect("a valid destination"),
+            }],
+            ..self.demo.gateway.clone()
+        };
         self.store
             .save_gateway(&gateway, now_utc())
             .await
@@ -373,8 +382,7 @@ impl LocalHub {
     ) {
         let key_file = folder.join("relay-send.key");
         std::fs::write(&key_file, send_key).expect("the key file is written");
-        let mut gateway = self.demo.gateway.clone();
-        gateway.transport = Transport::Relay(RelayTransport {
+        let transport = Transport::Relay(RelayTransport {
             namespace: relay_url.into(),
             hybrid_connection: "leeds".into(),
             key_name: "send".into(),
@@ -382,14 +390,7 @@ impl LocalHub {
                 .parse()
                 .expect("a file reference"),
         });
-        gateway.routes = vec![Route {
-            message_type: MessageType::fhir(),
-            destination: Destination::parse(destination).expect("a valid destination"),
-        }];
-        self.store
-            .save_gateway(&gateway, now_utc())
-            .await
-            .expect("gateway saved");
+        self.save_demo_gateway(transport, destination).await;
     }
 
     /// Starts the relay dispatcher with fast retries and a 200 ms rescan; it runs until the

@@ -109,6 +109,22 @@ macro_rules! impl_sql_store {
                 Ok(message)
             }
 
+            /// Applies a core lifecycle step to one of the gateway's messages, under a row lock, and
+            /// writes the result.
+            async fn change_message(
+                &self,
+                gateway_id: GatewayId,
+                message_id: MessageId,
+                step: impl FnOnce(&Message) -> Result<Message, LifecycleError> + Send,
+            ) -> Result<Message, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
+                let changed = step(&message)?;
+                Self::update_lifecycle(&mut tx, &changed).await?;
+                tx.commit().await.map_err(crate::db)?;
+                Ok(changed)
+            }
+
             async fn pending_exists(&self, gateway_id: GatewayId) -> Result<bool, StoreError> {
                 sqlx::query_scalar(concat!(
                     "SELECT EXISTS (SELECT 1 FROM messages WHERE gateway_id = $1 AND ",
@@ -370,12 +386,8 @@ macro_rules! impl_sql_store {
                 now: DateTime<Utc>,
                 reason: &str,
             ) -> Result<Message, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
-                let failed = message.fail(now, reason)?;
-                Self::update_lifecycle(&mut tx, &failed).await?;
-                tx.commit().await.map_err(crate::db)?;
-                Ok(failed)
+                self.change_message(gateway_id, message_id, |m| m.fail(now, reason))
+                    .await
             }
 
             async fn release(
@@ -384,11 +396,9 @@ macro_rules! impl_sql_store {
                 message_id: MessageId,
                 reason: &str,
             ) -> Result<Message, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
-                let released = message.release(reason)?;
-                Self::update_lifecycle(&mut tx, &released).await?;
-                tx.commit().await.map_err(crate::db)?;
+                let released = self
+                    .change_message(gateway_id, message_id, |m| m.release(reason))
+                    .await?;
                 self.wake(gateway_id);
                 Ok(released)
             }
