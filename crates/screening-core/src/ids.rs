@@ -88,6 +88,8 @@ typed_id!(/// Identifies a gateway (the process inside a hospital network).
     GatewayId, "gateway id");
 typed_id!(/// Identifies a message in the outbox; gateways de-duplicate by it.
     MessageId, "message id");
+typed_id!(/// Identifies a member of staff who signs in to the web app.
+    UserId, "user id");
 
 #[cfg(test)]
 mod tests {

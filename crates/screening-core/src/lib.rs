@@ -97,6 +97,7 @@ pub mod nhs_number;
 pub mod people;
 pub mod ports;
 pub mod send;
+pub mod staff;
 pub mod wire;
 
 /// The names most callers need, in one import.
@@ -115,6 +116,7 @@ pub mod prelude {
     pub use crate::send::{
         act, act_on_appointment, ActionError, ActionOutcome, ActionRequest, SendContext, SendError,
     };
+    pub use crate::staff::{StaffRole, StaffUser, Username, UsernameError};
     pub use crate::wire::{
         Confirmation, FailureReport, GatewayMessage, Heartbeat, RelayReply, RelayStatus,
     };

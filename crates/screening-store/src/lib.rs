@@ -31,6 +31,8 @@
 
 #[macro_use]
 mod sql;
+#[macro_use]
+mod web;
 mod notify;
 mod postgres;
 mod rows;
@@ -48,11 +50,14 @@ pub use postgres::PgStore;
 pub use rows::ClinicAppointment;
 pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
+pub use web::{
+    ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
+};
 
 /// Everything the applications need from storage: the core's ports plus the reads and writes of
 /// the admin and the demo. Implemented by [`SqliteStore`] and [`PgStore`].
 #[async_trait]
-pub trait ScreeningStore: AppointmentStore + Outbox {
+pub trait ScreeningStore: AppointmentStore + Outbox + WebStore {
     /// Creates or replaces a gateway and its routes.
     async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError>;
 

@@ -16,6 +16,10 @@ use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
+use crate::rows::{ClinicRow, CountRow, ListingRow, StaffRow};
+use crate::web::{
+    ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
+};
 use crate::{ConnectError, ScreeningStore};
 use screening_core::demo::{demo_data, DemoData};
 
@@ -123,3 +127,4 @@ impl_sql_store!(
     skip_locked: " FOR UPDATE SKIP LOCKED",
     lock_row: " FOR UPDATE"
 );
+impl_web_store!(store: PgStore);

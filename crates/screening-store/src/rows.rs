@@ -287,3 +287,95 @@ impl TryFrom<EventRow> for AppointmentEvent {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClinicRow {
+    id: Uuid,
+    setting_id: Uuid,
+    clinic_date: NaiveDate,
+    name: String,
+    setting_name: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CountRow {
+    clinic_id: Uuid,
+    state: String,
+    n: i64,
+}
+
+/// Joins clinics with their per-state counts.
+pub(crate) fn clinic_summaries(
+    clinics: Vec<ClinicRow>,
+    counts: Vec<CountRow>,
+) -> Result<Vec<crate::web::ClinicSummary>, StoreError> {
+    clinics
+        .into_iter()
+        .map(|row| {
+            let mut by_state = counts
+                .iter()
+                .filter(|count| count.clinic_id == row.id)
+                .map(|count| {
+                    Ok((
+                        parse::<AppointmentState>("appointment state", &count.state)?,
+                        count.n.max(0) as u64,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            by_state
+                .sort_by_key(|(state, _)| AppointmentState::ALL.iter().position(|s| s == state));
+            Ok(crate::web::ClinicSummary {
+                clinic: Clinic {
+                    id: row.id.into(),
+                    setting_id: row.setting_id.into(),
+                    date: row.clinic_date,
+                    name: row.name,
+                },
+                setting_name: row.setting_name,
+                counts: by_state,
+            })
+        })
+        .collect()
+}
+
+/// A message with its participant's NHS number.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ListingRow {
+    #[sqlx(flatten)]
+    message: MessageRow,
+    nhs_number: String,
+}
+
+impl TryFrom<ListingRow> for crate::web::MessageListing {
+    type Error = StoreError;
+    fn try_from(row: ListingRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            message: Message::try_from(row.message)?,
+            nhs_number: parse("NHS number", &row.nhs_number)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct StaffRow {
+    id: Uuid,
+    username: String,
+    display_name: String,
+    role: String,
+    password_hash: String,
+}
+
+impl TryFrom<StaffRow> for crate::web::StaffAccount {
+    type Error = StoreError;
+    fn try_from(row: StaffRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            user: StaffUser {
+                id: row.id.into(),
+                username: parse("username", &row.username)?,
+                display_name: row.display_name,
+                role: parse("role", &row.role)?,
+            },
+            password_hash: row.password_hash,
+        })
+    }
+}

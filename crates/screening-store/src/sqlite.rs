@@ -15,6 +15,10 @@ use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
+use crate::rows::{ClinicRow, CountRow, ListingRow, StaffRow};
+use crate::web::{
+    ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
+};
 use crate::{ConnectError, ScreeningStore};
 use screening_core::demo::{demo_data, DemoData};
 
@@ -98,3 +102,4 @@ impl SqliteStore {
 
 // A single process owns the file's writers, so claiming needs no row locks.
 impl_sql_store!(store: SqliteStore, db: Sqlite, skip_locked: "", lock_row: "");
+impl_web_store!(store: SqliteStore);

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use screening_core::prelude::*;
 use screening_core::send::SendError;
 use screening_store::testing::{Backend, TestStore};
-use screening_store::{DemoData, ScreeningStore};
+use screening_store::{DemoData, MessageFilter, ScreeningStore, StaffAccount};
 use uuid::Uuid;
 
 /// Runs a scenario once per backend, as two tests.
@@ -44,6 +44,11 @@ on_both_backends!(
     a_resend_links_to_the_previous_message,
     a_gateway_and_its_routes_round_trip,
     last_seen_is_written_at_most_once_per_resolution,
+    clinic_summaries_count_appointments_by_state,
+    the_clinic_view_shows_only_the_latest_message_of_each_appointment,
+    the_admin_filters_messages_by_status_and_gateway,
+    the_gateway_backlog_counts_pending_messages_and_their_age,
+    a_staff_account_is_saved_once_per_username,
 );
 
 fn day() -> NaiveDate {
@@ -611,5 +616,208 @@ async fn last_seen_is_written_at_most_once_per_resolution(backend: Backend) {
         test.store.gateway_last_seen(gateway).await.unwrap().0,
         Some(t(131))
     );
+    test.cleanup().await;
+}
+
+async fn clinic_summaries_count_appointments_by_state(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let clinics = test.store.clinics().await.unwrap();
+    assert_eq!(clinics.len(), 1);
+    let summary = &clinics[0];
+    assert_eq!(summary.clinic, demo.clinic);
+    assert_eq!(summary.setting_name, demo.setting.name);
+    assert_eq!(summary.total(), demo.appointments.len() as u64);
+    for state in AppointmentState::ALL {
+        let expected = demo
+            .appointments
+            .iter()
+            .filter(|a| a.state == state)
+            .count();
+        assert_eq!(summary.count(state), expected as u64, "{state:?}");
+    }
+    // Sending moves one appointment from its state to "sent".
+    let id = sendable(&demo);
+    let before = test.store.clinic(demo.clinic.id).await.unwrap();
+    act_on_appointment(
+        test.store.as_ref(),
+        id,
+        &send_request(AppointmentAction::SendToModality, t(1)),
+    )
+    .await
+    .unwrap();
+    let after = test.store.clinic(demo.clinic.id).await.unwrap();
+    assert_eq!(
+        after.count(AppointmentState::SentToModality),
+        before.count(AppointmentState::SentToModality) + 1
+    );
+    let unknown = ClinicId::from_uuid(Uuid::new_v4());
+    assert!(matches!(
+        test.store.clinic(unknown).await,
+        Err(StoreError::NotFound { what: "clinic", .. })
+    ));
+    test.cleanup().await;
+}
+
+async fn the_clinic_view_shows_only_the_latest_message_of_each_appointment(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    assert!(test
+        .store
+        .clinic_latest_messages(demo.clinic.id)
+        .await
+        .unwrap()
+        .is_empty());
+    let id = sendable(&demo);
+    for (action, at) in [
+        (AppointmentAction::SendToModality, t(1)),
+        (AppointmentAction::Resend, t(2)),
+    ] {
+        act_on_appointment(test.store.as_ref(), id, &send_request(action, at))
+            .await
+            .unwrap();
+    }
+    let latest = test
+        .store
+        .clinic_latest_messages(demo.clinic.id)
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].appointment_id, id);
+    assert_eq!(latest[0].created_at, t(2));
+    test.cleanup().await;
+}
+
+async fn the_admin_filters_messages_by_status_and_gateway(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let first = demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), t(1));
+    let second = demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), t(2));
+    test.store.enqueue(&first).await.unwrap();
+    test.store.enqueue(&second).await.unwrap();
+    test.store
+        .take_pending(demo.gateway.id, t(3), t(100), 1)
+        .await
+        .unwrap();
+    test.store
+        .fail(
+            demo.gateway.id,
+            first.id,
+            t(4),
+            "forward to destination: HTTP 500",
+        )
+        .await
+        .unwrap();
+
+    let all = test
+        .store
+        .messages(&MessageFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.message.id).collect::<Vec<_>>(),
+        [second.id, first.id],
+        "newest first"
+    );
+    assert_eq!(all[0].nhs_number, demo.participants[0].nhs_number);
+    let failed = test
+        .store
+        .messages(&MessageFilter {
+            status: Some(MessageStatus::Failed),
+            ..MessageFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].message.last_error.as_deref(),
+        Some("forward to destination: HTTP 500")
+    );
+    for status in [
+        MessageStatus::Pending,
+        MessageStatus::Delivered,
+        MessageStatus::Confirmed,
+    ] {
+        let listed = test
+            .store
+            .messages(&MessageFilter {
+                status: Some(status),
+                ..MessageFilter::default()
+            })
+            .await
+            .unwrap();
+        let expected = all.iter().filter(|l| l.message.status() == status).count();
+        assert_eq!(listed.len(), expected, "{status:?}");
+        assert!(listed.iter().all(|l| l.message.status() == status));
+    }
+    let other_gateway = test
+        .store
+        .messages(&MessageFilter {
+            gateway_id: Some(GatewayId::from_uuid(Uuid::new_v4())),
+            ..MessageFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(other_gateway.is_empty());
+    let one = test.store.message_listing(first.id).await.unwrap();
+    assert_eq!(one.message.id, first.id);
+    test.cleanup().await;
+}
+
+async fn the_gateway_backlog_counts_pending_messages_and_their_age(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let backlog = test.store.gateway_backlogs().await.unwrap();
+    assert_eq!(backlog.len(), 1);
+    assert_eq!(backlog[0].pending, 0);
+    assert_eq!(backlog[0].oldest_pending_at, None);
+    for at in [t(5), t(3), t(9)] {
+        let message = demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), at);
+        test.store.enqueue(&message).await.unwrap();
+    }
+    let backlog = test.store.gateway_backlogs().await.unwrap();
+    assert_eq!(backlog[0].gateway_id, demo.gateway.id);
+    assert_eq!(backlog[0].pending, 3);
+    assert_eq!(backlog[0].oldest_pending_at, Some(t(3)));
+    let settings = test.store.settings().await.unwrap();
+    assert_eq!(settings, vec![demo.setting.clone()]);
+    test.cleanup().await;
+}
+
+async fn a_staff_account_is_saved_once_per_username(backend: Backend) {
+    let Some((test, _demo)) = seeded(backend).await else {
+        return;
+    };
+    let username = Username::parse("Clinic.Lead@nhs.net").unwrap();
+    assert!(test.store.staff_account(&username).await.unwrap().is_none());
+    let account = StaffAccount {
+        user: StaffUser {
+            id: UserId::from_uuid(Uuid::new_v4()),
+            username: username.clone(),
+            display_name: "Clinic Lead".into(),
+            role: StaffRole::Staff,
+        },
+        password_hash: "$argon2id$first".into(),
+    };
+    let saved = test.store.save_staff_account(&account, t(1)).await.unwrap();
+    assert_eq!(saved, account.user);
+    // Saving the same username again keeps the id and replaces role and password.
+    let again = StaffAccount {
+        user: StaffUser {
+            id: UserId::from_uuid(Uuid::new_v4()),
+            role: StaffRole::Admin,
+            ..account.user.clone()
+        },
+        password_hash: "$argon2id$second".into(),
+    };
+    let saved = test.store.save_staff_account(&again, t(2)).await.unwrap();
+    assert_eq!(saved.id, account.user.id);
+    let stored = test.store.staff_account(&username).await.unwrap().unwrap();
+    assert_eq!(stored.user.role, StaffRole::Admin);
+    assert_eq!(stored.password_hash, "$argon2id$second");
     test.cleanup().await;
 }

@@ -1,0 +1,305 @@
+//! What the web app reads and writes beyond the core's ports: clinic lists with counts, the latest
+//! message of each appointment, the admin's message and gateway views, and staff accounts.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use screening_core::prelude::*;
+
+/// A clinic as the clinic list shows it.
+#[derive(Debug, Clone)]
+pub struct ClinicSummary {
+    /// The clinic.
+    pub clinic: Clinic,
+    /// The name of the setting (site) where it runs.
+    pub setting_name: String,
+    /// How many appointments are in each state; states with none are left out.
+    pub counts: Vec<(AppointmentState, u64)>,
+}
+
+impl ClinicSummary {
+    /// Appointments in `state`.
+    pub fn count(&self, state: AppointmentState) -> u64 {
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// All appointments.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Which messages the admin lists.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only messages in this status.
+    pub status: Option<MessageStatus>,
+    /// Only messages for this gateway.
+    pub gateway_id: Option<GatewayId>,
+    /// At most this many, newest first (0 means 100).
+    pub limit: u32,
+}
+
+/// A message with the participant's NHS number, for the admin's list (shown masked).
+#[derive(Debug, Clone)]
+pub struct MessageListing {
+    /// The message.
+    pub message: Message,
+    /// The participant's NHS number.
+    pub nhs_number: NhsNumber,
+}
+
+/// A gateway's queue as the admin sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayBacklog {
+    /// The gateway.
+    pub gateway_id: GatewayId,
+    /// Messages waiting for it.
+    pub pending: u64,
+    /// When the oldest of them was created.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+/// A staff account as stored: the user and their argon2 password hash (PHC string).
+#[derive(Debug, Clone)]
+pub struct StaffAccount {
+    /// The user.
+    pub user: StaffUser,
+    /// `$argon2id$…`; never shown or logged.
+    pub password_hash: String,
+}
+
+/// The web app's reads and writes. Implemented by both adapters through [`impl_web_store!`].
+#[async_trait]
+pub trait WebStore: Send + Sync {
+    /// Every clinic with its counts, by date then name.
+    async fn clinics(&self) -> Result<Vec<ClinicSummary>, StoreError>;
+
+    /// One clinic with its counts.
+    async fn clinic(&self, clinic_id: ClinicId) -> Result<ClinicSummary, StoreError>;
+
+    /// The newest message of each of the clinic's appointments that has one.
+    async fn clinic_latest_messages(&self, clinic_id: ClinicId)
+        -> Result<Vec<Message>, StoreError>;
+
+    /// Messages matching the filter, newest first, with the participant's NHS number.
+    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError>;
+
+    /// One message with the participant's NHS number.
+    async fn message_listing(&self, message_id: MessageId) -> Result<MessageListing, StoreError>;
+
+    /// Pending counts and the oldest pending message of every gateway that has any.
+    async fn gateway_backlogs(&self) -> Result<Vec<GatewayBacklog>, StoreError>;
+
+    /// Every setting, by name (the gateway form's choices).
+    async fn settings(&self) -> Result<Vec<Setting>, StoreError>;
+
+    /// Creates a staff account, or replaces the one with the same username (name, role, password).
+    async fn save_staff_account(
+        &self,
+        account: &StaffAccount,
+        now: DateTime<Utc>,
+    ) -> Result<StaffUser, StoreError>;
+
+    /// The account with this username, if any.
+    async fn staff_account(&self, username: &Username) -> Result<Option<StaffAccount>, StoreError>;
+}
+
+/// The SQL predicate of each message status, matching `Message::status`.
+pub(crate) fn status_predicate(status: MessageStatus) -> &'static str {
+    match status {
+        MessageStatus::Pending => pending!(),
+        MessageStatus::Delivered => {
+            "delivered_at IS NOT NULL AND confirmed_at IS NULL AND failed_at IS NULL"
+        }
+        MessageStatus::Confirmed => "confirmed_at IS NOT NULL",
+        MessageStatus::Failed => "confirmed_at IS NULL AND failed_at IS NOT NULL",
+    }
+}
+
+/// Implements [`WebStore`] for an adapter with a `pool` (reads) and `begin_write()`.
+macro_rules! impl_web_store {
+    (store: $Store:ty) => {
+        impl $Store {
+            async fn clinic_summaries(
+                &self,
+                clinic_id: Option<ClinicId>,
+            ) -> Result<Vec<ClinicSummary>, StoreError> {
+                let id = clinic_id.map(|id| id.as_uuid());
+                let clinics: Vec<ClinicRow> = sqlx::query_as(
+                    "SELECT c.id, c.setting_id, c.clinic_date, c.name, st.name AS setting_name \
+                     FROM clinics c JOIN settings st ON st.id = c.setting_id \
+                     WHERE ($1 IS NULL OR c.id = $1) ORDER BY c.clinic_date, c.name, c.id",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                let counts: Vec<CountRow> = sqlx::query_as(
+                    "SELECT s.clinic_id, a.state, COUNT(*) AS n FROM appointments a \
+                     JOIN clinic_slots s ON s.id = a.clinic_slot_id \
+                     WHERE ($1 IS NULL OR s.clinic_id = $1) GROUP BY s.clinic_id, a.state",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                crate::rows::clinic_summaries(clinics, counts)
+            }
+
+            async fn listings_where(
+                &self,
+                predicate: &str,
+                gateway_id: Option<uuid::Uuid>,
+                limit: i64,
+            ) -> Result<Vec<MessageListing>, StoreError> {
+                let rows: Vec<ListingRow> = sqlx::query_as(&format!(
+                    "SELECT {}, (SELECT p.nhs_number FROM participants p WHERE p.id = m.participant_id) \
+                     AS nhs_number FROM messages m WHERE {predicate} \
+                     AND ($1 IS NULL OR m.gateway_id = $1) ORDER BY m.created_at DESC, m.id DESC LIMIT $2",
+                    message_columns!()
+                ))
+                .bind(gateway_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                rows.into_iter().map(MessageListing::try_from).collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl WebStore for $Store {
+            async fn clinics(&self) -> Result<Vec<ClinicSummary>, StoreError> {
+                self.clinic_summaries(None).await
+            }
+
+            async fn clinic(&self, clinic_id: ClinicId) -> Result<ClinicSummary, StoreError> {
+                self.clinic_summaries(Some(clinic_id))
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::NotFound { what: "clinic", id: clinic_id.to_string() })
+            }
+
+            async fn clinic_latest_messages(&self, clinic_id: ClinicId) -> Result<Vec<Message>, StoreError> {
+                let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages m WHERE m.appointment_id IN (SELECT a.id FROM appointments a \
+                     JOIN clinic_slots s ON s.id = a.clinic_slot_id WHERE s.clinic_id = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.appointment_id = m.appointment_id \
+                     AND (n.created_at > m.created_at OR (n.created_at = m.created_at AND n.id > m.id)))"
+                ))
+                .bind(clinic_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                crate::rows::messages(rows)
+            }
+
+            async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError> {
+                let predicate = filter.status.map_or("1 = 1", crate::web::status_predicate);
+                let limit = if filter.limit == 0 { 100 } else { filter.limit };
+                self.listings_where(predicate, filter.gateway_id.map(|id| id.as_uuid()), i64::from(limit))
+                    .await
+            }
+
+            async fn message_listing(&self, message_id: MessageId) -> Result<MessageListing, StoreError> {
+                let rows: Vec<ListingRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    ", (SELECT p.nhs_number FROM participants p WHERE p.id = m.participant_id) \
+                     AS nhs_number FROM messages m WHERE m.id = $1"
+                ))
+                .bind(message_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                rows.into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::NotFound { what: "message", id: message_id.to_string() })
+                    .and_then(MessageListing::try_from)
+            }
+
+            async fn gateway_backlogs(&self) -> Result<Vec<GatewayBacklog>, StoreError> {
+                // The oldest pending message through ORDER BY, not MIN(): an aggregate loses the
+                // column's type on SQLite, where times are text.
+                let rows: Vec<(uuid::Uuid, i64, Option<DateTime<Utc>>)> = sqlx::query_as(concat!(
+                    "SELECT g.id, (SELECT COUNT(*) FROM messages m WHERE m.gateway_id = g.id AND ",
+                    pending!(),
+                    "), (SELECT m.created_at FROM messages m WHERE m.gateway_id = g.id AND ",
+                    pending!(),
+                    " ORDER BY m.created_at LIMIT 1) FROM gateways g"
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, pending, oldest)| GatewayBacklog {
+                        gateway_id: GatewayId::from_uuid(id),
+                        pending: pending.max(0) as u64,
+                        oldest_pending_at: oldest,
+                    })
+                    .collect())
+            }
+
+            async fn settings(&self) -> Result<Vec<Setting>, StoreError> {
+                let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> =
+                    sqlx::query_as("SELECT id, provider_id, name FROM settings ORDER BY name, id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(crate::db)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, provider_id, name)| Setting {
+                        id: SettingId::from_uuid(id),
+                        provider_id: ProviderId::from_uuid(provider_id),
+                        name,
+                    })
+                    .collect())
+            }
+
+            async fn save_staff_account(
+                &self,
+                account: &StaffAccount,
+                now: DateTime<Utc>,
+            ) -> Result<StaffUser, StoreError> {
+                let user = &account.user;
+                let mut tx = self.begin_write().await?;
+                // The username is the key: saving again changes the name, role and password but keeps
+                // the id, so audit events stay linked.
+                let id: uuid::Uuid = sqlx::query_scalar(
+                    "INSERT INTO staff_users (id, username, display_name, role, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET \
+                     display_name = excluded.display_name, role = excluded.role, \
+                     password_hash = excluded.password_hash RETURNING id",
+                )
+                .bind(user.id.as_uuid())
+                .bind(user.username.as_str())
+                .bind(&user.display_name)
+                .bind(user.role.code())
+                .bind(&account.password_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                tx.commit().await.map_err(crate::db)?;
+                Ok(StaffUser { id: UserId::from_uuid(id), ..user.clone() })
+            }
+
+            async fn staff_account(&self, username: &Username) -> Result<Option<StaffAccount>, StoreError> {
+                let row: Option<StaffRow> = sqlx::query_as(
+                    "SELECT id, username, display_name, role, password_hash FROM staff_users WHERE username = $1",
+                )
+                .bind(username.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                row.map(StaffAccount::try_from).transpose()
+            }
+        }
+    };
+}
