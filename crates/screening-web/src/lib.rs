@@ -1,5 +1,18 @@
-//! placeholder
+//! # screening-web
+//!
+//! The clinic web application: clinics, appointments and "Send to modality" for clinic staff; the
+//! admin of messages and gateways. Leptos renders every page on the server with the NHS.UK design
+//! system's markup; forms post and redirect back, so everything works without JavaScript. Where
+//! JavaScript runs, small islands hydrate and the status of sent messages updates live.
+//!
+//! The server side (feature `ssr`, the default) is in [`server`]; the browser bundle (feature
+//! `hydrate`) holds only [`live`] and [`status`], built by `cargo xtask build-web`.
+
 pub mod live;
+pub mod status;
+
+#[cfg(feature = "ssr")]
+pub mod server;
 
 /// The browser entry point: hydrates the interactive islands of a server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -1,0 +1,484 @@
+//! Who is signed in, and proof that a form came from our own page.
+//!
+//! - [`Authenticator`] turns what a person presents into a [`StaffUser`]. Passwords (argon2id) are
+//!   the first implementation; NHS CIS2 (OIDC) can replace it without touching the pages.
+//! - A session is a signed cookie (HMAC-SHA256 with the server's secret): user, role, a random
+//!   session id and an expiry. It is `HttpOnly`, `SameSite=Lax`, and `Secure` over TLS.
+//! - Every state-changing POST carries a CSRF token bound to the session id (an anonymous id before
+//!   sign-in), checked in one middleware so no handler can forget it.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
+use screening_core::prelude::*;
+use screening_store::{ScreeningStore, StaffAccount};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::form::Form;
+use super::AppState;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "screening_session";
+/// The anonymous visitor's id, which the sign-in form's CSRF token is bound to.
+pub const ANON_COOKIE: &str = "screening_anon";
+/// The form field that carries the CSRF token.
+pub const CSRF_FIELD: &str = "csrf_token";
+/// How long a session lasts: one working day.
+pub const SESSION_HOURS: i64 = 10;
+/// The shortest password accepted for a new account.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Why signing in failed. Deliberately the same for an unknown user and a wrong password.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Nothing matched.
+    #[error("Enter a correct username and password")]
+    Rejected,
+    /// The store failed.
+    #[error("the account store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Proves who someone is. Passwords today; an OIDC provider such as NHS CIS2 can implement this.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// The user for a username and password, or why not.
+    async fn sign_in(&self, username: &str, password: &str) -> Result<StaffUser, SignInError>;
+}
+
+/// Username and password, checked against argon2id hashes in the store.
+pub struct PasswordAuthenticator {
+    store: Arc<dyn ScreeningStore>,
+}
+
+impl PasswordAuthenticator {
+    /// Checks passwords against the store's accounts.
+    pub fn new(store: Arc<dyn ScreeningStore>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl Authenticator for PasswordAuthenticator {
+    async fn sign_in(&self, username: &str, password: &str) -> Result<StaffUser, SignInError> {
+        let Ok(username) = Username::parse(username) else {
+            return Err(SignInError::Rejected);
+        };
+        let account = self.store.staff_account(&username).await?;
+        let password = password.to_string();
+        // argon2 is deliberately slow: keep it off the async workers.
+        let verified = tokio::task::spawn_blocking(move || {
+            account.filter(|account| verify_password(&password, &account.password_hash))
+        })
+        .await
+        .map_err(|_| SignInError::Rejected)?;
+        verified
+            .map(|account| account.user)
+            .ok_or(SignInError::Rejected)
+    }
+}
+
+/// A password that cannot be used for a new account.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Too short to resist guessing.
+    #[error("the password must have at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+}
+
+/// The argon2id PHC string of a password (a fresh random salt each time).
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort);
+    }
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes of salt");
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters")
+        .to_string())
+}
+
+/// Whether `password` matches the stored PHC string.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Creates or updates a staff account with a new password.
+pub async fn save_account(
+    store: &dyn ScreeningStore,
+    username: &str,
+    display_name: &str,
+    role: StaffRole,
+    password: &str,
+) -> Result<StaffUser, Box<dyn std::error::Error + Send + Sync>> {
+    let username = Username::parse(username)?;
+    let password = password.to_string();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+    let display_name = match display_name.trim() {
+        "" => username.to_string(),
+        name => name.to_string(),
+    };
+    let account = StaffAccount {
+        user: StaffUser {
+            id: UserId::from_uuid(uuid::Uuid::new_v4()),
+            username,
+            display_name,
+            role,
+        },
+        password_hash,
+    };
+    Ok(store.save_staff_account(&account, Utc::now()).await?)
+}
+
+/// A signed-in member of staff, as the session cookie carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Who.
+    pub user: StaffUser,
+    /// A random id for this session; CSRF tokens are bound to it.
+    pub sid: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Session {
+    /// A new session for a user who just signed in.
+    pub fn start(user: StaffUser, now: DateTime<Utc>) -> Self {
+        Self {
+            user,
+            sid: random_token(),
+            expires_at: now + TimeDelta::hours(SESSION_HOURS),
+        }
+    }
+
+    /// Who acts, for audit events.
+    pub fn actor(&self) -> Actor {
+        Actor(self.user.username.to_string())
+    }
+}
+
+/// A random 128-bit token, URL-safe.
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// Signs and verifies cookies and CSRF tokens with the server's secret.
+#[derive(Clone)]
+pub struct Signer {
+    key: Arc<[u8]>,
+}
+
+impl Signer {
+    /// A signer with this secret (at least 32 bytes).
+    pub fn new(secret: &[u8]) -> Self {
+        assert!(
+            secret.len() >= 32,
+            "the session secret needs at least 32 bytes"
+        );
+        Self { key: secret.into() }
+    }
+
+    /// A signer with a random secret: sessions end when the process restarts.
+    pub fn random() -> Self {
+        let secret = [random_token(), random_token()].concat();
+        Self::new(secret.as_bytes())
+    }
+
+    fn mac(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn verify(&self, purpose: &str, data: &[u8], tag: &[u8]) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(data);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    /// The cookie value of a session: `payload.signature`, both base64url.
+    pub fn encode_session(&self, session: &Session) -> String {
+        let payload = serde_json::to_vec(session).expect("a session serialises");
+        let tag = self.mac("session", &payload);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// The session in a cookie value, if the signature holds and it has not expired.
+    pub fn decode_session(&self, value: &str, now: DateTime<Utc>) -> Option<Session> {
+        let (payload, tag) = value.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if !self.verify("session", &payload, &tag) {
+            return None;
+        }
+        let session: Session = serde_json::from_slice(&payload).ok()?;
+        (session.expires_at > now).then_some(session)
+    }
+
+    /// The CSRF token for a session id (or anonymous id).
+    pub fn csrf_token(&self, sid: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac("csrf", sid.as_bytes()))
+    }
+
+    /// Whether a submitted token belongs to the session id.
+    pub fn csrf_valid(&self, sid: &str, token: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .map(|tag| self.verify("csrf", sid.as_bytes(), &tag))
+            .unwrap_or(false)
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Whether the request reached us over TLS (directly configured, or said by the proxy in front).
+pub fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
+    state.config.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value with the attributes every cookie of ours has.
+pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// The session of the request, when it has a valid one.
+pub fn current_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    cookie(headers, SESSION_COOKIE).and_then(|value| state.signer.decode_session(value, Utc::now()))
+}
+
+/// Where to go after signing in: only a path on this site, never `//host` or a full URL.
+pub fn safe_return_to(candidate: Option<&str>) -> String {
+    match candidate {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.contains(['\r', '\n'])
+                && path != "/sign-in" =>
+        {
+            path.to_string()
+        }
+        _ => "/clinics".to_string(),
+    }
+}
+
+/// Pages for signed-in staff: no session → the sign-in page, coming back here afterwards.
+pub async fn require_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match current_session(&state, request.headers()) {
+        Some(session) => {
+            request.extensions_mut().insert(session);
+            next.run(request).await
+        }
+        None => {
+            let path = request
+                .uri()
+                .path_and_query()
+                .map_or("/clinics", |p| p.as_str());
+            let target = if request.method() == Method::GET {
+                format!(
+                    "/sign-in?return_to={}",
+                    form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+                )
+            } else {
+                "/sign-in".to_string()
+            };
+            Redirect::to(&target).into_response()
+        }
+    }
+}
+
+/// The page frame for whoever made the request: their name and CSRF token when signed in.
+pub fn chrome_for(state: &AppState, headers: &HeaderMap) -> super::html::Chrome {
+    current_session(state, headers)
+        .map(|session| {
+            super::html::Chrome::for_session(&session, state.signer.csrf_token(&session.sid), None)
+        })
+        .unwrap_or_default()
+}
+
+/// The admin pages: admins only; clinic staff get 403.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_admin = request
+        .extensions()
+        .get::<Session>()
+        .is_some_and(|session| session.user.role.is_admin());
+    if is_admin {
+        next.run(request).await
+    } else {
+        super::pages::errors::forbidden(chrome_for(&state, request.headers()))
+    }
+}
+
+/// Every POST must carry the CSRF token of its session (or, before sign-in, its anonymous id).
+/// The form is read here once and handed on parsed.
+pub async fn check_csrf(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, super::MAX_FORM_BYTES).await else {
+        return super::pages::errors::message_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The form was too large",
+            "Nothing was saved. Go back and try again with less text.",
+        )
+        .into_response();
+    };
+    let form = Form::parse(&bytes);
+    let sid = current_session(&state, &parts.headers)
+        .map(|session| session.sid)
+        .or_else(|| cookie(&parts.headers, ANON_COOKIE).map(str::to_string));
+    let valid = match (sid, form.get(CSRF_FIELD)) {
+        (Some(sid), Some(token)) => state.signer.csrf_valid(&sid, token),
+        _ => false,
+    };
+    if !valid {
+        return super::pages::errors::message_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Nothing was saved. Go back, reload the page and try again.",
+        )
+        .into_response();
+    }
+    parts.extensions.insert(form);
+    next.run(Request::from_parts(parts, Body::empty())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: StaffRole) -> StaffUser {
+        StaffUser {
+            id: UserId::from_uuid(uuid::Uuid::from_u128(1)),
+            username: Username::parse("clinic.lead").unwrap(),
+            display_name: "Clinic Lead".into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn a_password_verifies_against_its_hash_only() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse battery!", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn a_short_password_is_refused() {
+        assert!(matches!(
+            hash_password("short"),
+            Err(PasswordError::TooShort)
+        ));
+    }
+
+    #[test]
+    fn a_session_round_trips_and_a_tampered_or_expired_one_is_refused() {
+        let signer = Signer::random();
+        let now = Utc::now();
+        let session = Session::start(user(StaffRole::Staff), now);
+        let cookie = signer.encode_session(&session);
+        assert_eq!(signer.decode_session(&cookie, now), Some(session.clone()));
+
+        // Promoting oneself to admin breaks the signature.
+        let forged = Session {
+            user: user(StaffRole::Admin),
+            ..session.clone()
+        };
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let tag = cookie.split_once('.').unwrap().1;
+        assert_eq!(
+            signer.decode_session(&format!("{forged_payload}.{tag}"), now),
+            None
+        );
+        assert_eq!(Signer::random().decode_session(&cookie, now), None);
+        assert_eq!(
+            signer.decode_session(&cookie, now + TimeDelta::hours(SESSION_HOURS + 1)),
+            None
+        );
+        assert_eq!(signer.decode_session("garbage", now), None);
+    }
+
+    #[test]
+    fn a_csrf_token_is_valid_for_its_session_only() {
+        let signer = Signer::random();
+        let token = signer.csrf_token("session-a");
+        assert!(signer.csrf_valid("session-a", &token));
+        assert!(!signer.csrf_valid("session-b", &token));
+        assert!(!signer.csrf_valid("session-a", "forged"));
+    }
+
+    #[test]
+    fn return_urls_stay_on_this_site() {
+        assert_eq!(safe_return_to(Some("/clinics/abc")), "/clinics/abc");
+        assert_eq!(safe_return_to(Some("//evil.example")), "/clinics");
+        assert_eq!(safe_return_to(Some("/\\evil.example")), "/clinics");
+        assert_eq!(safe_return_to(Some("https://evil.example")), "/clinics");
+        assert_eq!(safe_return_to(Some("/x\r\nSet-Cookie: a=b")), "/clinics");
+        assert_eq!(safe_return_to(None), "/clinics");
+    }
+
+    #[test]
+    fn cookies_are_read_from_any_cookie_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            "a=1; screening_session=abc".parse().unwrap(),
+        );
+        headers.append(header::COOKIE, "b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! The web server: an axum [`Router`] with the clinic pages, the admin, the live status stream,
+//! the static assets, and the hub's gateway API mounted beside them.
+
+pub mod auth;
+pub mod cli;
+mod events;
+pub mod form;
+pub mod format;
+pub mod html;
+pub mod pages;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::middleware::from_fn_with_state;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use axum::Router;
+use screening_gateway::hub::Hub;
+use screening_store::ScreeningStore;
+use tower_http::services::ServeDir;
+
+use auth::{Authenticator, Signer};
+
+/// The largest form accepted (413 beyond).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// How the web server behaves.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when the public URL is https; a proxy's
+    /// `X-Forwarded-Proto: https` does the same per request).
+    pub secure_cookies: bool,
+    /// The folder with the browser bundle (`pkg/`, written by `cargo xtask build-web`).
+    pub site_root: PathBuf,
+    /// The folder with the NHS.UK frontend CSS and images.
+    pub assets_dir: PathBuf,
+    /// How often a clinic page's live stream looks for status changes.
+    pub events_interval: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        Self {
+            secure_cookies: false,
+            site_root: crate_dir.join("site"),
+            assets_dir: crate_dir.join("assets/nhsuk-frontend"),
+            events_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn ScreeningStore>,
+    /// How people sign in.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Signs sessions and CSRF tokens.
+    pub signer: Signer,
+    /// Settings.
+    pub config: Arc<WebConfig>,
+}
+
+impl AppState {
+    /// Password sign-in against the store's accounts.
+    pub fn new(store: Arc<dyn ScreeningStore>, signer: Signer, config: WebConfig) -> Self {
+        Self {
+            authenticator: Arc::new(auth::PasswordAuthenticator::new(store.clone())),
+            store,
+            signer,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The whole application: pages, assets, and the hub's gateway API (its own bearer-token auth).
+pub fn router(state: AppState, hub: &Hub) -> Router {
+    let admin = Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/messages") }))
+        .route("/admin/messages", get(pages::messages::list))
+        .route("/admin/messages/{message_id}", get(pages::messages::detail))
+        .route(
+            "/admin/messages/{message_id}/resend",
+            post(pages::messages::resend),
+        )
+        .route(
+            "/admin/gateways",
+            get(pages::gateways::list).post(pages::gateways::create),
+        )
+        .route("/admin/gateways/new", get(pages::gateways::new_form))
+        .route(
+            "/admin/gateways/{gateway_id}",
+            get(pages::gateways::edit_form).post(pages::gateways::update),
+        )
+        .route(
+            "/admin/gateways/{gateway_id}/credential",
+            post(pages::gateways::issue_credential),
+        )
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    let signed_in = Router::new()
+        .route("/", get(|| async { Redirect::to("/clinics") }))
+        .route("/clinics", get(pages::clinics::list))
+        .route("/clinics/{clinic_id}", get(pages::clinics::detail))
+        .route(
+            "/clinics/{clinic_id}/appointments/{appointment_id}",
+            post(pages::clinics::perform_action),
+        )
+        .route("/clinics/{clinic_id}/events", get(events::clinic_events))
+        .route("/sign-out", post(pages::sign_in::sign_out))
+        .merge(admin)
+        .route_layer(from_fn_with_state(state.clone(), auth::require_session));
+    let pages = Router::new()
+        .route(
+            "/sign-in",
+            get(pages::sign_in::form).post(pages::sign_in::sign_in),
+        )
+        .merge(signed_in)
+        .layer(from_fn_with_state(state.clone(), auth::check_csrf))
+        .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
+        .nest_service("/pkg", ServeDir::new(state.config.site_root.join("pkg")))
+        .fallback(pages::errors::not_found)
+        .with_state(state);
+    pages.merge(hub.router())
+}

@@ -1,0 +1,332 @@
+//! Clinics, their appointments, and acting on an appointment (Check in, Send to modality, Resend…).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use leptos::prelude::*;
+use screening_core::prelude::*;
+use screening_store::now_utc;
+
+use super::errors::PageError;
+use super::Page;
+use crate::live::{LiveMessageStatus, LiveUpdates};
+use crate::server::form::Form;
+use crate::server::format;
+use crate::server::html::{appointment_tag, CsrfField, ErrorSummary, Problem, Section};
+use crate::server::AppState;
+use crate::status::StatusView;
+
+/// A message as the clinic page shows it.
+pub(crate) fn status_view(message: &Message) -> StatusView {
+    StatusView {
+        appointment_id: message.appointment_id.to_string(),
+        message_id: message.id.to_string(),
+        status: message.status().code().to_string(),
+        created: format::clock_seconds(message.created_at),
+        delivered: message.delivered_at.map(format::clock_seconds),
+        confirmed: message.confirmed_at.map(format::clock_seconds),
+        failed: message.failed_at.map(format::clock_seconds),
+        reason: message.last_error.clone(),
+    }
+}
+
+/// `GET /clinics`.
+pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response, PageError> {
+    let clinics = state.store.clinics().await?;
+    let rows = clinics
+        .into_iter()
+        .map(|summary| {
+            let href = format!("/clinics/{}", summary.clinic.id);
+            let counts = summary
+                .counts
+                .iter()
+                .map(|(state, n)| format!("{}: {n}", state.label()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            view! {
+                <tr class="nhsuk-table__row">
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Clinic "</span>
+                        <a href=href>{summary.clinic.name.clone()}</a>
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Date "</span>
+                        {format::date(summary.clinic.date)}
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Site "</span>
+                        {summary.setting_name.clone()}
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Appointments "</span>
+                        {summary.total()}
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"By state "</span>
+                        {counts}
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    Ok(page.render(
+        StatusCode::OK,
+        "Clinics",
+        Section::Clinics,
+        view! {
+            <h1>"Clinics"</h1>
+            <table class="nhsuk-table-responsive">
+                <caption class="nhsuk-table__caption">"Clinics and their appointments by state"</caption>
+                <thead class="nhsuk-table__head" role="rowgroup">
+                    <tr class="nhsuk-table__row" role="row">
+                        <th class="nhsuk-table__header" scope="col">"Clinic"</th>
+                        <th class="nhsuk-table__header" scope="col">"Date"</th>
+                        <th class="nhsuk-table__header" scope="col">"Site"</th>
+                        <th class="nhsuk-table__header" scope="col">"Appointments"</th>
+                        <th class="nhsuk-table__header" scope="col">"By state"</th>
+                    </tr>
+                </thead>
+                <tbody class="nhsuk-table__body">{rows}</tbody>
+            </table>
+        }
+        .into_any(),
+    ))
+}
+
+/// `GET /clinics/{clinic_id}`.
+pub async fn detail(
+    State(state): State<AppState>,
+    page: Page,
+    Path(clinic_id): Path<String>,
+) -> Result<Response, PageError> {
+    let clinic_id = ClinicId::parse(&clinic_id).map_err(|_| PageError::NotFound("clinic"))?;
+    render_clinic(&state, &page, clinic_id, StatusCode::OK, Vec::new()).await
+}
+
+/// The clinic page, with problems to show in the error summary (a refused action).
+async fn render_clinic(
+    state: &AppState,
+    page: &Page,
+    clinic_id: ClinicId,
+    status: StatusCode,
+    problems: Vec<Problem>,
+) -> Result<Response, PageError> {
+    let summary = state.store.clinic(clinic_id).await?;
+    let appointments = state.store.clinic_appointments(clinic_id).await?;
+    let latest: HashMap<AppointmentId, StatusView> = state
+        .store
+        .clinic_latest_messages(clinic_id)
+        .await?
+        .iter()
+        .map(|message| (message.appointment_id, status_view(message)))
+        .collect();
+    let csrf = page.chrome.csrf.clone();
+    let rows = appointments
+        .into_iter()
+        .map(|row| {
+            let appointment = row.appointment;
+            let participant = row.participant;
+            let name = format!("{} {}", participant.first_name, participant.last_name);
+            let action_url = format!("/clinics/{clinic_id}/appointments/{}", appointment.id);
+            let buttons = appointment
+                .state
+                .allowed_actions()
+                .map(|action| {
+                    let class = match action {
+                        AppointmentAction::SendToModality => "nhsuk-button nhsuk-button--small",
+                        AppointmentAction::Cancel | AppointmentAction::MarkDidNotAttend => {
+                            "nhsuk-button nhsuk-button--small nhsuk-button--warning"
+                        }
+                        _ => "nhsuk-button nhsuk-button--small nhsuk-button--secondary",
+                    };
+                    view! {
+                        <form method="post" action=action_url.clone() class="nhsuk-u-margin-bottom-2">
+                            <CsrfField token=csrf.clone()/>
+                            <input type="hidden" name="version" value=appointment.version.to_string()/>
+                            <button class=class type="submit" name="action" value=action.code()>
+                                {action.label()}
+                                <span class="nhsuk-u-visually-hidden">{format!(" for {name}")}</span>
+                            </button>
+                        </form>
+                    }
+                })
+                .collect_view();
+            view! {
+                <tr class="nhsuk-table__row" id=format!("appointment-{}", appointment.id)>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Time "</span>
+                        {format::clock(row.slot.starts_at)}
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Participant "</span>
+                        {name.clone()}
+                    </td>
+                    <td class="nhsuk-table__cell nhsuk-u-nowrap">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"NHS number "</span>
+                        {participant.nhs_number.to_string()}
+                    </td>
+                    <td class="nhsuk-table__cell nhsuk-u-nowrap">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Date of birth "</span>
+                        {format::date(participant.date_of_birth)}
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"State "</span>
+                        <strong class=appointment_tag(appointment.state) data-state=appointment.state.code()>
+                            {appointment.state.label()}
+                        </strong>
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Message "</span>
+                        <LiveMessageStatus
+                            appointment_id=appointment.id.to_string()
+                            initial=latest.get(&appointment.id).cloned()
+                        />
+                    </td>
+                    <td class="nhsuk-table__cell">
+                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Actions "</span>
+                        {buttons}
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let heading = summary.clinic.name.clone();
+    let caption = format!(
+        "{} at {}, {}",
+        summary.clinic.name,
+        summary.setting_name,
+        format::date(summary.clinic.date)
+    );
+    let title = format!(
+        "{} – {}",
+        summary.clinic.name,
+        format::date(summary.clinic.date)
+    );
+    Ok(page.render(
+        status,
+        &title,
+        Section::Clinics,
+        view! {
+            <a class="nhsuk-back-link" href="/clinics">"All clinics"</a>
+            <ErrorSummary problems=problems/>
+            <span class="nhsuk-caption-l">{summary.setting_name.clone()}</span>
+            <h1>{heading}" – "{format::date(summary.clinic.date)}</h1>
+            <LiveUpdates events_url=format!("/clinics/{clinic_id}/events")/>
+            <table class="nhsuk-table-responsive">
+                <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{caption}</caption>
+                <thead class="nhsuk-table__head" role="rowgroup">
+                    <tr class="nhsuk-table__row" role="row">
+                        <th class="nhsuk-table__header" scope="col">"Time"</th>
+                        <th class="nhsuk-table__header" scope="col">"Participant"</th>
+                        <th class="nhsuk-table__header" scope="col">"NHS number"</th>
+                        <th class="nhsuk-table__header" scope="col">"Date of birth"</th>
+                        <th class="nhsuk-table__header" scope="col">"State"</th>
+                        <th class="nhsuk-table__header" scope="col">"Message"</th>
+                        <th class="nhsuk-table__header" scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody class="nhsuk-table__body">{rows}</tbody>
+            </table>
+        }
+        .into_any(),
+    ))
+}
+
+/// `POST /clinics/{clinic_id}/appointments/{appointment_id}`: `action` (a state-machine code) and
+/// `version` (the appointment as the page showed it).
+///
+/// A refused action shows the clinic again with an error summary and changes nothing: an action
+/// the state machine does not allow now (including pressing Send twice), or one made on a page that
+/// is out of date.
+pub async fn perform_action(
+    State(state): State<AppState>,
+    page: Page,
+    Path((clinic_id, appointment_id)): Path<(String, String)>,
+    Extension(form): Extension<Form>,
+) -> Result<Response, PageError> {
+    let clinic_id = ClinicId::parse(&clinic_id).map_err(|_| PageError::NotFound("clinic"))?;
+    let appointment_id =
+        AppointmentId::parse(&appointment_id).map_err(|_| PageError::NotFound("appointment"))?;
+    let action: AppointmentAction = form.text("action").parse().map_err(|_| {
+        PageError::BadRequest(format!(
+            "The action {:?} is not one this service knows. Go back and use one of the buttons.",
+            form.text("action").chars().take(32).collect::<String>()
+        ))
+    })?;
+    let version: i64 = form.text("version").parse().map_err(|_| {
+        PageError::BadRequest(
+            "The form is missing the appointment's version. Reload the page and try again.".into(),
+        )
+    })?;
+    let context = state.store.send_context(appointment_id).await?;
+    if context.clinic.id != clinic_id {
+        return Err(PageError::NotFound("appointment"));
+    }
+    let name = format!(
+        "{} {}",
+        context.participant.first_name, context.participant.last_name
+    );
+    let refuse = |text: String| Problem::general(format!("{name}: {text}"));
+
+    // First the rules, so a double submit reads "already sent; use Resend" rather than "changed".
+    let request = ActionRequest::new(
+        action,
+        now_utc(),
+        MessageId::from_uuid(uuid::Uuid::new_v4()),
+        page.session.actor(),
+    );
+    let refusal = match screening_core::send::act(&context, &request) {
+        Err(error) => Some(refuse(capitalise(&error.to_string()))),
+        Ok(_) if context.appointment.version != version => Some(refuse(format!(
+            "the appointment changed since you opened this page (it is now {}). Nothing was \
+             changed: check it and try again.",
+            context.appointment.state.label().to_lowercase()
+        ))),
+        Ok(_) => None,
+    };
+    if let Some(problem) = refusal {
+        return render_clinic(
+            &state,
+            &page,
+            clinic_id,
+            StatusCode::CONFLICT,
+            vec![problem],
+        )
+        .await;
+    }
+    match act_on_appointment(state.store.as_ref(), appointment_id, &request).await {
+        Ok(outcome) => {
+            let done = match outcome.message {
+                Some(_) => format!("{name}: {} – the message is on its way.", action.label()),
+                None => format!("{name}: {}.", outcome.appointment.state.label()),
+            };
+            Ok(page.redirect_with_flash(
+                &format!("/clinics/{clinic_id}#appointment-{appointment_id}"),
+                &done,
+            ))
+        }
+        Err(ActionError::Store(error)) => Err(error.into()),
+        Err(refused) => {
+            let problem = refuse(capitalise(&refused.to_string()));
+            render_clinic(
+                &state,
+                &page,
+                clinic_id,
+                StatusCode::CONFLICT,
+                vec![problem],
+            )
+            .await
+        }
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
