@@ -164,13 +164,13 @@ async fn render_clinic(
                         <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Participant "</span>
                         {name.clone()}
                     </td>
-                    <td class="nhsuk-table__cell nhsuk-u-nowrap">
+                    <td class="nhsuk-table__cell">
                         <span class="nhsuk-table-responsive__heading" aria-hidden="true">"NHS number "</span>
-                        {participant.nhs_number.to_string()}
+                        <span class="nhsuk-u-nowrap">{participant.nhs_number.to_string()}</span>
                     </td>
-                    <td class="nhsuk-table__cell nhsuk-u-nowrap">
+                    <td class="nhsuk-table__cell">
                         <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Date of birth "</span>
-                        {format::date(participant.date_of_birth)}
+                        <span class="nhsuk-u-nowrap">{format::date(participant.date_of_birth)}</span>
                     </td>
                     <td class="nhsuk-table__cell">
                         <span class="nhsuk-table-responsive__heading" aria-hidden="true">"State "</span>
