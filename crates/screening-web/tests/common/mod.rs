@@ -1,0 +1,253 @@
+//! The web app on a random loopback port with a fresh database, demo data and two accounts, and a
+//! cookie-keeping HTTP client that behaves like a browser without JavaScript.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use screening_core::prelude::*;
+use screening_gateway::hub::{Hub, HubConfig};
+use screening_store::testing::{Backend, TestStore};
+use screening_store::{now_utc, DemoData, ScreeningStore};
+use screening_web::server::auth::{save_account, Signer};
+use screening_web::server::{router, AppState, WebConfig};
+
+/// The admin's sign-in.
+pub const ADMIN: (&str, &str) = ("admin.user", "admin-password-123");
+/// A member of clinic staff's sign-in.
+pub const STAFF: (&str, &str) = ("clinic.staff", "staff-password-123");
+
+/// A running app.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its database, for arranging and checking.
+    pub store: Arc<dyn ScreeningStore>,
+    /// The demo clinic it was seeded with.
+    pub demo: DemoData,
+    test_store: Option<TestStore>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    /// The app on a temporary SQLite file.
+    pub async fn sqlite() -> TestApp {
+        Self::on(Backend::Sqlite)
+            .await
+            .expect("SQLite is always there")
+    }
+
+    /// The app on a backend; `None` when PostgreSQL is unreachable outside CI.
+    pub async fn on(backend: Backend) -> Option<TestApp> {
+        Self::with_config(backend, WebConfig::default()).await
+    }
+
+    /// The app with a configuration of the test's choosing.
+    pub async fn with_config(backend: Backend, config: WebConfig) -> Option<TestApp> {
+        let test_store = TestStore::new(backend).await?;
+        let store = test_store.store.clone();
+        let now = now_utc();
+        let demo = store.seed_demo(now.date_naive(), now).await.expect("seed");
+        for ((username, password), role) in [(ADMIN, StaffRole::Admin), (STAFF, StaffRole::Staff)] {
+            save_account(store.as_ref(), username, "", role, password)
+                .await
+                .expect("account");
+        }
+        let hub = Hub::new(store.clone(), HubConfig::default());
+        let app = router(AppState::new(store.clone(), Signer::random(), config), &hub);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Some(TestApp {
+            base,
+            store,
+            demo,
+            test_store: Some(test_store),
+            server,
+        })
+    }
+
+    /// A new visitor with no cookies.
+    pub fn visitor(&self) -> Visitor {
+        Visitor {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A visitor signed in as `who`.
+    pub async fn signed_in(&self, who: (&str, &str)) -> Visitor {
+        let visitor = self.visitor();
+        let response = visitor.sign_in(who.0, who.1, "/clinics").await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        visitor
+    }
+
+    /// The path of the demo clinic.
+    pub fn clinic_path(&self) -> String {
+        format!("/clinics/{}", self.demo.clinic.id)
+    }
+
+    /// The first demo appointment the state machine lets us send.
+    pub fn sendable(&self) -> &Appointment {
+        self.demo
+            .appointments
+            .iter()
+            .find(|a| a.state.after(AppointmentAction::SendToModality).is_some())
+            .expect("a sendable demo appointment")
+    }
+
+    /// The path an appointment's actions post to.
+    pub fn action_path(&self, appointment: AppointmentId) -> String {
+        format!("{}/appointments/{appointment}", self.clinic_path())
+    }
+
+    /// Every message in the store (at most 1000).
+    pub async fn all_messages(&self) -> Vec<Message> {
+        self.store
+            .messages(&screening_store::MessageFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|listing| listing.message)
+            .collect()
+    }
+
+    /// An appointment's state as stored now.
+    pub async fn state_of(&self, appointment: AppointmentId) -> AppointmentState {
+        self.store
+            .send_context(appointment)
+            .await
+            .unwrap()
+            .appointment
+            .state
+    }
+
+    /// Stops the server and drops the database.
+    pub async fn stop(mut self) {
+        self.server.abort();
+        if let Some(test_store) = self.test_store.take() {
+            test_store.cleanup().await;
+        }
+    }
+}
+
+/// What came back.
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The `Location` header.
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(String::from))
+            .collect()
+    }
+
+    /// The CSRF token of the page's forms.
+    pub fn csrf(&self) -> String {
+        csrf_in(&self.body)
+    }
+}
+
+/// The CSRF token in a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html
+        .find(marker)
+        .expect("the page has a form with a CSRF token")
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects (tests look at them).
+pub struct Visitor {
+    /// The app.
+    pub base: String,
+    /// The client with its cookie jar.
+    pub client: reqwest::Client,
+}
+
+impl Visitor {
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> Reply {
+        reply(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// POST a form to a path, as it is (the test supplies any CSRF token).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        reply(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .form(fields)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// POST a form with the CSRF token of the page at `form_page`, as a browser submitting it would.
+    pub async fn submit(&self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let token = self.get(form_page).await.csrf();
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    /// Signs in through the form.
+    pub async fn sign_in(&self, username: &str, password: &str, return_to: &str) -> Reply {
+        self.submit(
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("username", username),
+                ("password", password),
+                ("return_to", return_to),
+            ],
+        )
+        .await
+    }
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+}

@@ -1,0 +1,941 @@
+//! Every page and action over real HTTP, on a fresh SQLite database (and the send flow on
+//! PostgreSQL): what a clinician and an admin see, and what is refused with nothing changed.
+
+mod common;
+
+use common::{csrf_in, TestApp, ADMIN, STAFF};
+use reqwest::StatusCode;
+use screening_core::prelude::*;
+use screening_gateway::auth::verify_credential;
+use screening_store::now_utc;
+use screening_store::testing::Backend;
+
+#[tokio::test]
+async fn an_anonymous_visitor_is_sent_to_sign_in_and_comes_back_afterwards() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.visitor();
+    let clinic = app.clinic_path();
+    let reply = visitor.get(&clinic).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reply.location(),
+        format!("/sign-in?return_to=%2Fclinics%2F{}", app.demo.clinic.id)
+    );
+    let form = visitor.get(reply.location()).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("<h1>Sign in</h1>"));
+    let signed_in = visitor.sign_in(ADMIN.0, ADMIN.1, &clinic).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.location(), clinic);
+    assert_eq!(visitor.get(&clinic).await.status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_unknown_user_is_refused_with_the_same_error_summary() {
+    let app = TestApp::sqlite().await;
+    for (username, password) in [(ADMIN.0, "wrong-password-1"), ("nobody.here", ADMIN.1)] {
+        let visitor = app.visitor();
+        let reply = visitor.sign_in(username, password, "/clinics").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(reply.body.contains("There is a problem"));
+        assert!(reply.body.contains("Enter a correct username and password"));
+        assert!(!reply
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("screening_session=")));
+        assert_eq!(visitor.get("/clinics").await.status, StatusCode::SEE_OTHER);
+    }
+    let empty = app.visitor().sign_in("", "", "/clinics").await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.body.contains("Enter your username"));
+    assert!(empty.body.contains("Enter your password"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_never_returns_to_another_site() {
+    let app = TestApp::sqlite().await;
+    for evil in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let reply = app.visitor().sign_in(ADMIN.0, ADMIN.1, evil).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        assert_eq!(reply.location(), "/clinics", "{evil}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_lax_and_secure_over_tls() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.visitor();
+    let plain = visitor.sign_in(ADMIN.0, ADMIN.1, "/clinics").await;
+    let cookie = plain
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("screening_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP cannot carry a Secure cookie: {cookie}"
+    );
+
+    let tls = app.visitor();
+    let token = tls.get("/sign-in").await.csrf();
+    let reply = tls
+        .client
+        .post(format!("{}/sign-in", app.base))
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", ADMIN.0),
+            ("password", ADMIN.1),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = reply
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("screening_session="))
+        .unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let reply = visitor.submit("/clinics", "/sign-out", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/sign-in?signed_out=1");
+    assert_eq!(visitor.get("/clinics").await.status, StatusCode::SEE_OTHER);
+    assert!(visitor
+        .get("/sign-in?signed_out=1")
+        .await
+        .body
+        .contains("You have signed out"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    let path = app.action_path(appointment.id);
+    let version = appointment.version.to_string();
+    for token in [None, Some("forged-token")] {
+        let mut fields = vec![
+            ("action", "send_to_modality"),
+            ("version", version.as_str()),
+        ];
+        if let Some(token) = token {
+            fields.push(("csrf_token", token));
+        }
+        let reply = visitor.post(&path, &fields).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert!(reply.body.contains("This form has expired"));
+    }
+    // A token from another session does not work either.
+    let other = app.signed_in(STAFF).await;
+    let foreign = other.get("/clinics").await.csrf();
+    let reply = visitor
+        .post(
+            &path,
+            &[
+                ("csrf_token", &foreign),
+                ("action", "send_to_modality"),
+                ("version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(app.all_messages().await.is_empty());
+    assert_eq!(app.state_of(appointment.id).await, appointment.state);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_clinic_list_shows_date_site_and_counts_by_state() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let reply = visitor.get("/clinics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.headers.get("cache-control").unwrap(),
+        "no-store",
+        "pages with patient data are never cached"
+    );
+    let page = &reply.body;
+    assert!(page.contains("nhsuk-header"), "NHS header");
+    assert!(page.contains(&app.demo.clinic.name));
+    assert!(page.contains(&app.demo.setting.name));
+    assert!(page.contains(&app.clinic_path()));
+    let date = app.demo.clinic.date.format("%-d %B %Y").to_string();
+    assert!(page.contains(&date), "date as the NHS writes it: {date}");
+    for state in AppointmentState::ALL {
+        let n = app
+            .demo
+            .appointments
+            .iter()
+            .filter(|a| a.state == state)
+            .count();
+        if n > 0 {
+            assert!(
+                page.contains(&format!("{}: {n}", state.label())),
+                "{state:?}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_clinic_page_lists_appointments_with_nhs_numbers_tags_and_allowed_actions() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let reply = visitor.get(&app.clinic_path()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let page = &reply.body;
+    for (participant, appointment) in app.demo.participants.iter().zip(&app.demo.appointments) {
+        assert!(page.contains(&participant.first_name) && page.contains(&participant.last_name));
+        assert!(
+            page.contains(&participant.nhs_number.to_string()),
+            "formatted 999 123 4567"
+        );
+        assert!(page.contains(&participant.date_of_birth.format("%-d %B %Y").to_string()));
+        let row_start = page
+            .find(&format!("id=\"appointment-{}\"", appointment.id))
+            .unwrap();
+        let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+        assert!(row.contains(&format!("data-state=\"{}\"", appointment.state.code())));
+        assert!(row.contains("nhsuk-tag"));
+        for action in AppointmentAction::ALL {
+            let button = format!("value=\"{}\"", action.code());
+            assert_eq!(
+                row.contains(&button),
+                appointment.state.after(action).is_some(),
+                "{action:?} in state {:?}",
+                appointment.state
+            );
+        }
+        assert!(row.contains("Not sent"));
+    }
+    assert!(
+        page.contains("data-component=\"LiveMessageStatus"),
+        "the live status island"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn send_to_modality_commits_the_message_and_comes_back_with_its_status() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    let reply = visitor
+        .submit(
+            &app.clinic_path(),
+            &app.action_path(appointment.id),
+            &[
+                ("action", "send_to_modality"),
+                ("version", &appointment.version.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(
+        reply.location(),
+        format!("{}#appointment-{}", app.clinic_path(), appointment.id)
+    );
+    let messages = app.all_messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].appointment_id, appointment.id);
+    assert_eq!(messages[0].status(), MessageStatus::Pending);
+    assert_eq!(
+        app.state_of(appointment.id).await,
+        AppointmentState::SentToModality
+    );
+    let events = app.store.appointment_events(appointment.id).await.unwrap();
+    assert_eq!(
+        events.last().unwrap().by,
+        Actor(STAFF.0.into()),
+        "audited as the user"
+    );
+
+    let page = visitor.get(&app.clinic_path()).await.body;
+    assert!(page.contains("nhsuk-notification-banner--success"));
+    assert!(page.contains("Send to modality – the message is on its way"));
+    let row_start = page
+        .find(&format!("id=\"appointment-{}\"", appointment.id))
+        .unwrap();
+    let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains("data-status=\"pending\""));
+    assert!(row.contains("value=\"resend\""));
+    assert!(!row.contains("value=\"send_to_modality\""));
+    // The banner shows once.
+    assert!(!visitor
+        .get(&app.clinic_path())
+        .await
+        .body
+        .contains("notification-banner--success"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pressing_send_twice_shows_an_error_summary_and_changes_nothing() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    let page = visitor.get(&app.clinic_path()).await;
+    let token = page.csrf();
+    let version = appointment.version.to_string();
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("action", "send_to_modality"),
+        ("version", version.as_str()),
+    ];
+    let first = visitor
+        .post(&app.action_path(appointment.id), &fields)
+        .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let second = visitor
+        .post(&app.action_path(appointment.id), &fields)
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert!(second.body.contains("nhsuk-error-summary"));
+    assert!(second.body.contains("There is a problem"));
+    assert!(second
+        .body
+        .contains("already been sent to the modality; use Resend"));
+    assert_eq!(app.all_messages().await.len(), 1, "no second message");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_action_the_state_machine_forbids_or_does_not_know_is_refused() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let pending = app
+        .demo
+        .appointments
+        .iter()
+        .find(|a| a.state == AppointmentState::Pending)
+        .unwrap()
+        .clone();
+    let version = pending.version.to_string();
+    let path = app.action_path(pending.id);
+    let complete = visitor
+        .submit(
+            &app.clinic_path(),
+            &path,
+            &[("action", "complete"), ("version", &version)],
+        )
+        .await;
+    assert_eq!(complete.status, StatusCode::CONFLICT);
+    assert!(
+        complete
+            .body
+            .contains("Cannot complete an appointment that is pending"),
+        "{}",
+        complete.body
+    );
+    let unknown = visitor
+        .submit(
+            &app.clinic_path(),
+            &path,
+            &[("action", "explode"), ("version", &version)],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.body.contains("not one this service knows"));
+    let no_version = visitor
+        .submit(&app.clinic_path(), &path, &[("action", "check_in")])
+        .await;
+    assert_eq!(no_version.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.state_of(pending.id).await, AppointmentState::Pending);
+    assert!(app
+        .store
+        .appointment_events(pending.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // An appointment of another clinic, or no appointment, through this clinic's URL.
+    let nowhere = format!(
+        "{}/appointments/{}",
+        app.clinic_path(),
+        uuid::Uuid::new_v4()
+    );
+    let reply = visitor
+        .submit(
+            &app.clinic_path(),
+            &nowhere,
+            &[("action", "check_in"), ("version", "0")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn acting_on_an_out_of_date_page_is_refused_with_nothing_changed() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let pending = app
+        .demo
+        .appointments
+        .iter()
+        .find(|a| a.state == AppointmentState::Pending)
+        .unwrap()
+        .clone();
+    let old_page = visitor.get(&app.clinic_path()).await;
+    let token = old_page.csrf();
+    let version = pending.version.to_string();
+    let path = app.action_path(pending.id);
+    // Someone else marks the participant arrived; then this page's "Check in" (still allowed) is
+    // pressed with the old version.
+    let arrived = visitor
+        .post(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("action", "mark_arrived"),
+                ("version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(arrived.status, StatusCode::SEE_OTHER);
+    let stale = visitor
+        .post(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("action", "check_in"),
+                ("version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(
+        stale.body.contains("changed since you opened this page"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(app.state_of(pending.id).await, AppointmentState::Arrived);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_pages_and_ids_get_a_helpful_404() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    for path in [
+        "/nowhere".to_string(),
+        "/clinics/not-an-id".to_string(),
+        format!("/clinics/{}", uuid::Uuid::new_v4()),
+    ] {
+        let reply = visitor.get(&path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(reply.body.contains("Page not found"), "{path}");
+        assert!(reply.body.contains("Go to the list of clinics"), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn clinic_staff_cannot_reach_the_admin() {
+    let app = TestApp::sqlite().await;
+    let staff = app.signed_in(STAFF).await;
+    for path in ["/admin/messages", "/admin/gateways", "/admin/gateways/new"] {
+        let reply = staff.get(path).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(reply.body.contains("You do not have access"));
+    }
+    let before = app.store.gateways().await.unwrap().len();
+    let reply = staff
+        .submit(
+            "/clinics",
+            "/admin/gateways",
+            &[("name", "Sneaky"), ("transport", "polling")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.gateways().await.unwrap().len(), before);
+    assert!(
+        !staff.get("/clinics").await.body.contains("/admin/messages"),
+        "no admin links for staff"
+    );
+    let admin = app.signed_in(ADMIN).await;
+    assert_eq!(admin.get("/admin/messages").await.status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_lists_messages_by_status_and_gateway_with_masked_nhs_numbers() {
+    let app = TestApp::sqlite().await;
+    let admin = app.signed_in(ADMIN).await;
+    let appointment = app.sendable().clone();
+    admin
+        .submit(
+            &app.clinic_path(),
+            &app.action_path(appointment.id),
+            &[
+                ("action", "send_to_modality"),
+                ("version", &appointment.version.to_string()),
+            ],
+        )
+        .await;
+    let message = app.all_messages().await.remove(0);
+    let participant = app
+        .demo
+        .participants
+        .iter()
+        .find(|p| p.id == message.participant_id)
+        .unwrap();
+    let list = admin.get("/admin/messages").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains(&participant.nhs_number.masked()));
+    assert!(
+        !list.body.contains(&participant.nhs_number.to_string()),
+        "never the full number"
+    );
+    assert!(!list.body.contains(&participant.nhs_number.digits()));
+    assert!(list.body.contains(&message.id.to_string()[..8]));
+    assert!(list.body.contains(message.destination.as_str()));
+
+    let pending = admin.get("/admin/messages?status=pending").await;
+    assert!(pending.body.contains(&message.id.to_string()[..8]));
+    let confirmed = admin.get("/admin/messages?status=confirmed").await;
+    assert!(!confirmed
+        .body
+        .contains(&format!("/admin/messages/{}", message.id)));
+    let by_gateway = admin
+        .get(&format!("/admin/messages?gateway={}", app.demo.gateway.id))
+        .await;
+    assert!(by_gateway
+        .body
+        .contains(&format!("/admin/messages/{}", message.id)));
+    let other_gateway = admin
+        .get(&format!("/admin/messages?gateway={}", uuid::Uuid::new_v4()))
+        .await;
+    assert!(!other_gateway
+        .body
+        .contains(&format!("/admin/messages/{}", message.id)));
+
+    let bad = admin.get("/admin/messages?status=lost&gateway=nope").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("Choose a status from the list"));
+    assert!(bad.body.contains("Choose a gateway from the list"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_detail_pretty_prints_the_payload_and_a_failed_message_can_be_resent() {
+    let app = TestApp::sqlite().await;
+    let admin = app.signed_in(ADMIN).await;
+    let appointment = app.sendable().clone();
+    admin
+        .submit(
+            &app.clinic_path(),
+            &app.action_path(appointment.id),
+            &[
+                ("action", "send_to_modality"),
+                ("version", &appointment.version.to_string()),
+            ],
+        )
+        .await;
+    let original = app.all_messages().await.remove(0);
+    let detail_path = format!("/admin/messages/{}", original.id);
+    let detail = admin.get(&detail_path).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.body.contains("nhsuk-summary-list"));
+    assert!(
+        detail
+            .body
+            .contains("&quot;resourceType&quot;: &quot;ServiceRequest&quot;")
+            || detail.body.contains("\"resourceType\": \"ServiceRequest\"")
+    );
+    assert!(
+        !detail.body.contains("/resend\""),
+        "only a failed message offers Resend"
+    );
+    let refused = admin
+        .submit(&detail_path, &format!("{detail_path}/resend"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("Only a failed message can be resent"));
+    assert_eq!(app.all_messages().await.len(), 1);
+
+    let gateway = app.demo.gateway.id;
+    app.store
+        .take_pending(
+            gateway,
+            now_utc(),
+            now_utc() + chrono::TimeDelta::seconds(60),
+            10,
+        )
+        .await
+        .unwrap();
+    app.store
+        .fail(
+            gateway,
+            original.id,
+            now_utc(),
+            "forward to destination: HTTP 503 from the RIS",
+        )
+        .await
+        .unwrap();
+    let failed = admin.get(&detail_path).await;
+    assert!(failed
+        .body
+        .contains("forward to destination: HTTP 503 from the RIS"));
+    assert!(failed.body.contains("/resend\""));
+    let clinic = admin.get(&app.clinic_path()).await.body;
+    assert!(clinic.contains("data-status=\"failed\""));
+    assert!(
+        clinic.contains("HTTP 503 from the RIS"),
+        "the reason beside the appointment"
+    );
+
+    let resent = admin
+        .submit(&detail_path, &format!("{detail_path}/resend"), &[])
+        .await;
+    assert_eq!(resent.status, StatusCode::SEE_OTHER, "{}", resent.body);
+    let messages = app.all_messages().await;
+    assert_eq!(messages.len(), 2);
+    let new = messages.iter().find(|m| m.id != original.id).unwrap();
+    assert_eq!(new.resend_of, Some(original.id));
+    assert_eq!(new.destination, original.destination);
+    assert_eq!(resent.location(), format!("/admin/messages/{}", new.id));
+    // Resending the old one again is refused: a newer message exists.
+    let again = admin
+        .submit(&detail_path, &format!("{detail_path}/resend"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("A newer message was already sent"));
+    assert_eq!(
+        admin.get("/admin/messages/not-an-id").await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() {
+    let app = TestApp::sqlite().await;
+    let admin = app.signed_in(ADMIN).await;
+    let setting = app.demo.setting.id.to_string();
+    let before = app.store.gateways().await.unwrap().len();
+    let bad = admin
+        .submit(
+            "/admin/gateways/new",
+            "/admin/gateways",
+            &[
+                ("name", ""),
+                ("setting", &setting),
+                ("transport", "relay"),
+                ("relay_key_ref", "the-key-itself"),
+                ("route_type", "FHIR"),
+                ("route_destination", "ftp://nowhere"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    for text in [
+        "Enter the gateway&#x27;s name",
+        "Enter the relay namespace",
+        "env:VARIABLE_NAME or file:/absolute/path",
+        "nhsuk-error-summary",
+    ] {
+        assert!(
+            bad.body.contains(text) || bad.body.contains(&text.replace("&#x27;", "'")),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        app.store.gateways().await.unwrap().len(),
+        before,
+        "nothing saved"
+    );
+
+    let created = admin
+        .submit(
+            "/admin/gateways/new",
+            "/admin/gateways",
+            &[
+                ("name", "Bradford gateway"),
+                ("setting", &setting),
+                ("transport", "polling"),
+                ("route_type", "FHIR"),
+                (
+                    "route_destination",
+                    "https://ris.bradford.example.nhs.uk/fhir",
+                ),
+                ("route_type", ""),
+                ("route_destination", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let gateway = app
+        .store
+        .gateways()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == "Bradford gateway")
+        .unwrap();
+    assert_eq!(
+        created.location(),
+        format!("/admin/gateways/{}", gateway.id)
+    );
+    assert_eq!(gateway.routes.len(), 1);
+    assert_eq!(gateway.transport, Transport::Polling);
+
+    let edit_path = format!("/admin/gateways/{}", gateway.id);
+    let edited = admin
+        .submit(
+            &edit_path,
+            &edit_path,
+            &[
+                ("name", "Bradford gateway"),
+                ("setting", &setting),
+                ("transport", "relay"),
+                ("relay_namespace", "ws://127.0.0.1:9400"),
+                ("relay_hybrid_connection", "bradford"),
+                ("relay_key_name", "hub-send"),
+                ("relay_key_ref", "env:BRADFORD_SEND_KEY"),
+                ("route_type", "FHIR"),
+                ("route_destination", "file:///var/spool/bradford"),
+                ("route_type", "WORKLIST"),
+                ("route_destination", "log:"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let gateway = app.store.gateway(gateway.id).await.unwrap();
+    assert!(matches!(&gateway.transport, Transport::Relay(r) if r.hybrid_connection == "bradford"));
+    assert_eq!(gateway.routes.len(), 2);
+    let duplicate = admin
+        .submit(
+            &edit_path,
+            &edit_path,
+            &[
+                ("name", "Bradford gateway"),
+                ("setting", &setting),
+                ("transport", "polling"),
+                ("route_type", "FHIR"),
+                ("route_destination", "log:"),
+                ("route_type", "FHIR"),
+                ("route_destination", "log:"),
+            ],
+        )
+        .await;
+    assert_eq!(duplicate.status, StatusCode::BAD_REQUEST);
+    assert!(duplicate.body.contains("There is already a route for FHIR"));
+
+    // Backlog: two messages waiting for the demo gateway.
+    for appointment in app
+        .demo
+        .appointments
+        .iter()
+        .filter(|a| a.state.after(AppointmentAction::SendToModality).is_some())
+        .take(2)
+    {
+        admin
+            .submit(
+                &app.clinic_path(),
+                &app.action_path(appointment.id),
+                &[
+                    ("action", "send_to_modality"),
+                    ("version", &appointment.version.to_string()),
+                ],
+            )
+            .await;
+    }
+    let list = admin.get("/admin/gateways").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let row_start = list.body.find(&app.demo.gateway.name).unwrap();
+    let row = &list.body[row_start..row_start + list.body[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains(">2<"), "two pending: {row}");
+    assert!(row.contains("less than a minute"), "{row}");
+    assert!(row.contains("Never"), "never seen: {row}");
+    assert!(list
+        .body
+        .contains("Azure Relay (ws://127.0.0.1:9400 / bradford)"));
+    assert_eq!(
+        admin
+            .get(&format!("/admin/gateways/{}", uuid::Uuid::new_v4()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_credential_is_shown_once_stored_hashed_and_accepted_by_the_hub_until_rotated() {
+    let app = TestApp::sqlite().await;
+    let admin = app.signed_in(ADMIN).await;
+    let gateway = app.demo.gateway.id;
+    let edit_path = format!("/admin/gateways/{gateway}");
+    let issued = admin
+        .submit(&edit_path, &format!("{edit_path}/credential"), &[])
+        .await;
+    assert_eq!(issued.status, StatusCode::OK);
+    let start = issued.body.find("sgw_").expect("the credential is shown");
+    let credential = issued.body[start..start + 68].to_string();
+    let hash = app
+        .store
+        .gateway_credential_hash(gateway)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(verify_credential(&credential, &hash));
+    assert_ne!(hash, credential, "stored only as a hash");
+    assert!(
+        !admin.get(&edit_path).await.body.contains(&credential),
+        "shown once"
+    );
+
+    let poll = |credential: String| {
+        let url = format!("{}/api/v1/gateways/{gateway}/messages?wait=0", app.base);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        poll(credential.clone()).await,
+        StatusCode::OK,
+        "the hub is mounted and accepts it"
+    );
+    let rotated = admin
+        .submit(&edit_path, &format!("{edit_path}/credential"), &[])
+        .await;
+    let start = rotated.body.find("sgw_").unwrap();
+    let new_credential = rotated.body[start..start + 68].to_string();
+    assert_ne!(new_credential, credential);
+    assert_eq!(
+        poll(credential).await,
+        StatusCode::UNAUTHORIZED,
+        "the old one stops working"
+    );
+    assert_eq!(poll(new_credential).await, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_live_stream_sends_every_status_then_each_change() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    visitor
+        .submit(
+            &app.clinic_path(),
+            &app.action_path(appointment.id),
+            &[
+                ("action", "send_to_modality"),
+                ("version", &appointment.version.to_string()),
+            ],
+        )
+        .await;
+    let anonymous = app
+        .visitor()
+        .get(&format!("{}/events", app.clinic_path()))
+        .await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::SEE_OTHER,
+        "the stream needs a session too"
+    );
+
+    let mut stream = visitor
+        .client
+        .get(format!("{}{}/events", app.base, app.clinic_path()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut received = String::new();
+    read_until(&mut stream, &mut received, "\"status\":\"pending\"").await;
+    let message = app.all_messages().await.remove(0);
+    let gateway = app.demo.gateway.id;
+    app.store
+        .take_pending(
+            gateway,
+            now_utc(),
+            now_utc() + chrono::TimeDelta::seconds(60),
+            10,
+        )
+        .await
+        .unwrap();
+    app.store
+        .confirm(gateway, message.id, now_utc())
+        .await
+        .unwrap();
+    read_until(&mut stream, &mut received, "\"status\":\"confirmed\"").await;
+    assert!(received.contains(&format!("\"appointment_id\":\"{}\"", appointment.id)));
+    app.stop().await;
+}
+
+/// Reads the event stream until `needle` has arrived (10 s at most).
+async fn read_until(stream: &mut reqwest::Response, received: &mut String, needle: &str) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !received.contains(needle) {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle} in {received}"));
+}
+
+#[tokio::test]
+async fn sending_to_the_modality_works_on_postgres_too() {
+    let Some(app) = TestApp::on(Backend::Postgres).await else {
+        return;
+    };
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    let page = visitor.get(&app.clinic_path()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = csrf_in(&page.body);
+    let reply = visitor
+        .post(
+            &app.action_path(appointment.id),
+            &[
+                ("csrf_token", token.as_str()),
+                ("action", "send_to_modality"),
+                ("version", &appointment.version.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(app.all_messages().await.len(), 1);
+    let clinics = visitor.get("/clinics").await;
+    assert!(clinics.body.contains("Sent to modality: 1"));
+    app.stop().await;
+}
