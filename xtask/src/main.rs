@@ -21,7 +21,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("build-web") => build_web(),
-        Some("run") => build_web().and_then(|()| run_web(args.collect())),
+        // `cargo xtask run -- --port 8080`: the `--` only separates cargo's arguments from ours.
+        Some("run") => {
+            build_web().and_then(|()| run_web(args.skip_while(|arg| arg == "--").collect()))
+        }
         _ => Err(
             "usage: cargo xtask build-web | cargo xtask run [screening-web arguments…]".to_string(),
         ),

@@ -29,7 +29,11 @@ fn missing_requirements() -> Vec<String> {
     if !Path::new(&chromium).exists() {
         missing.push(format!("Chromium at {chromium} (apt-get install chromium)"));
     }
-    if std::process::Command::new("node").arg("--version").output().is_err() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         missing.push("Node.js".into());
     }
     if !tools.join("node_modules/playwright-core").exists() {
@@ -57,7 +61,10 @@ async fn play_gateway(base: String, gateway: GatewayId, credential: String) {
         };
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         for message in body["messages"].as_array().cloned().unwrap_or_default() {
-            let id = message["message_id"].as_str().unwrap_or_default().to_string();
+            let id = message["message_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             // Long enough for "delivered" to be seen before "confirmed".
             tokio::time::sleep(Duration::from_millis(300)).await;
             let _ = client
@@ -117,6 +124,8 @@ async fn a_clinician_sends_a_participant_and_sees_it_confirmed_in_chromium_with_
     gateway.abort();
     let messages = app.all_messages().await;
     assert_eq!(messages.len(), 2, "one message per run");
-    assert!(messages.iter().all(|m| m.status() == MessageStatus::Confirmed));
+    assert!(messages
+        .iter()
+        .all(|m| m.status() == MessageStatus::Confirmed));
     app.stop().await;
 }
