@@ -116,6 +116,12 @@ pub fn test_nhs_numbers(count: usize) -> Vec<NhsNumber> {
 
 /// The demo data for a clinic on `day`.
 pub fn demo_data(day: NaiveDate) -> DemoData {
+    demo_clinic(day, NAMES.len())
+}
+
+/// The demo set with a clinic of `size` appointments (benchmarks use 100). The first ten are those
+/// of [`demo_data`]; later ones reuse the names with other test NHS numbers.
+pub fn demo_clinic(day: NaiveDate, size: usize) -> DemoData {
     let day_number = day.num_days_from_ce();
     let provider = Provider {
         id: demo_id(Kind::Provider, 0, 0).into(),
@@ -161,7 +167,9 @@ pub fn demo_data(day: NaiveDate) -> DemoData {
     let mut slots = Vec::new();
     let mut participants = Vec::new();
     let mut appointments = Vec::new();
-    for (index, ((first, last), nhs_number)) in NAMES.iter().zip(test_nhs_numbers(10)).enumerate() {
+    for (index, ((first, last), nhs_number)) in
+        NAMES.iter().cycle().zip(test_nhs_numbers(size)).enumerate()
+    {
         let i = index as u32;
         let slot = ClinicSlot {
             id: demo_id(Kind::Slot, day_number, i).into(),
@@ -173,8 +181,12 @@ pub fn demo_data(day: NaiveDate) -> DemoData {
             id: demo_id(Kind::Participant, 0, i).into(),
             first_name: (*first).into(),
             last_name: (*last).into(),
-            date_of_birth: NaiveDate::from_ymd_opt(1956 + 2 * index as i32, 1 + i % 12, 3 + i)
-                .expect("a valid date"),
+            date_of_birth: NaiveDate::from_ymd_opt(
+                1956 + 2 * (index % 10) as i32 + (index / 10 % 3) as i32,
+                1 + i % 12,
+                3 + i % 25,
+            )
+            .expect("a valid date"),
             nhs_number,
             sex: Sex::Female,
         };
@@ -182,7 +194,7 @@ pub fn demo_data(day: NaiveDate) -> DemoData {
             id: demo_id(Kind::Appointment, day_number, i).into(),
             clinic_slot_id: slot.id,
             participant_id: participant.id,
-            state: states[index],
+            state: states[index % states.len()],
             version: 0,
         });
         slots.push(slot);
@@ -227,6 +239,24 @@ mod tests {
             a.participants[0].id, other.participants[0].id,
             "participants are shared"
         );
+    }
+
+    #[test]
+    fn a_large_demo_clinic_starts_with_the_standard_ten() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let small = demo_data(day);
+        let large = demo_clinic(day, 100);
+        assert_eq!(large.appointments.len(), 100);
+        assert_eq!(large.participants[..10], small.participants[..]);
+        assert_eq!(large.appointments[..10], small.appointments[..]);
+        let mut numbers: Vec<_> = large
+            .participants
+            .iter()
+            .map(|p| p.nhs_number.clone())
+            .collect();
+        numbers.sort();
+        numbers.dedup();
+        assert_eq!(numbers.len(), 100, "distinct NHS numbers");
     }
 
     #[test]

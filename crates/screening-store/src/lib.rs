@@ -122,7 +122,15 @@ pub trait ScreeningStore: AppointmentStore + Outbox + WebStore {
     ) -> Result<(Option<DateTime<Utc>>, Option<Heartbeat>), StoreError>;
 
     /// Writes the demo data for a clinic on `day`; running it again changes nothing.
-    async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError>;
+    async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError> {
+        let data = screening_core::demo::demo_data(day);
+        self.seed(&data, now).await?;
+        Ok(data)
+    }
+
+    /// Writes a demo data set (any size, see `screening_core::demo::demo_clinic`); rows that
+    /// exist already are left as they are.
+    async fn seed(&self, data: &DemoData, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// "Last seen" is kept to this resolution (seconds): at most one write per gateway per interval.

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use screening_core::message::LifecycleError;
 use screening_core::prelude::*;
 use sqlx::postgres::{PgListener, PgPoolOptions};
@@ -21,7 +21,7 @@ use crate::web::{
     ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
-use screening_core::demo::{demo_data, DemoData};
+use screening_core::demo::DemoData;
 
 /// The channel on which instances tell each other that a gateway has pending messages.
 const CHANNEL: &str = "screening_outbox";

@@ -621,8 +621,7 @@ macro_rules! impl_sql_store {
                 Ok((seen, heartbeat))
             }
 
-            async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError> {
-                let data = demo_data(day);
+            async fn seed(&self, data: &DemoData, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO providers (id, name, ods_code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                     .bind(data.provider.id.as_uuid())
@@ -688,8 +687,7 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(crate::db)?;
                 }
-                tx.commit().await.map_err(crate::db)?;
-                Ok(data)
+                tx.commit().await.map_err(crate::db)
             }
         }
     };

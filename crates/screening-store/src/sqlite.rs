@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use screening_core::message::LifecycleError;
 use screening_core::prelude::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -20,7 +20,7 @@ use crate::web::{
     ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
-use screening_core::demo::{demo_data, DemoData};
+use screening_core::demo::DemoData;
 
 /// The store on SQLite.
 #[derive(Clone)]

@@ -105,6 +105,25 @@ pub trait WebStore: Send + Sync {
 
     /// The account with this username, if any.
     async fn staff_account(&self, username: &Username) -> Result<Option<StaffAccount>, StoreError>;
+
+    /// Records a new sign-in session by the hash of its token, and forgets expired sessions.
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The user of a session that has not expired (their account as it is now).
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StaffUser>, StoreError>;
+
+    /// Ends a session (signing out); an unknown session is not an error.
+    async fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
 }
 
 /// The SQL predicate of each message status, matching `Message::status`.
@@ -299,6 +318,58 @@ macro_rules! impl_web_store {
                 .await
                 .map_err(crate::db)?;
                 row.map(StaffAccount::try_from).transpose()
+            }
+
+            async fn create_session(
+                &self,
+                token_hash: &str,
+                user_id: UserId,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                sqlx::query(
+                    "INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user_id.as_uuid())
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                tx.commit().await.map_err(crate::db)
+            }
+
+            async fn session_user(
+                &self,
+                token_hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<StaffUser>, StoreError> {
+                let row: Option<StaffRow> = sqlx::query_as(
+                    "SELECT u.id, u.username, u.display_name, u.role, u.password_hash FROM web_sessions s \
+                     JOIN staff_users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                Ok(row.map(StaffAccount::try_from).transpose()?.map(|account| account.user))
+            }
+
+            async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(crate::db)?;
+                Ok(())
             }
         }
     };

@@ -49,6 +49,7 @@ on_both_backends!(
     the_admin_filters_messages_by_status_and_gateway,
     the_gateway_backlog_counts_pending_messages_and_their_age,
     a_staff_account_is_saved_once_per_username,
+    a_session_lasts_until_it_expires_or_ends,
 );
 
 fn day() -> NaiveDate {
@@ -819,5 +820,75 @@ async fn a_staff_account_is_saved_once_per_username(backend: Backend) {
     let stored = test.store.staff_account(&username).await.unwrap().unwrap();
     assert_eq!(stored.user.role, StaffRole::Admin);
     assert_eq!(stored.password_hash, "$argon2id$second");
+    test.cleanup().await;
+}
+
+async fn a_session_lasts_until_it_expires_or_ends(backend: Backend) {
+    let Some((test, _demo)) = seeded(backend).await else {
+        return;
+    };
+    let account = StaffAccount {
+        user: StaffUser {
+            id: UserId::from_uuid(Uuid::new_v4()),
+            username: Username::parse("clinic.lead").unwrap(),
+            display_name: "Clinic Lead".into(),
+            role: StaffRole::Staff,
+        },
+        password_hash: "$argon2id$x".into(),
+    };
+    let user = test.store.save_staff_account(&account, t(0)).await.unwrap();
+    test.store
+        .create_session("hash-a", user.id, t(0), t(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        test.store.session_user("hash-a", t(50)).await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(
+        test.store.session_user("hash-a", t(100)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        test.store.session_user("unknown", t(50)).await.unwrap(),
+        None
+    );
+    // A role change shows in the live session at once.
+    let promoted = StaffAccount {
+        user: StaffUser {
+            role: StaffRole::Admin,
+            ..user.clone()
+        },
+        ..account
+    };
+    test.store
+        .save_staff_account(&promoted, t(1))
+        .await
+        .unwrap();
+    let seen = test
+        .store
+        .session_user("hash-a", t(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.role, StaffRole::Admin);
+    test.store.end_session("hash-a").await.unwrap();
+    assert_eq!(
+        test.store.session_user("hash-a", t(2)).await.unwrap(),
+        None,
+        "signed out"
+    );
+    test.store.end_session("hash-a").await.unwrap();
+    // Creating a session forgets expired ones.
+    test.store
+        .create_session("hash-b", user.id, t(0), t(10))
+        .await
+        .unwrap();
+    test.store
+        .create_session("hash-c", user.id, t(20), t(100))
+        .await
+        .unwrap();
+    assert_eq!(test.store.session_user("hash-b", t(5)).await.unwrap(), None);
     test.cleanup().await;
 }

@@ -113,9 +113,33 @@ async fn the_session_cookie_is_http_only_lax_and_secure_over_tls() {
 }
 
 #[tokio::test]
-async fn signing_out_ends_the_session() {
+async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
     let app = TestApp::sqlite().await;
-    let visitor = app.signed_in(STAFF).await;
+    let visitor = app.visitor();
+    let signed_in = visitor.sign_in(STAFF.0, STAFF.1, "/clinics").await;
+    let cookie = signed_in
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("screening_session="))
+        .unwrap();
+    let copied = cookie.split(';').next().unwrap().to_string();
+    let replay = || async {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{}/clinics", app.base))
+            .header("cookie", &copied)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        replay().await,
+        StatusCode::OK,
+        "the copied cookie works while signed in"
+    );
     let reply = visitor.submit("/clinics", "/sign-out", &[]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(reply.location(), "/sign-in?signed_out=1");

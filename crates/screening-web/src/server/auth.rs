@@ -2,10 +2,12 @@
 //!
 //! - [`Authenticator`] turns what a person presents into a [`StaffUser`]. Passwords (argon2id) are
 //!   the first implementation; NHS CIS2 (OIDC) can replace it without touching the pages.
-//! - A session is a signed cookie (HMAC-SHA256 with the server's secret): user, role, a random
-//!   session id and an expiry. It is `HttpOnly`, `SameSite=Lax`, and `Secure` over TLS.
-//! - Every state-changing POST carries a CSRF token bound to the session id (an anonymous id before
-//!   sign-in), checked in one middleware so no handler can forget it.
+//! - A session is a random 256-bit token in a cookie (`HttpOnly`, `SameSite=Lax`, `Secure` over
+//!   TLS); the database keeps only its SHA-256 with the user and an expiry. Signing out ends it at
+//!   once, and a role change or removed account applies to the next request, on every instance.
+//! - Every state-changing POST carries a CSRF token derived from the session's token (from an
+//!   anonymous token before sign-in), checked in one middleware so no handler can forget it. No
+//!   server secret is needed: only the holder of the cookie can compute the token.
 
 use std::sync::Arc;
 
@@ -19,12 +21,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, TimeDelta, Utc};
-use hmac::{Hmac, Mac};
+use chrono::{TimeDelta, Utc};
 use screening_core::prelude::*;
 use screening_store::{ScreeningStore, StaffAccount};
-use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::form::Form;
 use super::AppState;
@@ -148,111 +148,77 @@ pub async fn save_account(
     Ok(store.save_staff_account(&account, Utc::now()).await?)
 }
 
-/// A signed-in member of staff, as the session cookie carries them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A signed-in member of staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// Who.
+    /// Who, as their account is now.
     pub user: StaffUser,
-    /// A random id for this session; CSRF tokens are bound to it.
-    pub sid: String,
-    /// When the session ends.
-    pub expires_at: DateTime<Utc>,
+    /// The cookie's token: the CSRF token derives from it. Never stored or logged.
+    pub token: String,
 }
 
 impl Session {
-    /// A new session for a user who just signed in.
-    pub fn start(user: StaffUser, now: DateTime<Utc>) -> Self {
-        Self {
-            user,
-            sid: random_token(),
-            expires_at: now + TimeDelta::hours(SESSION_HOURS),
-        }
-    }
-
     /// Who acts, for audit events.
     pub fn actor(&self) -> Actor {
         Actor(self.user.username.to_string())
     }
+
+    /// The CSRF token for this session's forms.
+    pub fn csrf_token(&self) -> String {
+        csrf_token(&self.token)
+    }
 }
 
-/// A random 128-bit token, URL-safe.
+/// A random 256-bit token, URL-safe.
 pub fn random_token() -> String {
-    URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+    let bytes = [
+        *uuid::Uuid::new_v4().as_bytes(),
+        *uuid::Uuid::new_v4().as_bytes(),
+    ]
+    .concat();
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Signs and verifies cookies and CSRF tokens with the server's secret.
-#[derive(Clone)]
-pub struct Signer {
-    key: Arc<[u8]>,
+/// What the database keeps of a session token.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-impl Signer {
-    /// A signer with this secret (at least 32 bytes).
-    pub fn new(secret: &[u8]) -> Self {
-        assert!(
-            secret.len() >= 32,
-            "the session secret needs at least 32 bytes"
-        );
-        Self { key: secret.into() }
-    }
+/// The CSRF token of forms shown to the holder of `secret` (a session or anonymous token).
+pub fn csrf_token(secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"screening-web csrf\0");
+    hasher.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
 
-    /// A signer with a random secret: sessions end when the process restarts.
-    pub fn random() -> Self {
-        let secret = [random_token(), random_token()].concat();
-        Self::new(secret.as_bytes())
-    }
+/// Whether a submitted CSRF token belongs to `secret`, compared in constant time.
+pub fn csrf_valid(secret: &str, submitted: &str) -> bool {
+    let expected = csrf_token(secret);
+    expected.len() == submitted.len()
+        && expected
+            .bytes()
+            .zip(submitted.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
 
-    fn mac(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(purpose.as_bytes());
-        mac.update(b"\0");
-        mac.update(data);
-        mac.finalize().into_bytes().to_vec()
-    }
-
-    fn verify(&self, purpose: &str, data: &[u8], tag: &[u8]) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(purpose.as_bytes());
-        mac.update(b"\0");
-        mac.update(data);
-        mac.verify_slice(tag).is_ok()
-    }
-
-    /// The cookie value of a session: `payload.signature`, both base64url.
-    pub fn encode_session(&self, session: &Session) -> String {
-        let payload = serde_json::to_vec(session).expect("a session serialises");
-        let tag = self.mac("session", &payload);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(payload),
-            URL_SAFE_NO_PAD.encode(tag)
+/// Starts a session for a user who just signed in; returns the cookie's token.
+pub async fn start_session(
+    store: &dyn ScreeningStore,
+    user: &StaffUser,
+) -> Result<String, StoreError> {
+    let token = random_token();
+    let now = Utc::now();
+    store
+        .create_session(
+            &token_hash(&token),
+            user.id,
+            now,
+            now + TimeDelta::hours(SESSION_HOURS),
         )
-    }
-
-    /// The session in a cookie value, if the signature holds and it has not expired.
-    pub fn decode_session(&self, value: &str, now: DateTime<Utc>) -> Option<Session> {
-        let (payload, tag) = value.split_once('.')?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if !self.verify("session", &payload, &tag) {
-            return None;
-        }
-        let session: Session = serde_json::from_slice(&payload).ok()?;
-        (session.expires_at > now).then_some(session)
-    }
-
-    /// The CSRF token for a session id (or anonymous id).
-    pub fn csrf_token(&self, sid: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac("csrf", sid.as_bytes()))
-    }
-
-    /// Whether a submitted token belongs to the session id.
-    pub fn csrf_valid(&self, sid: &str, token: &str) -> bool {
-        URL_SAFE_NO_PAD
-            .decode(token)
-            .map(|tag| self.verify("csrf", sid.as_bytes(), &tag))
-            .unwrap_or(false)
-    }
+        .await?;
+    Ok(token)
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -282,9 +248,25 @@ pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -
     format!("{name}={value}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Lax{secure}")
 }
 
-/// The session of the request, when it has a valid one.
-pub fn current_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    cookie(headers, SESSION_COOKIE).and_then(|value| state.signer.decode_session(value, Utc::now()))
+/// The session of the request, when it has a live one. A store failure counts as none (and is
+/// logged): the visitor is asked to sign in rather than shown another person's page.
+pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let token =
+        cookie(headers, SESSION_COOKIE).filter(|token| !token.is_empty() && token.len() <= 128)?;
+    match state
+        .store
+        .session_user(&token_hash(token), Utc::now())
+        .await
+    {
+        Ok(user) => user.map(|user| Session {
+            user,
+            token: token.to_string(),
+        }),
+        Err(error) => {
+            eprintln!("web: reading the session failed: {error}");
+            None
+        }
+    }
 }
 
 /// Where to go after signing in: only a path on this site, never `//host` or a full URL.
@@ -309,7 +291,7 @@ pub async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match current_session(&state, request.headers()) {
+    match current_session(&state, request.headers()).await {
         Some(session) => {
             request.extensions_mut().insert(session);
             next.run(request).await
@@ -333,11 +315,10 @@ pub async fn require_session(
 }
 
 /// The page frame for whoever made the request: their name and CSRF token when signed in.
-pub fn chrome_for(state: &AppState, headers: &HeaderMap) -> super::html::Chrome {
+pub async fn chrome_for(state: &AppState, headers: &HeaderMap) -> super::html::Chrome {
     current_session(state, headers)
-        .map(|session| {
-            super::html::Chrome::for_session(&session, state.signer.csrf_token(&session.sid), None)
-        })
+        .await
+        .map(|session| super::html::Chrome::for_session(&session, session.csrf_token(), None))
         .unwrap_or_default()
 }
 
@@ -354,7 +335,7 @@ pub async fn require_admin(
     if is_admin {
         next.run(request).await
     } else {
-        super::pages::errors::forbidden(chrome_for(&state, request.headers()))
+        super::pages::errors::forbidden(chrome_for(&state, request.headers()).await)
     }
 }
 
@@ -374,11 +355,12 @@ pub async fn check_csrf(State(state): State<AppState>, request: Request, next: N
         .into_response();
     };
     let form = Form::parse(&bytes);
-    let sid = current_session(&state, &parts.headers)
-        .map(|session| session.sid)
-        .or_else(|| cookie(&parts.headers, ANON_COOKIE).map(str::to_string));
-    let valid = match (sid, form.get(CSRF_FIELD)) {
-        (Some(sid), Some(token)) => state.signer.csrf_valid(&sid, token),
+    let secret = match current_session(&state, &parts.headers).await {
+        Some(session) => Some(session.token),
+        None => cookie(&parts.headers, ANON_COOKIE).map(str::to_string),
+    };
+    let valid = match (secret, form.get(CSRF_FIELD)) {
+        (Some(secret), Some(token)) => csrf_valid(&secret, token),
         _ => false,
     };
     if !valid {
@@ -396,15 +378,6 @@ pub async fn check_csrf(State(state): State<AppState>, request: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn user(role: StaffRole) -> StaffUser {
-        StaffUser {
-            id: UserId::from_uuid(uuid::Uuid::from_u128(1)),
-            username: Username::parse("clinic.lead").unwrap(),
-            display_name: "Clinic Lead".into(),
-            role,
-        }
-    }
 
     #[test]
     fn a_password_verifies_against_its_hash_only() {
@@ -424,39 +397,25 @@ mod tests {
     }
 
     #[test]
-    fn a_session_round_trips_and_a_tampered_or_expired_one_is_refused() {
-        let signer = Signer::random();
-        let now = Utc::now();
-        let session = Session::start(user(StaffRole::Staff), now);
-        let cookie = signer.encode_session(&session);
-        assert_eq!(signer.decode_session(&cookie, now), Some(session.clone()));
-
-        // Promoting oneself to admin breaks the signature.
-        let forged = Session {
-            user: user(StaffRole::Admin),
-            ..session.clone()
-        };
-        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
-        let tag = cookie.split_once('.').unwrap().1;
-        assert_eq!(
-            signer.decode_session(&format!("{forged_payload}.{tag}"), now),
-            None
-        );
-        assert_eq!(Signer::random().decode_session(&cookie, now), None);
-        assert_eq!(
-            signer.decode_session(&cookie, now + TimeDelta::hours(SESSION_HOURS + 1)),
-            None
-        );
-        assert_eq!(signer.decode_session("garbage", now), None);
+    fn a_csrf_token_is_valid_for_its_session_only() {
+        let token = csrf_token("session-a");
+        assert!(csrf_valid("session-a", &token));
+        assert!(!csrf_valid("session-b", &token));
+        assert!(!csrf_valid("session-a", "forged"));
+        assert!(!csrf_valid("session-a", ""));
     }
 
     #[test]
-    fn a_csrf_token_is_valid_for_its_session_only() {
-        let signer = Signer::random();
-        let token = signer.csrf_token("session-a");
-        assert!(signer.csrf_valid("session-a", &token));
-        assert!(!signer.csrf_valid("session-b", &token));
-        assert!(!signer.csrf_valid("session-a", "forged"));
+    fn tokens_are_long_random_and_kept_only_as_hashes() {
+        let token = random_token();
+        assert_eq!(token.len(), 43, "256 bits in base64url");
+        assert_ne!(token, random_token());
+        assert_ne!(token_hash(&token), token);
+        assert_ne!(
+            token_hash(&token),
+            csrf_token(&token),
+            "the CSRF token is not the stored hash"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use screening_gateway::hub::{Hub, HubConfig};
 use screening_gateway::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
 use screening_store::{now_utc, ScreeningStore};
 
-use super::auth::{save_account, Signer};
+use super::auth::save_account;
 use super::{router, AppState, WebConfig};
 
 /// `--help`.
@@ -33,7 +33,6 @@ ENVIRONMENT
   SCREENING_ADMIN_PASSWORD   creates the first admin at start-up if no account has its username
                              (at least 12 characters; there is no default password)
   SCREENING_ADMIN_USERNAME   that admin's username [default admin]
-  SCREENING_SESSION_SECRET   signs session cookies (32+ characters); without it sessions end at restart
 ";
 
 /// What the command line asks for.
@@ -215,11 +214,6 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             eprintln!("created admin {parsed}");
         }
     }
-    let signer = match std::env::var("SCREENING_SESSION_SECRET") {
-        Ok(secret) if secret.len() >= 32 => Signer::new(secret.as_bytes()),
-        Ok(_) => return Err("SCREENING_SESSION_SECRET must have at least 32 characters".into()),
-        Err(_) => Signer::random(),
-    };
     let config = WebConfig {
         secure_cookies: options
             .public_url
@@ -239,7 +233,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let _dispatchers = spawn_dispatchers(store.clone(), DispatcherConfig::default())
         .await
         .map_err(|e| format!("starting the relay dispatchers: {e}"))?;
-    let app = router(AppState::new(store, signer, config), &hub);
+    let app = router(AppState::new(store, config), &hub);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", options.listen))?;

@@ -21,7 +21,7 @@ use screening_gateway::hub::Hub;
 use screening_store::ScreeningStore;
 use tower_http::services::ServeDir;
 
-use auth::{Authenticator, Signer};
+use auth::Authenticator;
 
 /// The largest form accepted (413 beyond).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -59,19 +59,16 @@ pub struct AppState {
     pub store: Arc<dyn ScreeningStore>,
     /// How people sign in.
     pub authenticator: Arc<dyn Authenticator>,
-    /// Signs sessions and CSRF tokens.
-    pub signer: Signer,
     /// Settings.
     pub config: Arc<WebConfig>,
 }
 
 impl AppState {
     /// Password sign-in against the store's accounts.
-    pub fn new(store: Arc<dyn ScreeningStore>, signer: Signer, config: WebConfig) -> Self {
+    pub fn new(store: Arc<dyn ScreeningStore>, config: WebConfig) -> Self {
         Self {
             authenticator: Arc::new(auth::PasswordAuthenticator::new(store.clone())),
             store,
-            signer,
             config: Arc::new(config),
         }
     }

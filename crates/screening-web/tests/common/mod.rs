@@ -11,7 +11,7 @@ use screening_core::prelude::*;
 use screening_gateway::hub::{Hub, HubConfig};
 use screening_store::testing::{Backend, TestStore};
 use screening_store::{now_utc, DemoData, ScreeningStore};
-use screening_web::server::auth::{save_account, Signer};
+use screening_web::server::auth::save_account;
 use screening_web::server::{router, AppState, WebConfig};
 
 /// The admin's sign-in.
@@ -56,7 +56,7 @@ impl TestApp {
                 .expect("account");
         }
         let hub = Hub::new(store.clone(), HubConfig::default());
-        let app = router(AppState::new(store.clone(), Signer::random(), config), &hub);
+        let app = router(AppState::new(store.clone(), config), &hub);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {

@@ -97,7 +97,7 @@ pub fn forbidden(chrome: Chrome) -> Response {
 
 /// The fallback: a helpful 404 for any unknown address.
 pub async fn not_found(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let chrome = chrome_for(&state, &headers);
+    let chrome = chrome_for(&state, &headers).await;
     let path = uri.path().chars().take(200).collect::<String>();
     render_page(
         StatusCode::NOT_FOUND,

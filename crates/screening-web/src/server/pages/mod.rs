@@ -45,7 +45,7 @@ impl FromRequestParts<AppState> for Page {
                 .next()
                 .map(|(_, text)| text.chars().take(300).collect::<String>())
         });
-        let csrf = state.signer.csrf_token(&session.sid);
+        let csrf = session.csrf_token();
         Ok(Self {
             chrome: Chrome::for_session(&session, csrf, flash.clone()),
             session,

@@ -4,14 +4,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use chrono::Utc;
 use leptos::prelude::*;
 use serde::Deserialize;
 
 use super::append_cookie;
 use crate::server::auth::{
-    cookie, current_session, over_tls, random_token, safe_return_to, set_cookie, Session,
-    SignInError, ANON_COOKIE, SESSION_COOKIE, SESSION_HOURS,
+    cookie, csrf_token, current_session, over_tls, random_token, safe_return_to, set_cookie,
+    start_session, token_hash, Session, SignInError, ANON_COOKIE, SESSION_COOKIE, SESSION_HOURS,
 };
 use crate::server::form::Form;
 use crate::server::html::{
@@ -33,7 +32,7 @@ pub async fn form(
     Query(query): Query<SignInQuery>,
 ) -> Response {
     let return_to = safe_return_to(query.return_to.as_deref());
-    if current_session(&state, &headers).is_some() {
+    if current_session(&state, &headers).await.is_some() {
         return Redirect::to(&return_to).into_response();
     }
     let banner = query
@@ -80,17 +79,15 @@ pub async fn sign_in(
     }
     match state.authenticator.sign_in(username, password).await {
         Ok(user) => {
-            let session = Session::start(user, Utc::now());
+            let token = match start_session(state.store.as_ref(), &user).await {
+                Ok(token) => token,
+                Err(error) => return super::errors::PageError::Store(error).into_response(),
+            };
             let secure = over_tls(&state, &headers);
             let mut response = Redirect::to(&return_to).into_response();
             append_cookie(
                 &mut response,
-                &set_cookie(
-                    SESSION_COOKIE,
-                    &state.signer.encode_session(&session),
-                    SESSION_HOURS * 3600,
-                    secure,
-                ),
+                &set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600, secure),
             );
             append_cookie(&mut response, &set_cookie(ANON_COOKIE, "", 0, secure));
             response
@@ -111,8 +108,15 @@ pub async fn sign_in(
     }
 }
 
-/// `POST /sign-out`: ends the session.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `POST /sign-out`: ends the session, here and in the database.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Extension(session): Extension<Session>,
+) -> Response {
+    if let Err(error) = state.store.end_session(&token_hash(&session.token)).await {
+        return super::errors::PageError::Store(error).into_response();
+    }
     let mut response = Redirect::to("/sign-in?signed_out=1").into_response();
     append_cookie(
         &mut response,
@@ -135,7 +139,7 @@ fn render_form(
         .filter(|value| !value.is_empty() && value.len() <= 64)
         .map(str::to_string);
     let anon_id = existing.clone().unwrap_or_else(random_token);
-    let csrf = state.signer.csrf_token(&anon_id);
+    let csrf = csrf_token(&anon_id);
     let username_error = problems
         .iter()
         .find(|p| p.href == "#username")

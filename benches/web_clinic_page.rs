@@ -1,0 +1,231 @@
+//! The clinic page with 100 appointments under load: p50/p99 latency and requests per second at 50
+//! concurrent keep-alive connections, against the release build on loopback. Prints a Markdown
+//! table; target p99 < 20 ms.
+//!
+//! ```text
+//! cargo bench --bench web_clinic_page
+//! SCREENING_BENCH_SECONDS=30 cargo bench --bench web_clinic_page
+//! ```
+//!
+//! The app runs in this process (SQLite in a temporary folder, a third of the appointments sent so
+//! the status column has messages). Two load generators, one after the other: a Rust client in
+//! this process, and `wrk` in its own process when it is installed (`apt-get install wrk`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use screening::core::demo::demo_clinic;
+use screening::core::prelude::*;
+use screening::gateway::hub::{Hub, HubConfig};
+use screening::store::{now_utc, ScreeningStore};
+use screening_web::server::auth::start_session;
+use screening_web::server::{router, AppState, WebConfig};
+
+const APPOINTMENTS: usize = 100;
+const CONNECTIONS: usize = 50;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+struct Row {
+    tool: String,
+    requests: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    per_second: f64,
+}
+
+/// Fills the app's database; returns the store and the clinic page's path.
+async fn arrange(url: &str) -> (Arc<dyn ScreeningStore>, String) {
+    let store = screening::store::connect(url).await.expect("store");
+    let now = now_utc();
+    let data = demo_clinic(now.date_naive(), APPOINTMENTS);
+    store.seed(&data, now).await.expect("seed");
+    let sendable: Vec<_> = data
+        .appointments
+        .iter()
+        .filter(|a| a.state.after(AppointmentAction::SendToModality).is_some())
+        .take(APPOINTMENTS / 3)
+        .collect();
+    for appointment in sendable {
+        let request = ActionRequest::new(
+            AppointmentAction::SendToModality,
+            now_utc(),
+            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            Actor("bench".into()),
+        );
+        act_on_appointment(store.as_ref(), appointment.id, &request)
+            .await
+            .expect("send");
+    }
+    (store, format!("/clinics/{}", data.clinic.id))
+}
+
+async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_string();
+            let cookie = cookie.to_string();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let start = Instant::now();
+                    let response = client
+                        .get(&url)
+                        .header("cookie", &cookie)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.unwrap();
+                    latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Row {
+        tool: format!("Rust client in process, {CONNECTIONS} connections"),
+        requests: latencies.len(),
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        per_second: latencies.len() as f64 / elapsed,
+    }
+}
+
+/// `wrk --latency` in its own process; `None` when wrk is not installed.
+fn wrk(url: &str, cookie: &str, duration: Duration) -> Option<Row> {
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{CONNECTIONS}"),
+            &format!("-d{}s", duration.as_secs()),
+            "--latency",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            url,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let millis = |label: &str| -> f64 {
+        let value = text
+            .lines()
+            .find(|line| line.trim_start().starts_with(label))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .unwrap_or("0ms");
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_alphabetic())
+                .unwrap_or(value.len()),
+        );
+        let number: f64 = number.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => number / 1000.0,
+            "s" => number * 1000.0,
+            _ => number,
+        }
+    };
+    let number_after = |label: &str| -> f64 {
+        text.lines()
+            .find(|line| line.contains(label))
+            .and_then(|line| line.split_whitespace().find_map(|w| w.parse::<f64>().ok()))
+            .unwrap_or(f64::NAN)
+    };
+    if text.contains("Non-2xx") {
+        eprintln!("wrk saw errors:\n{text}");
+    }
+    Some(Row {
+        tool: format!("wrk (own process), {CONNECTIONS} connections, 2 threads"),
+        requests: number_after("requests in") as usize,
+        p50_ms: millis("50%"),
+        p99_ms: millis("99%"),
+        per_second: number_after("Requests/sec"),
+    })
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("SCREENING_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let duration = Duration::from_secs(seconds);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let rows = runtime.block_on(async {
+        let (store, path) = arrange(&db).await;
+        let user = screening_web::server::auth::save_account(
+            store.as_ref(),
+            "bench.user",
+            "Bench",
+            StaffRole::Staff,
+            "a-bench-password",
+        )
+        .await
+        .unwrap();
+        let cookie = format!(
+            "screening_session={}",
+            start_session(store.as_ref(), &user).await.unwrap()
+        );
+        let hub = Hub::new(store.clone(), HubConfig::default());
+        let app = router(AppState::new(store, WebConfig::default()), &hub);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let page = reqwest::Client::new()
+            .get(&url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(page.matches("id=\"appointment-").count(), APPOINTMENTS);
+        eprintln!(
+            "clinic page: {} KiB, {APPOINTMENTS} appointments",
+            page.len() / 1024
+        );
+        // Warm up connections and caches.
+        rust_client(&url, &cookie, Duration::from_secs(1)).await;
+        let mut rows = vec![rust_client(&url, &cookie, duration).await];
+        let (url, cookie) = (url.clone(), cookie.clone());
+        if let Some(row) = tokio::task::spawn_blocking(move || wrk(&url, &cookie, duration))
+            .await
+            .unwrap()
+        {
+            rows.push(row);
+        }
+        rows
+    });
+    println!("\n| Load generator | Requests | p50 (ms) | p99 (ms) | Requests/s |");
+    println!("|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.0} |",
+            row.tool, row.requests, row.p50_ms, row.p99_ms, row.per_second
+        );
+    }
+    println!("\nTarget: p99 < 20 ms. {seconds} s per load generator.");
+}
