@@ -22,7 +22,13 @@ use screening_web::server::auth::start_session;
 use screening_web::server::{router, AppState, WebConfig};
 
 const APPOINTMENTS: usize = 100;
-const CONNECTIONS: usize = 50;
+/// Concurrent connections (`SCREENING_BENCH_CONNECTIONS`, default 50).
+fn connections() -> usize {
+    std::env::var("SCREENING_BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
@@ -65,12 +71,12 @@ async fn arrange(url: &str) -> (Arc<dyn ScreeningStore>, String) {
 
 async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
+        .pool_max_idle_per_host(connections())
         .build()
         .unwrap();
     let deadline = Instant::now() + duration;
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CONNECTIONS)
+    let tasks: Vec<_> = (0..connections())
         .map(|_| {
             let client = client.clone();
             let url = url.to_string();
@@ -100,7 +106,7 @@ async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     Row {
-        tool: format!("Rust client in process, {CONNECTIONS} connections"),
+        tool: format!("Rust client in process, {} connections", connections()),
         requests: latencies.len(),
         p50_ms: percentile(&latencies, 50.0),
         p99_ms: percentile(&latencies, 99.0),
@@ -113,7 +119,7 @@ fn wrk(url: &str, cookie: &str, duration: Duration) -> Option<Row> {
     let output = std::process::Command::new("wrk")
         .args([
             "-t2",
-            &format!("-c{CONNECTIONS}"),
+            &format!("-c{}", connections()),
             &format!("-d{}s", duration.as_secs()),
             "--latency",
             "-H",
@@ -151,7 +157,10 @@ fn wrk(url: &str, cookie: &str, duration: Duration) -> Option<Row> {
         eprintln!("wrk saw errors:\n{text}");
     }
     Some(Row {
-        tool: format!("wrk (own process), {CONNECTIONS} connections, 2 threads"),
+        tool: format!(
+            "wrk (own process), {} connections, 2 threads",
+            connections()
+        ),
         requests: number_after("requests in") as usize,
         p50_ms: millis("50%"),
         p99_ms: millis("99%"),

@@ -1,37 +1,22 @@
-//! The interactive islands: the only code that runs in the browser.
+//! The interactive island: the only code that runs in the browser.
 //!
-//! Each appointment row has a [`LiveMessageStatus`] island; one [`LiveUpdates`] island per page
-//! opens a single server-sent events stream (browsers allow few connections per host, so not one
-//! per row) and hands each update to the row's island. Without JavaScript the server-rendered
+//! The server renders each appointment's status cell (`id="status-{appointment id}"`) as plain
+//! HTML. One [`LiveUpdates`] island per clinic page opens a single server-sent events stream
+//! (browsers allow few connections per host, so not one per row) and, for each update, renders the
+//! same [`StatusCell`] component into that row's cell. Without JavaScript the server-rendered
 //! status stands, and a reload shows the latest.
 
 use leptos::prelude::*;
 
+#[cfg(feature = "hydrate")]
 use crate::status::{StatusCell, StatusView};
 
-#[cfg(feature = "hydrate")]
-thread_local! {
-    /// The status setters of the hydrated rows, by appointment id.
-    static ROWS: std::cell::RefCell<std::collections::HashMap<String, WriteSignal<Option<StatusView>>>> =
-        Default::default();
+/// The id of the element that holds an appointment's status cell.
+pub fn status_cell_id(appointment_id: &str) -> String {
+    format!("status-{appointment_id}")
 }
 
-/// The latest message status of one appointment; updated live when JavaScript runs.
-#[island]
-pub fn LiveMessageStatus(appointment_id: String, initial: Option<StatusView>) -> impl IntoView {
-    let (status, set_status) = signal(initial);
-    #[cfg(feature = "hydrate")]
-    ROWS.with(|rows| rows.borrow_mut().insert(appointment_id, set_status));
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (appointment_id, set_status);
-    view! {
-        <div aria-live="polite">
-            {move || view! { <StatusCell view=status.get()/> }}
-        </div>
-    }
-}
-
-/// Opens the page's event stream and routes each status to its row. Shows whether updates are live.
+/// Opens the page's event stream and updates each row's status cell. Shows whether updates are live.
 #[island]
 pub fn LiveUpdates(events_url: String) -> impl IntoView {
     let (live, set_live) = signal(false);
@@ -63,17 +48,24 @@ fn connect(url: &str, set_live: WriteSignal<bool>) {
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| set_live.set(false));
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let Some(data) = event.data().as_string() else {
+            let Some(update) = event
+                .data()
+                .as_string()
+                .and_then(|data| serde_json::from_str::<StatusView>(&data).ok())
+            else {
                 return;
             };
-            let Ok(update) = serde_json::from_str::<StatusView>(&data) else {
-                return;
-            };
-            ROWS.with(|rows| {
-                if let Some(set) = rows.borrow().get(&update.appointment_id) {
-                    set.set(Some(update));
-                }
-            });
+            let cell = web_sys::window()
+                .and_then(|window| window.document())
+                .and_then(|document| {
+                    document.get_element_by_id(&status_cell_id(&update.appointment_id))
+                })
+                .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+            if let Some(cell) = cell {
+                cell.set_inner_html("");
+                leptos::mount::mount_to(cell, move || view! { <StatusCell view=Some(update)/> })
+                    .forget();
+            }
         });
     source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     source.set_onerror(Some(on_error.as_ref().unchecked_ref()));

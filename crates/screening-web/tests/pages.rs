@@ -255,9 +255,14 @@ async fn the_clinic_page_lists_appointments_with_nhs_numbers_tags_and_allowed_ac
             );
         }
         assert!(row.contains("Not sent"));
+        assert!(
+            row.contains(&format!("id=\"status-{}\"", appointment.id)),
+            "the live cell"
+        );
+        assert_eq!(row.matches("<form").count(), 1, "one form per row");
     }
     assert!(
-        page.contains("data-component=\"LiveMessageStatus"),
+        page.contains("data-component=\"LiveUpdates"),
         "the live status island"
     );
     app.stop().await;

@@ -12,12 +12,13 @@ use screening_store::now_utc;
 
 use super::errors::PageError;
 use super::Page;
-use crate::live::{LiveMessageStatus, LiveUpdates};
+use crate::live::{status_cell_id, LiveUpdates};
+use crate::server::auth::CSRF_FIELD;
 use crate::server::form::Form;
 use crate::server::format;
-use crate::server::html::{appointment_tag, CsrfField, ErrorSummary, Problem, Section};
+use crate::server::html::{appointment_tag, ErrorSummary, Problem, Section};
 use crate::server::AppState;
-use crate::status::StatusView;
+use crate::status::{StatusCell, StatusView};
 
 /// A message as the clinic page shows it.
 pub(crate) fn status_view(message: &Message) -> StatusView {
@@ -143,51 +144,35 @@ async fn render_clinic(
                         _ => "nhsuk-button nhsuk-button--small nhsuk-button--secondary",
                     };
                     view! {
-                        <form method="post" action=action_url.clone() class="nhsuk-u-margin-bottom-2">
-                            <CsrfField token=csrf.clone()/>
-                            <input type="hidden" name="version" value=appointment.version.to_string()/>
-                            <button class=class type="submit" name="action" value=action.code()>
-                                {action.label()}
-                                <span class="nhsuk-u-visually-hidden">{format!(" for {name}")}</span>
-                            </button>
-                        </form>
+                        <button class=class type="submit" name="action" value=action.code()>
+                            {action.label()}
+                            <span class="nhsuk-u-visually-hidden">" for "{name.clone()}</span>
+                        </button>
                     }
                 })
                 .collect_view();
+            let status_id = status_cell_id(&appointment.id.to_string());
+            // One form per row: each button names its action, so one CSRF token serves them all.
             view! {
                 <tr class="nhsuk-table__row" id=format!("appointment-{}", appointment.id)>
+                    <td class="nhsuk-table__cell">{format::clock(row.slot.starts_at)}</td>
+                    <td class="nhsuk-table__cell">{name.clone()}</td>
+                    <td class="nhsuk-table__cell nhsuk-u-nowrap">{participant.nhs_number.to_string()}</td>
+                    <td class="nhsuk-table__cell nhsuk-u-nowrap">{format::date(participant.date_of_birth)}</td>
                     <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Time "</span>
-                        {format::clock(row.slot.starts_at)}
-                    </td>
-                    <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Participant "</span>
-                        {name.clone()}
-                    </td>
-                    <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"NHS number "</span>
-                        <span class="nhsuk-u-nowrap">{participant.nhs_number.to_string()}</span>
-                    </td>
-                    <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Date of birth "</span>
-                        <span class="nhsuk-u-nowrap">{format::date(participant.date_of_birth)}</span>
-                    </td>
-                    <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"State "</span>
                         <strong class=appointment_tag(appointment.state) data-state=appointment.state.code()>
                             {appointment.state.label()}
                         </strong>
                     </td>
-                    <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Message "</span>
-                        <LiveMessageStatus
-                            appointment_id=appointment.id.to_string()
-                            initial=latest.get(&appointment.id).cloned()
-                        />
+                    <td class="nhsuk-table__cell" id=status_id aria-live="polite">
+                        <StatusCell view=latest.get(&appointment.id).cloned()/>
                     </td>
                     <td class="nhsuk-table__cell">
-                        <span class="nhsuk-table-responsive__heading" aria-hidden="true">"Actions "</span>
-                        {buttons}
+                        <form method="post" action=action_url>
+                            <input type="hidden" name=CSRF_FIELD value=csrf.clone()/>
+                            <input type="hidden" name="version" value=appointment.version.to_string()/>
+                            {buttons}
+                        </form>
                     </td>
                 </tr>
             }
@@ -215,10 +200,10 @@ async fn render_clinic(
             <span class="nhsuk-caption-l">{summary.setting_name.clone()}</span>
             <h1>{heading}" – "{format::date(summary.clinic.date)}</h1>
             <LiveUpdates events_url=format!("/clinics/{clinic_id}/events")/>
-            <table class="nhsuk-table-responsive">
+            <table class="nhsuk-table">
                 <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{caption}</caption>
-                <thead class="nhsuk-table__head" role="rowgroup">
-                    <tr class="nhsuk-table__row" role="row">
+                <thead class="nhsuk-table__head">
+                    <tr class="nhsuk-table__row">
                         <th class="nhsuk-table__header" scope="col">"Time"</th>
                         <th class="nhsuk-table__header" scope="col">"Participant"</th>
                         <th class="nhsuk-table__header" scope="col">"NHS number"</th>
