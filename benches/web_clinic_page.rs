@@ -196,6 +196,7 @@ fn main() {
             "screening_session={}",
             start_session(store.as_ref(), &user).await.unwrap()
         );
+        let store_for_reads = store.clone();
         let hub = Hub::new(store.clone(), HubConfig::default());
         let app = router(AppState::new(store, WebConfig::default()), &hub);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -215,6 +216,35 @@ fn main() {
         eprintln!(
             "clinic page: {} KiB, {APPOINTMENTS} appointments",
             page.len() / 1024
+        );
+        // Where the time goes: the page's database reads alone, one request after another.
+        let clinic_id = ClinicId::parse(path.trim_start_matches("/clinics/")).unwrap();
+        let reads = 300;
+        let mut spent = [0f64; 3];
+        for _ in 0..reads {
+            let t = Instant::now();
+            store_for_reads.clinic(clinic_id).await.unwrap();
+            spent[0] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            store_for_reads
+                .clinic_appointments(clinic_id)
+                .await
+                .unwrap();
+            spent[1] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            store_for_reads
+                .clinic_latest_messages(clinic_id)
+                .await
+                .unwrap();
+            spent[2] += t.elapsed().as_secs_f64();
+        }
+        let ms = |total: f64| total * 1000.0 / f64::from(reads);
+        eprintln!(
+            "the page's database reads alone, a page: clinic {:.2} ms, appointments {:.2} ms, \
+             latest messages {:.2} ms",
+            ms(spent[0]),
+            ms(spent[1]),
+            ms(spent[2])
         );
         // Warm up connections and caches.
         rust_client(&url, &cookie, Duration::from_secs(1)).await;

@@ -1,9 +1,11 @@
 // A clinician's flow in headless Chromium (Debian's /usr/bin/chromium):
 // sign in, open the clinic, press "Send to modality", and see the message become confirmed.
 //
-//   node flow.mjs BASE_URL USERNAME PASSWORD js|nojs [SCREENSHOT_DIR]
+//   node flow.mjs BASE_URL USERNAME PASSWORD js|js-poll|nojs [SCREENSHOT_DIR]
 //
-// With JavaScript the status must change on the open page (no reload), fed by the live stream.
+// With JavaScript the status must change on the open page (no reload), fed by the live stream;
+// in js-poll the stream is blocked (as by a buffering proxy) and the page must fall back to asking
+// the server every few seconds.
 // Without it, every step is a plain form post and redirect, and a reload shows the new status.
 // With JavaScript, every page visited is also checked with axe-core against WCAG 2.2 AA.
 // Something else (the Rust test) plays the gateway and confirms the message.
@@ -14,11 +16,13 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const [base, username, password, mode, shots] = process.argv.slice(2);
-if (!base || !username || !password || !['js', 'nojs'].includes(mode)) {
-  console.error('usage: node flow.mjs BASE_URL USERNAME PASSWORD js|nojs [SCREENSHOT_DIR]');
+if (!base || !username || !password || !['js', 'js-poll', 'nojs'].includes(mode)) {
+  console.error('usage: node flow.mjs BASE_URL USERNAME PASSWORD js|js-poll|nojs [SCREENSHOT_DIR]');
   process.exit(2);
 }
-const js = mode === 'js';
+const js = mode !== 'nojs';
+const blockStream = mode === 'js-poll';
+const liveState = blockStream ? 'polling' : 'on';
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const browser = await chromium.launch({
@@ -32,7 +36,7 @@ const step = (text) => console.log(`- ${text}`);
 const fail = (text) => { throw new Error(text); };
 
 async function checkAccessibility(page, what) {
-  if (!js) return;
+  if (mode !== 'js') return;
   await page.addScriptTag({ content: axeSource });
   const results = await page.evaluate(() => window.axe.run(document, {
     runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
@@ -50,6 +54,7 @@ try {
   const context = await browser.newContext({ javaScriptEnabled: js });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
+  if (blockStream) await page.route('**/events', (route) => route.abort());
   const errors = [];
   page.on('pageerror', (error) => errors.push(error.message));
 
@@ -70,8 +75,8 @@ try {
   const name = (await row.locator('td').nth(1).innerText()).replace(/^Participant\s*/, '').trim();
   step(`clinic open; sending ${rowId}`);
   if (js) {
-    await page.waitForSelector('[data-live="on"]');
-    step('live status stream connected');
+    await page.waitForSelector(`[data-live="${liveState}"]`);
+    step(blockStream ? 'stream blocked: the page polls instead' : 'live status stream connected');
     await checkAccessibility(page, 'clinic page');
   } else {
     const hint = await page.locator('[data-live]').innerText();
@@ -91,7 +96,7 @@ try {
   if (js) {
     // A marker on the window survives only if the page is never reloaded.
     await page.evaluate(() => { window.__samePage = 'yes'; });
-    await page.waitForSelector('[data-live="on"]');
+    await page.waitForSelector(`[data-live="${liveState}"]`);
     await sent.locator('[data-status="confirmed"]').waitFor({ timeout: 30000 });
     if ((await page.evaluate(() => window.__samePage)) !== 'yes') fail('the page reloaded');
     step('the status became "Confirmed" live, without a reload');

@@ -6,8 +6,10 @@
 //! JavaScript runs, small islands hydrate and the status of sent messages updates live.
 //!
 //! The server side (feature `ssr`, the default) is in [`server`]; the browser bundle (feature
-//! `hydrate`) holds only [`live`] and [`status`], built by `cargo xtask build-web`.
+//! `hydrate`) holds only [`live`], [`status`] and the client side of the server functions in
+//! [`api`], built by `cargo xtask build-web`.
 
+pub mod api;
 pub mod live;
 pub mod status;
 

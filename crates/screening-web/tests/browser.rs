@@ -1,6 +1,8 @@
 //! The clinician's flow in headless Chromium, with JavaScript and without: sign in, open the
 //! clinic, press "Send to modality", see the status become confirmed (live with JavaScript, on
 //! reload without), find the message in the admin; every page checked with axe-core (WCAG 2.2 AA).
+//! A third run blocks the event stream, as a buffering proxy would: the page must fall back to
+//! polling the status server function and still show the confirmation without a reload.
 //!
 //! The browser is driven by `tools/browser-tests/flow.mjs` (playwright-core and Debian's
 //! `/usr/bin/chromium`); a task here plays the gateway through the hub's real HTTP API.
@@ -102,7 +104,7 @@ async fn a_clinician_sends_a_participant_and_sees_it_confirmed_in_chromium_with_
         credential,
     ));
     let shots = std::env::var("SCREENING_SCREENSHOTS").unwrap_or_default();
-    for mode in ["js", "nojs"] {
+    for mode in ["js", "js-poll", "nojs"] {
         let run = tokio::process::Command::new("node")
             .arg("flow.mjs")
             .args([app.base.as_str(), ADMIN.0, ADMIN.1, mode, shots.as_str()])
@@ -123,7 +125,7 @@ async fn a_clinician_sends_a_participant_and_sees_it_confirmed_in_chromium_with_
     }
     gateway.abort();
     let messages = app.all_messages().await;
-    assert_eq!(messages.len(), 2, "one message per run");
+    assert_eq!(messages.len(), 3, "one message per run");
     assert!(messages
         .iter()
         .all(|m| m.status() == MessageStatus::Confirmed));

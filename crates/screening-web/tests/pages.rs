@@ -968,3 +968,32 @@ async fn sending_to_the_modality_works_on_postgres_too() {
     assert!(clinics.body.contains("Sent to modality: 1"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_status_server_function_answers_signed_in_staff_only() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    visitor
+        .submit(
+            &app.clinic_path(),
+            &app.action_path(appointment.id),
+            &[
+                ("action", "send_to_modality"),
+                ("version", &appointment.version.to_string()),
+            ],
+        )
+        .await;
+    let path = format!("/api/web/clinic-statuses?clinic_id={}", app.demo.clinic.id);
+    let reply = visitor.get(&path).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let views: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let views = views.as_array().unwrap();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0]["appointment_id"], appointment.id.to_string());
+    assert_eq!(views[0]["status"], "pending");
+    assert_eq!(app.visitor().get(&path).await.status, StatusCode::SEE_OTHER);
+    let bad = visitor.get("/api/web/clinic-statuses?clinic_id=nope").await;
+    assert!(bad.status.is_client_error() || bad.status.is_server_error());
+    app.stop().await;
+}

@@ -74,6 +74,20 @@ impl AppState {
     }
 }
 
+/// The server functions of [`crate::api`], with the app's state in their context.
+async fn server_functions(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    leptos_axum::handle_server_fns_with_context(
+        move || leptos::prelude::provide_context(state.clone()),
+        request,
+    )
+    .await
+    .into_response()
+}
+
 /// The whole application: pages, assets, and the hub's gateway API (its own bearer-token auth).
 pub fn router(state: AppState, hub: &Hub) -> Router {
     let admin = Router::new()
@@ -107,6 +121,7 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
             post(pages::clinics::perform_action),
         )
         .route("/clinics/{clinic_id}/events", get(events::clinic_events))
+        .route("/api/web/{*server_fn}", get(server_functions))
         .route("/sign-out", post(pages::sign_in::sign_out))
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), auth::require_session));

@@ -199,7 +199,7 @@ async fn render_clinic(
             <ErrorSummary problems=problems/>
             <span class="nhsuk-caption-l">{summary.setting_name.clone()}</span>
             <h1>{heading}" – "{format::date(summary.clinic.date)}</h1>
-            <LiveUpdates events_url=format!("/clinics/{clinic_id}/events")/>
+            <LiveUpdates clinic_id=clinic_id.to_string()/>
             <table class="nhsuk-table">
                 <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{caption}</caption>
                 <thead class="nhsuk-table__head">
