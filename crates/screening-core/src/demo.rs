@@ -249,11 +249,7 @@ mod tests {
         assert_eq!(large.appointments.len(), 100);
         assert_eq!(large.participants[..10], small.participants[..]);
         assert_eq!(large.appointments[..10], small.appointments[..]);
-        let mut numbers: Vec<_> = large
-            .participants
-            .iter()
-            .map(|p| p.nhs_number.clone())
-            .collect();
+        let mut numbers: Vec<_> = large.participants.iter().map(|p| p.nhs_number).collect();
         numbers.sort();
         numbers.dedup();
         assert_eq!(numbers.len(), 100, "distinct NHS numbers");
