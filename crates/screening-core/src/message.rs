@@ -109,6 +109,20 @@ impl MessageStatus {
         MessageStatus::Failed,
     ];
 
+    /// The status a message's timestamps give it: confirmed wins over failed, failed over
+    /// delivered, and with none of them it is pending. The one rule every view of a message uses.
+    pub const fn from_times(delivered: bool, confirmed: bool, failed: bool) -> Self {
+        if confirmed {
+            MessageStatus::Confirmed
+        } else if failed {
+            MessageStatus::Failed
+        } else if delivered {
+            MessageStatus::Delivered
+        } else {
+            MessageStatus::Pending
+        }
+    }
+
     /// `pending`, `delivered`, `confirmed` or `failed`.
     pub const fn code(self) -> &'static str {
         match self {
@@ -190,15 +204,11 @@ pub struct Message {
 impl Message {
     /// The status derived from the timestamps.
     pub fn status(&self) -> MessageStatus {
-        if self.confirmed_at.is_some() {
-            MessageStatus::Confirmed
-        } else if self.failed_at.is_some() {
-            MessageStatus::Failed
-        } else if self.delivered_at.is_some() {
-            MessageStatus::Delivered
-        } else {
-            MessageStatus::Pending
-        }
+        MessageStatus::from_times(
+            self.delivered_at.is_some(),
+            self.confirmed_at.is_some(),
+            self.failed_at.is_some(),
+        )
     }
 
     fn ensure_open(&self) -> Result<(), LifecycleError> {

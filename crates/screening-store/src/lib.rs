@@ -51,7 +51,8 @@ pub use rows::ClinicAppointment;
 pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
 pub use web::{
-    ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
+    ClinicPage, ClinicPageRow, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter,
+    MessageListing, StaffAccount, WebStore,
 };
 
 /// Everything the applications need from storage: the core's ports plus the reads and writes of

@@ -16,9 +16,10 @@ use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
-use crate::rows::{ClinicRow, CountRow, ListingRow, StaffRow};
+use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::web::{
-    ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
+    ClinicPage, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter, MessageListing,
+    StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
 use screening_core::demo::DemoData;

@@ -379,3 +379,115 @@ impl TryFrom<StaffRow> for crate::web::StaffAccount {
         })
     }
 }
+
+/// A message's status columns.
+#[derive(sqlx::FromRow)]
+pub(crate) struct LatestRow {
+    id: Uuid,
+    appointment_id: Uuid,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    confirmed_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl From<LatestRow> for crate::web::LatestMessage {
+    fn from(row: LatestRow) -> Self {
+        Self {
+            id: row.id.into(),
+            appointment_id: row.appointment_id.into(),
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+            confirmed_at: row.confirmed_at,
+            failed_at: row.failed_at,
+            last_error: row.last_error,
+        }
+    }
+}
+
+/// One row of the clinic page: the appointment, its participant and slot, and the status columns
+/// of its latest message (all `NULL` when it has none).
+#[derive(sqlx::FromRow)]
+pub(crate) struct PageRow {
+    appointment_id: Uuid,
+    clinic_slot_id: Uuid,
+    participant_id: Uuid,
+    state: String,
+    version: i64,
+    first_name: String,
+    last_name: String,
+    date_of_birth: NaiveDate,
+    nhs_number: String,
+    sex: String,
+    starts_at: DateTime<Utc>,
+    duration_minutes: i64,
+    message_id: Option<Uuid>,
+    message_created_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    confirmed_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+/// The clinic page from its clinic row and appointment rows; the counts come from the rows.
+pub(crate) fn clinic_page(
+    clinic: ClinicRow,
+    rows: Vec<PageRow>,
+) -> Result<crate::web::ClinicPage, StoreError> {
+    let clinic_id = ClinicId::from_uuid(clinic.id);
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let latest = match (row.message_id, row.message_created_at) {
+                (Some(id), Some(created_at)) => Some(crate::web::LatestMessage {
+                    id: id.into(),
+                    appointment_id: row.appointment_id.into(),
+                    created_at,
+                    delivered_at: row.delivered_at,
+                    confirmed_at: row.confirmed_at,
+                    failed_at: row.failed_at,
+                    last_error: row.last_error,
+                }),
+                _ => None,
+            };
+            Ok(crate::web::ClinicPageRow {
+                appointment: Appointment {
+                    id: row.appointment_id.into(),
+                    clinic_slot_id: row.clinic_slot_id.into(),
+                    participant_id: row.participant_id.into(),
+                    state: parse("appointment state", &row.state)?,
+                    version: row.version,
+                },
+                participant: Participant {
+                    id: row.participant_id.into(),
+                    first_name: row.first_name,
+                    last_name: row.last_name,
+                    date_of_birth: row.date_of_birth,
+                    nhs_number: parse("NHS number", &row.nhs_number)?,
+                    sex: parse("sex", &row.sex)?,
+                },
+                slot: ClinicSlot {
+                    id: row.clinic_slot_id.into(),
+                    clinic_id,
+                    starts_at: row.starts_at,
+                    duration_minutes: u32::try_from(row.duration_minutes)
+                        .map_err(|e| corrupt("duration", e))?,
+                },
+                latest,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let counts = AppointmentState::ALL
+        .into_iter()
+        .filter_map(|state| {
+            let n = rows.iter().filter(|r| r.appointment.state == state).count() as u64;
+            (n > 0).then_some((state, n))
+        })
+        .collect();
+    let mut summary = clinic_summaries(vec![clinic], Vec::new())?
+        .pop()
+        .expect("one clinic in, one out");
+    summary.counts = counts;
+    Ok(crate::web::ClinicPage { summary, rows })
+}

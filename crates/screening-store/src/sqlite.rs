@@ -15,9 +15,10 @@ use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
-use crate::rows::{ClinicRow, CountRow, ListingRow, StaffRow};
+use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::web::{
-    ClinicSummary, GatewayBacklog, MessageFilter, MessageListing, StaffAccount, WebStore,
+    ClinicPage, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter, MessageListing,
+    StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
 use screening_core::demo::DemoData;
@@ -43,7 +44,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // sqlx's default (50) makes a clinic's 100 rows stop and wake the worker thread mid-result.
+            .row_buffer_size(512);
         // No ping before each use: a local file cannot drop like a network connection, and the ping
         // would double the round trips to SQLite's worker thread.
         let single = || {

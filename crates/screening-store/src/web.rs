@@ -31,6 +31,59 @@ impl ClinicSummary {
     }
 }
 
+/// What the clinic page shows of an appointment's latest message: its times and reason, not its
+/// payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestMessage {
+    /// The message.
+    pub id: MessageId,
+    /// Its appointment.
+    pub appointment_id: AppointmentId,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When a gateway took it.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When its destination accepted it.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// When it was parked as failed.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// The last error, naming the phase.
+    pub last_error: Option<String>,
+}
+
+impl LatestMessage {
+    /// Its status, by the same rule as `Message::status`.
+    pub fn status(&self) -> MessageStatus {
+        MessageStatus::from_times(
+            self.delivered_at.is_some(),
+            self.confirmed_at.is_some(),
+            self.failed_at.is_some(),
+        )
+    }
+}
+
+/// One appointment of the clinic page.
+#[derive(Debug, Clone)]
+pub struct ClinicPageRow {
+    /// The appointment.
+    pub appointment: Appointment,
+    /// Who is booked.
+    pub participant: Participant,
+    /// The slot.
+    pub slot: ClinicSlot,
+    /// Its latest message, if it has one.
+    pub latest: Option<LatestMessage>,
+}
+
+/// Everything the clinic page shows, read in two queries.
+#[derive(Debug, Clone)]
+pub struct ClinicPage {
+    /// The clinic with its site and counts.
+    pub summary: ClinicSummary,
+    /// Its appointments in slot order.
+    pub rows: Vec<ClinicPageRow>,
+}
+
 /// Which messages the admin lists.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
@@ -80,9 +133,14 @@ pub trait WebStore: Send + Sync {
     /// One clinic with its counts.
     async fn clinic(&self, clinic_id: ClinicId) -> Result<ClinicSummary, StoreError>;
 
-    /// The newest message of each of the clinic's appointments that has one.
-    async fn clinic_latest_messages(&self, clinic_id: ClinicId)
-        -> Result<Vec<Message>, StoreError>;
+    /// The clinic page: the clinic, its appointments in slot order, each with its latest message.
+    async fn clinic_page(&self, clinic_id: ClinicId) -> Result<ClinicPage, StoreError>;
+
+    /// The latest message of each of the clinic's appointments that has one.
+    async fn clinic_latest_messages(
+        &self,
+        clinic_id: ClinicId,
+    ) -> Result<Vec<LatestMessage>, StoreError>;
 
     /// Messages matching the filter, newest first, with the participant's NHS number.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError>;
@@ -136,6 +194,14 @@ pub(crate) fn status_predicate(status: MessageStatus) -> &'static str {
         MessageStatus::Confirmed => "confirmed_at IS NOT NULL",
         MessageStatus::Failed => "confirmed_at IS NULL AND failed_at IS NOT NULL",
     }
+}
+
+/// The id of appointment `a`'s newest message (a subquery; uses `messages_by_appointment`).
+macro_rules! latest_message_id {
+    () => {
+        "SELECT n.id FROM messages n WHERE n.appointment_id = a.id \
+         ORDER BY n.created_at DESC, n.id DESC LIMIT 1"
+    };
 }
 
 /// Implements [`WebStore`] for an adapter with a `pool` (reads) and `begin_write()`.
@@ -202,20 +268,47 @@ macro_rules! impl_web_store {
                     .ok_or_else(|| StoreError::NotFound { what: "clinic", id: clinic_id.to_string() })
             }
 
-            async fn clinic_latest_messages(&self, clinic_id: ClinicId) -> Result<Vec<Message>, StoreError> {
-                let rows: Vec<MessageRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages m WHERE m.appointment_id IN (SELECT a.id FROM appointments a \
-                     JOIN clinic_slots s ON s.id = a.clinic_slot_id WHERE s.clinic_id = $1) \
-                     AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.appointment_id = m.appointment_id \
-                     AND (n.created_at > m.created_at OR (n.created_at = m.created_at AND n.id > m.id)))"
+            async fn clinic_page(&self, clinic_id: ClinicId) -> Result<ClinicPage, StoreError> {
+                let clinic: Option<ClinicRow> = sqlx::query_as(
+                    "SELECT c.id, c.setting_id, c.clinic_date, c.name, st.name AS setting_name \
+                     FROM clinics c JOIN settings st ON st.id = c.setting_id WHERE c.id = $1",
+                )
+                .bind(clinic_id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                let clinic = clinic.ok_or_else(|| StoreError::NotFound { what: "clinic", id: clinic_id.to_string() })?;
+                let rows: Vec<PageRow> = sqlx::query_as(concat!(
+                    "SELECT a.id AS appointment_id, a.clinic_slot_id, a.participant_id, a.state, a.version, \
+                     p.first_name, p.last_name, p.date_of_birth, p.nhs_number, p.sex, s.starts_at, \
+                     s.duration_minutes, m.id AS message_id, m.created_at AS message_created_at, \
+                     m.delivered_at, m.confirmed_at, m.failed_at, m.last_error \
+                     FROM clinic_slots s JOIN appointments a ON a.clinic_slot_id = s.id \
+                     JOIN participants p ON p.id = a.participant_id \
+                     LEFT JOIN messages m ON m.id = (",
+                    latest_message_id!(),
+                    ") WHERE s.clinic_id = $1 ORDER BY s.starts_at, a.id"
                 ))
                 .bind(clinic_id.as_uuid())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(crate::db)?;
-                crate::rows::messages(rows)
+                crate::rows::clinic_page(clinic, rows)
+            }
+
+            async fn clinic_latest_messages(&self, clinic_id: ClinicId) -> Result<Vec<LatestMessage>, StoreError> {
+                let rows: Vec<LatestRow> = sqlx::query_as(concat!(
+                    "SELECT m.id, m.appointment_id, m.created_at, m.delivered_at, m.confirmed_at, m.failed_at, \
+                     m.last_error FROM clinic_slots s JOIN appointments a ON a.clinic_slot_id = s.id \
+                     JOIN messages m ON m.id = (",
+                    latest_message_id!(),
+                    ") WHERE s.clinic_id = $1"
+                ))
+                .bind(clinic_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                Ok(rows.into_iter().map(LatestMessage::from).collect())
             }
 
             async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError> {

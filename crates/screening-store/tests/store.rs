@@ -50,6 +50,7 @@ on_both_backends!(
     the_gateway_backlog_counts_pending_messages_and_their_age,
     a_staff_account_is_saved_once_per_username,
     a_session_lasts_until_it_expires_or_ends,
+    the_clinic_page_reads_appointments_with_their_latest_message_and_counts,
 );
 
 fn day() -> NaiveDate {
@@ -890,5 +891,92 @@ async fn a_session_lasts_until_it_expires_or_ends(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(test.store.session_user("hash-b", t(5)).await.unwrap(), None);
+    test.cleanup().await;
+}
+
+async fn the_clinic_page_reads_appointments_with_their_latest_message_and_counts(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let id = sendable(&demo);
+    let mut sent = Vec::new();
+    for (action, at) in [
+        (AppointmentAction::SendToModality, t(1)),
+        (AppointmentAction::Resend, t(2)),
+    ] {
+        let outcome = act_on_appointment(test.store.as_ref(), id, &send_request(action, at))
+            .await
+            .unwrap();
+        sent.push(outcome.message.unwrap());
+    }
+    test.store
+        .take_pending(demo.gateway.id, t(3), t(100), 10)
+        .await
+        .unwrap();
+    test.store
+        .fail(
+            demo.gateway.id,
+            sent[1].id,
+            t(4),
+            "forward to destination: HTTP 503",
+        )
+        .await
+        .unwrap();
+
+    let page = test.store.clinic_page(demo.clinic.id).await.unwrap();
+    assert_eq!(page.summary.clinic, demo.clinic);
+    assert_eq!(page.summary.setting_name, demo.setting.name);
+    let appointments = test
+        .store
+        .clinic_appointments(demo.clinic.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.rows
+            .iter()
+            .map(|r| r.appointment.id)
+            .collect::<Vec<_>>(),
+        appointments
+            .iter()
+            .map(|a| a.appointment.id)
+            .collect::<Vec<_>>(),
+        "slot order"
+    );
+    assert_eq!(page.rows[0].participant, appointments[0].participant);
+    let summary = test.store.clinic(demo.clinic.id).await.unwrap();
+    assert_eq!(
+        page.summary.counts, summary.counts,
+        "counts from the rows agree with SQL"
+    );
+    for row in &page.rows {
+        if row.appointment.id == id {
+            let latest = row.latest.as_ref().unwrap();
+            assert_eq!(latest.id, sent[1].id, "the newest message");
+            assert_eq!(latest.status(), MessageStatus::Failed);
+            assert_eq!(
+                latest.last_error.as_deref(),
+                Some("forward to destination: HTTP 503")
+            );
+            assert_eq!(latest.delivered_at, Some(t(3)));
+        } else {
+            assert!(row.latest.is_none());
+        }
+    }
+    let latest = test
+        .store
+        .clinic_latest_messages(demo.clinic.id)
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(
+        Some(&latest[0]),
+        page.rows.iter().find_map(|r| r.latest.as_ref())
+    );
+    assert!(matches!(
+        test.store
+            .clinic_page(ClinicId::from_uuid(Uuid::new_v4()))
+            .await,
+        Err(StoreError::NotFound { what: "clinic", .. })
+    ));
     test.cleanup().await;
 }

@@ -1,14 +1,12 @@
 //! Clinics, their appointments, and acting on an appointment (Check in, Send to modality, Resend…).
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use leptos::prelude::*;
 use screening_core::prelude::*;
-use screening_store::now_utc;
+use screening_store::{now_utc, ClinicPage, LatestMessage};
 
 use super::errors::PageError;
 use super::Page;
@@ -20,8 +18,8 @@ use crate::server::html::{appointment_tag, ErrorSummary, Problem, Section};
 use crate::server::AppState;
 use crate::status::{StatusCell, StatusView};
 
-/// A message as the clinic page shows it.
-pub(crate) fn status_view(message: &Message) -> StatusView {
+/// A message's status as the clinic page shows it.
+pub(crate) fn status_view(message: &LatestMessage) -> StatusView {
     StatusView {
         appointment_id: message.appointment_id.to_string(),
         message_id: message.id.to_string(),
@@ -115,17 +113,9 @@ async fn render_clinic(
     status: StatusCode,
     problems: Vec<Problem>,
 ) -> Result<Response, PageError> {
-    let summary = state.store.clinic(clinic_id).await?;
-    let appointments = state.store.clinic_appointments(clinic_id).await?;
-    let latest: HashMap<AppointmentId, StatusView> = state
-        .store
-        .clinic_latest_messages(clinic_id)
-        .await?
-        .iter()
-        .map(|message| (message.appointment_id, status_view(message)))
-        .collect();
+    let ClinicPage { summary, rows } = state.store.clinic_page(clinic_id).await?;
     let csrf = page.chrome.csrf.clone();
-    let rows = appointments
+    let rows = rows
         .into_iter()
         .map(|row| {
             let appointment = row.appointment;
@@ -165,7 +155,7 @@ async fn render_clinic(
                         </strong>
                     </td>
                     <td class="nhsuk-table__cell" id=status_id aria-live="polite">
-                        <StatusCell view=latest.get(&appointment.id).cloned()/>
+                        <StatusCell view=row.latest.as_ref().map(status_view)/>
                     </td>
                     <td class="nhsuk-table__cell">
                         <form method="post" action=action_url>
