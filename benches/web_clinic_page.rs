@@ -21,6 +21,10 @@ use screening::store::{now_utc, ScreeningStore};
 use screening_web::server::auth::start_session;
 use screening_web::server::{router, AppState, WebConfig};
 
+// The allocator the `screening-web` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const APPOINTMENTS: usize = 100;
 /// Concurrent connections (`SCREENING_BENCH_CONNECTIONS`, default 50).
 fn connections() -> usize {

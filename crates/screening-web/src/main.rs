@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use screening_web::server::cli;
 
+// Rendering a page allocates many small strings; mimalloc serves 1.5x the clinic pages per second
+// of the system allocator here (benches/web_clinic_page.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
