@@ -5,6 +5,8 @@
 //! ```text
 //! cargo bench --bench web_clinic_page
 //! SCREENING_BENCH_SECONDS=30 cargo bench --bench web_clinic_page
+//! SCREENING_BENCH_BACKEND=postgres cargo bench --bench web_clinic_page   # a fresh database on
+//!     SCREENING_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 //! ```
 //!
 //! The app runs in this process (SQLite in a temporary folder, a third of the appointments sent so
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use screening::core::demo::demo_clinic;
 use screening::core::prelude::*;
 use screening::gateway::hub::{Hub, HubConfig};
+use screening::store::testing::{Backend, TestStore};
 use screening::store::{now_utc, ScreeningStore};
 use screening_web::server::auth::start_session;
 use screening_web::server::{router, AppState, WebConfig};
@@ -47,9 +50,8 @@ struct Row {
     per_second: f64,
 }
 
-/// Fills the app's database; returns the store and the clinic page's path.
-async fn arrange(url: &str) -> (Arc<dyn ScreeningStore>, String) {
-    let store = screening::store::connect(url).await.expect("store");
+/// Fills the app's database; returns the clinic page's path.
+async fn arrange(store: &Arc<dyn ScreeningStore>) -> String {
     let now = now_utc();
     let data = demo_clinic(now.date_naive(), APPOINTMENTS);
     store.seed(&data, now).await.expect("seed");
@@ -70,7 +72,7 @@ async fn arrange(url: &str) -> (Arc<dyn ScreeningStore>, String) {
             .await
             .expect("send");
     }
-    (store, format!("/clinics/{}", data.clinic.id))
+    format!("/clinics/{}", data.clinic.id)
 }
 
 async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
@@ -183,10 +185,16 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let rows = runtime.block_on(async {
-        let (store, path) = arrange(&db).await;
+    let backend = match std::env::var("SCREENING_BENCH_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let (rows, test_store) = runtime.block_on(async {
+        let test_store = TestStore::new(backend)
+            .await
+            .expect("PostgreSQL is not reachable (SCREENING_TEST_POSTGRES_URL)");
+        let store = test_store.store.clone();
+        let path = arrange(&store).await;
         let user = screening_web::server::auth::save_account(
             store.as_ref(),
             "bench.user",
@@ -242,8 +250,9 @@ fn main() {
         {
             rows.push(row);
         }
-        rows
+        (rows, test_store)
     });
+    runtime.block_on(test_store.cleanup());
     println!("\n| Load generator | Requests | p50 (ms) | p99 (ms) | Requests/s |");
     println!("|---|---|---|---|---|");
     for row in rows {
@@ -252,5 +261,5 @@ fn main() {
             row.tool, row.requests, row.p50_ms, row.p99_ms, row.per_second
         );
     }
-    println!("\nTarget: p99 < 20 ms. {seconds} s per load generator.");
+    println!("\nDatabase: {backend:?}. Target: p99 < 20 ms. {seconds} s per load generator.");
 }
