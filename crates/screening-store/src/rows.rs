@@ -66,9 +66,10 @@ pub(crate) fn messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, StoreError
     rows.into_iter().map(Message::try_from).collect()
 }
 
-/// One appointment joined with everything around it.
+/// The columns of an appointment with its participant and slot, which every appointment query
+/// selects under these names.
 #[derive(sqlx::FromRow)]
-pub(crate) struct AppointmentRow {
+pub(crate) struct BookingColumns {
     appointment_id: Uuid,
     clinic_slot_id: Uuid,
     participant_id: Uuid,
@@ -81,6 +82,46 @@ pub(crate) struct AppointmentRow {
     sex: String,
     starts_at: DateTime<Utc>,
     duration_minutes: i64,
+}
+
+impl BookingColumns {
+    /// The appointment, its participant and its slot in `clinic_id`.
+    fn into_domain(
+        self,
+        clinic_id: ClinicId,
+    ) -> Result<(Appointment, Participant, ClinicSlot), StoreError> {
+        Ok((
+            Appointment {
+                id: self.appointment_id.into(),
+                clinic_slot_id: self.clinic_slot_id.into(),
+                participant_id: self.participant_id.into(),
+                state: parse("appointment state", &self.state)?,
+                version: self.version,
+            },
+            Participant {
+                id: self.participant_id.into(),
+                first_name: self.first_name,
+                last_name: self.last_name,
+                date_of_birth: self.date_of_birth,
+                nhs_number: parse("NHS number", &self.nhs_number)?,
+                sex: parse("sex", &self.sex)?,
+            },
+            ClinicSlot {
+                id: self.clinic_slot_id.into(),
+                clinic_id,
+                starts_at: self.starts_at,
+                duration_minutes: u32::try_from(self.duration_minutes)
+                    .map_err(|e| corrupt("duration", e))?,
+            },
+        ))
+    }
+}
+
+/// One appointment joined with everything around it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AppointmentRow {
+    #[sqlx(flatten)]
+    booking: BookingColumns,
     clinic_id: Uuid,
     clinic_date: NaiveDate,
     clinic_name: String,
@@ -129,29 +170,11 @@ impl TryFrom<AppointmentRow> for AppointmentParts {
         let clinic_id = ClinicId::from_uuid(row.clinic_id);
         let setting_id = SettingId::from_uuid(row.setting_id);
         let provider_id = ProviderId::from_uuid(row.provider_id);
+        let (appointment, participant, slot) = row.booking.into_domain(clinic_id)?;
         Ok(Self {
-            appointment: Appointment {
-                id: row.appointment_id.into(),
-                clinic_slot_id: row.clinic_slot_id.into(),
-                participant_id: row.participant_id.into(),
-                state: parse("appointment state", &row.state)?,
-                version: row.version,
-            },
-            participant: Participant {
-                id: row.participant_id.into(),
-                first_name: row.first_name,
-                last_name: row.last_name,
-                date_of_birth: row.date_of_birth,
-                nhs_number: parse("NHS number", &row.nhs_number)?,
-                sex: parse("sex", &row.sex)?,
-            },
-            slot: ClinicSlot {
-                id: row.clinic_slot_id.into(),
-                clinic_id,
-                starts_at: row.starts_at,
-                duration_minutes: u32::try_from(row.duration_minutes)
-                    .map_err(|e| corrupt("duration", e))?,
-            },
+            appointment,
+            participant,
+            slot,
             clinic: Clinic {
                 id: clinic_id,
                 setting_id,
@@ -410,18 +433,8 @@ impl From<LatestRow> for crate::web::LatestMessage {
 /// of its latest message (all `NULL` when it has none).
 #[derive(sqlx::FromRow)]
 pub(crate) struct PageRow {
-    appointment_id: Uuid,
-    clinic_slot_id: Uuid,
-    participant_id: Uuid,
-    state: String,
-    version: i64,
-    first_name: String,
-    last_name: String,
-    date_of_birth: NaiveDate,
-    nhs_number: String,
-    sex: String,
-    starts_at: DateTime<Utc>,
-    duration_minutes: i64,
+    #[sqlx(flatten)]
+    booking: BookingColumns,
     message_id: Option<Uuid>,
     message_created_at: Option<DateTime<Utc>>,
     delivered_at: Option<DateTime<Utc>>,
@@ -442,7 +455,7 @@ pub(crate) fn clinic_page(
             let latest = match (row.message_id, row.message_created_at) {
                 (Some(id), Some(created_at)) => Some(crate::web::LatestMessage {
                     id: id.into(),
-                    appointment_id: row.appointment_id.into(),
+                    appointment_id: row.booking.appointment_id.into(),
                     created_at,
                     delivered_at: row.delivered_at,
                     confirmed_at: row.confirmed_at,
@@ -451,29 +464,11 @@ pub(crate) fn clinic_page(
                 }),
                 _ => None,
             };
+            let (appointment, participant, slot) = row.booking.into_domain(clinic_id)?;
             Ok(crate::web::ClinicPageRow {
-                appointment: Appointment {
-                    id: row.appointment_id.into(),
-                    clinic_slot_id: row.clinic_slot_id.into(),
-                    participant_id: row.participant_id.into(),
-                    state: parse("appointment state", &row.state)?,
-                    version: row.version,
-                },
-                participant: Participant {
-                    id: row.participant_id.into(),
-                    first_name: row.first_name,
-                    last_name: row.last_name,
-                    date_of_birth: row.date_of_birth,
-                    nhs_number: parse("NHS number", &row.nhs_number)?,
-                    sex: parse("sex", &row.sex)?,
-                },
-                slot: ClinicSlot {
-                    id: row.clinic_slot_id.into(),
-                    clinic_id,
-                    starts_at: row.starts_at,
-                    duration_minutes: u32::try_from(row.duration_minutes)
-                        .map_err(|e| corrupt("duration", e))?,
-                },
+                appointment,
+                participant,
+                slot,
                 latest,
             })
         })

@@ -273,16 +273,7 @@ async fn send_to_modality_commits_the_message_and_comes_back_with_its_status() {
     let app = TestApp::sqlite().await;
     let visitor = app.signed_in(STAFF).await;
     let appointment = app.sendable().clone();
-    let reply = visitor
-        .submit(
-            &app.clinic_path(),
-            &app.action_path(appointment.id),
-            &[
-                ("action", "send_to_modality"),
-                ("version", &appointment.version.to_string()),
-            ],
-        )
-        .await;
+    let reply = app.send(&visitor, &appointment).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert_eq!(
         reply.location(),
@@ -516,16 +507,7 @@ async fn the_admin_lists_messages_by_status_and_gateway_with_masked_nhs_numbers(
     let app = TestApp::sqlite().await;
     let admin = app.signed_in(ADMIN).await;
     let appointment = app.sendable().clone();
-    admin
-        .submit(
-            &app.clinic_path(),
-            &app.action_path(appointment.id),
-            &[
-                ("action", "send_to_modality"),
-                ("version", &appointment.version.to_string()),
-            ],
-        )
-        .await;
+    app.send(&admin, &appointment).await;
     let message = app.all_messages().await.remove(0);
     let participant = app
         .demo
@@ -575,16 +557,7 @@ async fn a_message_detail_pretty_prints_the_payload_and_a_failed_message_can_be_
     let app = TestApp::sqlite().await;
     let admin = app.signed_in(ADMIN).await;
     let appointment = app.sendable().clone();
-    admin
-        .submit(
-            &app.clinic_path(),
-            &app.action_path(appointment.id),
-            &[
-                ("action", "send_to_modality"),
-                ("version", &appointment.version.to_string()),
-            ],
-        )
-        .await;
+    app.send(&admin, &appointment).await;
     let original = app.all_messages().await.remove(0);
     let detail_path = format!("/admin/messages/{}", original.id);
     let detail = admin.get(&detail_path).await;
@@ -783,16 +756,7 @@ async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() 
         .filter(|a| a.state.after(AppointmentAction::SendToModality).is_some())
         .take(2)
     {
-        admin
-            .submit(
-                &app.clinic_path(),
-                &app.action_path(appointment.id),
-                &[
-                    ("action", "send_to_modality"),
-                    ("version", &appointment.version.to_string()),
-                ],
-            )
-            .await;
+        app.send(&admin, appointment).await;
     }
     let list = admin.get("/admin/gateways").await;
     assert_eq!(list.status, StatusCode::OK);
@@ -876,16 +840,7 @@ async fn the_live_stream_sends_every_status_then_each_change() {
     let app = TestApp::sqlite().await;
     let visitor = app.signed_in(STAFF).await;
     let appointment = app.sendable().clone();
-    visitor
-        .submit(
-            &app.clinic_path(),
-            &app.action_path(appointment.id),
-            &[
-                ("action", "send_to_modality"),
-                ("version", &appointment.version.to_string()),
-            ],
-        )
-        .await;
+    app.send(&visitor, &appointment).await;
     let anonymous = app
         .visitor()
         .get(&format!("{}/events", app.clinic_path()))
@@ -974,16 +929,7 @@ async fn the_status_server_function_answers_signed_in_staff_only() {
     let app = TestApp::sqlite().await;
     let visitor = app.signed_in(STAFF).await;
     let appointment = app.sendable().clone();
-    visitor
-        .submit(
-            &app.clinic_path(),
-            &app.action_path(appointment.id),
-            &[
-                ("action", "send_to_modality"),
-                ("version", &appointment.version.to_string()),
-            ],
-        )
-        .await;
+    app.send(&visitor, &appointment).await;
     let path = format!("/api/web/clinic-statuses?clinic_id={}", app.demo.clinic.id);
     let reply = visitor.get(&path).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);

@@ -110,6 +110,20 @@ impl TestApp {
         format!("{}/appointments/{appointment}", self.clinic_path())
     }
 
+    /// Presses "Send to modality" for `appointment` on the clinic page, as `visitor`.
+    pub async fn send(&self, visitor: &Visitor, appointment: &Appointment) -> Reply {
+        visitor
+            .submit(
+                &self.clinic_path(),
+                &self.action_path(appointment.id),
+                &[
+                    ("action", "send_to_modality"),
+                    ("version", &appointment.version.to_string()),
+                ],
+            )
+            .await
+    }
+
     /// Every message in the store (at most 1000).
     pub async fn all_messages(&self) -> Vec<Message> {
         self.store

@@ -310,20 +310,38 @@ pub async fn create(
     }
 }
 
+/// A gateway named in the URL, with what its form needs: the sites, and whether it has a credential.
+struct Editing {
+    gateway: Gateway,
+    settings: Vec<Setting>,
+    issued: bool,
+}
+
+async fn editing(state: &AppState, gateway_id: &str) -> Result<Editing, PageError> {
+    let gateway_id = GatewayId::parse(gateway_id).map_err(|_| PageError::NotFound("gateway"))?;
+    Ok(Editing {
+        gateway: state.store.gateway(gateway_id).await?,
+        settings: state.store.settings().await?,
+        issued: state
+            .store
+            .gateway_credential_hash(gateway_id)
+            .await?
+            .is_some(),
+    })
+}
+
 /// `GET /admin/gateways/{gateway_id}`.
 pub async fn edit_form(
     State(state): State<AppState>,
     page: Page,
     Path(gateway_id): Path<String>,
 ) -> Result<Response, PageError> {
-    let gateway_id = GatewayId::parse(&gateway_id).map_err(|_| PageError::NotFound("gateway"))?;
-    let gateway = state.store.gateway(gateway_id).await?;
-    let settings = state.store.settings().await?;
-    let issued = state
-        .store
-        .gateway_credential_hash(gateway_id)
-        .await?
-        .is_some();
+    let Editing {
+        gateway,
+        settings,
+        issued,
+    } = editing(&state, &gateway_id).await?;
+    let gateway_id = gateway.id;
     Ok(render_form(
         &page,
         Some((gateway_id, issued)),
@@ -377,9 +395,10 @@ pub async fn issue_credential(
     page: Page,
     Path(gateway_id): Path<String>,
 ) -> Result<Response, PageError> {
-    let gateway_id = GatewayId::parse(&gateway_id).map_err(|_| PageError::NotFound("gateway"))?;
-    let gateway = state.store.gateway(gateway_id).await?;
-    let settings = state.store.settings().await?;
+    let Editing {
+        gateway, settings, ..
+    } = editing(&state, &gateway_id).await?;
+    let gateway_id = gateway.id;
     let credential = generate_credential();
     state
         .store
