@@ -190,7 +190,14 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("seeding the demo clinic: {e}"))?;
     }
-    if let Ok(password) = std::env::var("SCREENING_ADMIN_PASSWORD") {
+    let admin_password = std::env::var("SCREENING_ADMIN_PASSWORD").ok();
+    if admin_password.is_none() {
+        eprintln!(
+            "note: no SCREENING_ADMIN_PASSWORD, so no admin is created: sign in with an account \
+             made by `screening-web add-user` (see --help)"
+        );
+    }
+    if let Some(password) = admin_password {
         let username = std::env::var("SCREENING_ADMIN_USERNAME").unwrap_or_else(|_| "admin".into());
         let parsed =
             Username::parse(&username).map_err(|e| format!("SCREENING_ADMIN_USERNAME: {e}"))?;
