@@ -54,6 +54,29 @@ async fn a_wrong_password_or_unknown_user_is_refused_with_the_same_error_summary
 }
 
 #[tokio::test]
+async fn repeated_failed_sign_ins_lock_the_username_for_a_while() {
+    let app = TestApp::sqlite().await;
+    for _ in 0..5 {
+        let reply = app
+            .visitor()
+            .sign_in(STAFF.0, "wrong-password-1", "/clinics")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = app.visitor().sign_in(STAFF.0, STAFF.1, "/clinics").await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.body.contains("Too many failed sign-ins"));
+    assert!(!locked
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("screening_session=")));
+    // Another account is not affected.
+    let admin = app.visitor().sign_in(ADMIN.0, ADMIN.1, "/clinics").await;
+    assert_eq!(admin.status, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn sign_in_never_returns_to_another_site() {
     let app = TestApp::sqlite().await;
     for evil in [

@@ -90,6 +90,61 @@ impl Authenticator for PasswordAuthenticator {
     }
 }
 
+/// Slows password guessing: after `MAX_FAILURES` failed sign-ins for one username within
+/// `WINDOW`, further attempts for it are refused until the window has passed. Unknown usernames are
+/// treated the same, so the refusal reveals nothing. Kept in memory, per instance.
+#[derive(Default)]
+pub struct SignInThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+}
+
+impl SignInThrottle {
+    /// Failed attempts allowed per username per window.
+    pub const MAX_FAILURES: usize = 5;
+    /// How long failures count.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+    /// Usernames tracked at most, so a flood of made-up names cannot exhaust memory.
+    const MAX_TRACKED: usize = 10_000;
+
+    fn key(username: &str) -> String {
+        username.trim().to_lowercase().chars().take(64).collect()
+    }
+
+    /// Whether sign-in for `username` is refused for now.
+    pub fn is_locked(&self, username: &str, now: std::time::Instant) -> bool {
+        let failures = self.failures.lock().expect("throttle lock");
+        failures.get(&Self::key(username)).is_some_and(|times| {
+            times
+                .iter()
+                .filter(|t| now.duration_since(**t) < Self::WINDOW)
+                .count()
+                >= Self::MAX_FAILURES
+        })
+    }
+
+    /// Counts a failed sign-in.
+    pub fn record_failure(&self, username: &str, now: std::time::Instant) {
+        let mut failures = self.failures.lock().expect("throttle lock");
+        if failures.len() >= Self::MAX_TRACKED {
+            failures.retain(|_, times| {
+                times.retain(|t| now.duration_since(*t) < Self::WINDOW);
+                !times.is_empty()
+            });
+        }
+        let times = failures.entry(Self::key(username)).or_default();
+        times.retain(|t| now.duration_since(*t) < Self::WINDOW);
+        times.push(now);
+    }
+
+    /// Forgets the failures of a username that has signed in.
+    pub fn clear(&self, username: &str) {
+        self.failures
+            .lock()
+            .expect("throttle lock")
+            .remove(&Self::key(username));
+    }
+}
+
 /// A password that cannot be used for a new account.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -416,6 +471,24 @@ mod tests {
             csrf_token(&token),
             "the CSRF token is not the stored hash"
         );
+    }
+
+    #[test]
+    fn a_username_is_locked_after_five_failures_until_the_window_passes() {
+        let throttle = SignInThrottle::default();
+        let start = std::time::Instant::now();
+        for _ in 0..SignInThrottle::MAX_FAILURES {
+            assert!(!throttle.is_locked("Clinic.Lead", start));
+            throttle.record_failure("clinic.lead ", start);
+        }
+        assert!(
+            throttle.is_locked("CLINIC.LEAD", start),
+            "same name, any case"
+        );
+        assert!(!throttle.is_locked("someone.else", start));
+        assert!(!throttle.is_locked("clinic.lead", start + SignInThrottle::WINDOW));
+        throttle.clear("clinic.lead");
+        assert!(!throttle.is_locked("clinic.lead", start));
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct AppState {
     pub store: Arc<dyn ScreeningStore>,
     /// How people sign in.
     pub authenticator: Arc<dyn Authenticator>,
+    /// Failed sign-ins, to slow password guessing.
+    pub throttle: Arc<auth::SignInThrottle>,
     /// Settings.
     pub config: Arc<WebConfig>,
 }
@@ -68,6 +70,7 @@ impl AppState {
     pub fn new(store: Arc<dyn ScreeningStore>, config: WebConfig) -> Self {
         Self {
             authenticator: Arc::new(auth::PasswordAuthenticator::new(store.clone())),
+            throttle: Arc::default(),
             store,
             config: Arc::new(config),
         }

@@ -77,8 +77,26 @@ pub async fn sign_in(
             None,
         );
     }
+    let now = std::time::Instant::now();
+    if state.throttle.is_locked(username, now) {
+        let problem = Problem::field(
+            "username",
+            "Too many failed sign-ins for this username. Wait 15 minutes, or ask an administrator \
+             to reset your password",
+        );
+        return render_form(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            &return_to,
+            username,
+            vec![problem],
+            None,
+        );
+    }
     match state.authenticator.sign_in(username, password).await {
         Ok(user) => {
+            state.throttle.clear(username);
             let token = match start_session(state.store.as_ref(), &user).await {
                 Ok(token) => token,
                 Err(error) => return super::errors::PageError::Store(error).into_response(),
@@ -92,18 +110,21 @@ pub async fn sign_in(
             append_cookie(&mut response, &set_cookie(ANON_COOKIE, "", 0, secure));
             response
         }
-        Err(SignInError::Rejected) => render_form(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            &return_to,
-            username,
-            vec![Problem::field(
-                "username",
-                SignInError::Rejected.to_string(),
-            )],
-            None,
-        ),
+        Err(SignInError::Rejected) => {
+            state.throttle.record_failure(username, now);
+            render_form(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &return_to,
+                username,
+                vec![Problem::field(
+                    "username",
+                    SignInError::Rejected.to_string(),
+                )],
+                None,
+            )
+        }
         Err(SignInError::Store(error)) => super::errors::PageError::Store(error).into_response(),
     }
 }
