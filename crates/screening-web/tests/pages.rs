@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{csrf_in, TestApp, ADMIN, STAFF};
+use common::{csrf_in, row_of, TestApp, ADMIN, STAFF};
 use reqwest::StatusCode;
 use screening_core::prelude::*;
 use screening_gateway::auth::verify_credential;
@@ -262,10 +262,7 @@ async fn the_clinic_page_lists_appointments_with_nhs_numbers_tags_and_allowed_ac
             "formatted 999 123 4567"
         );
         assert!(page.contains(&participant.date_of_birth.format("%-d %B %Y").to_string()));
-        let row_start = page
-            .find(&format!("id=\"appointment-{}\"", appointment.id))
-            .unwrap();
-        let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+        let row = row_of(&page, appointment.id);
         assert!(row.contains(&format!("data-state=\"{}\"", appointment.state.code())));
         assert!(row.contains("nhsuk-tag"));
         for action in AppointmentAction::ALL {
@@ -320,10 +317,7 @@ async fn send_to_modality_commits_the_message_and_comes_back_with_its_status() {
     let page = visitor.get(&app.clinic_path()).await.body;
     assert!(page.contains("nhsuk-notification-banner--success"));
     assert!(page.contains("Send to modality – the message is on its way"));
-    let row_start = page
-        .find(&format!("id=\"appointment-{}\"", appointment.id))
-        .unwrap();
-    let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+    let row = row_of(&page, appointment.id);
     assert!(row.contains("data-status=\"pending\""));
     assert!(row.contains("value=\"resend\""));
     assert!(!row.contains("value=\"send_to_modality\""));
@@ -370,13 +364,7 @@ async fn pressing_send_twice_shows_an_error_summary_and_changes_nothing() {
 async fn an_action_the_state_machine_forbids_or_does_not_know_is_refused() {
     let app = TestApp::sqlite().await;
     let visitor = app.signed_in(STAFF).await;
-    let pending = app
-        .demo
-        .appointments
-        .iter()
-        .find(|a| a.state == AppointmentState::Pending)
-        .unwrap()
-        .clone();
+    let pending = app.first_in(AppointmentState::Pending);
     let version = pending.version.to_string();
     let path = app.action_path(pending.id);
     let complete = visitor
@@ -436,13 +424,7 @@ async fn an_action_the_state_machine_forbids_or_does_not_know_is_refused() {
 async fn acting_on_an_out_of_date_page_is_refused_with_nothing_changed() {
     let app = TestApp::sqlite().await;
     let visitor = app.signed_in(STAFF).await;
-    let pending = app
-        .demo
-        .appointments
-        .iter()
-        .find(|a| a.state == AppointmentState::Pending)
-        .unwrap()
-        .clone();
+    let pending = app.first_in(AppointmentState::Pending);
     let old_page = visitor.get(&app.clinic_path()).await;
     let token = old_page.csrf();
     let version = pending.version.to_string();

@@ -105,6 +105,16 @@ impl TestApp {
             .expect("a sendable demo appointment")
     }
 
+    /// The first demo appointment in `state`.
+    pub fn first_in(&self, state: AppointmentState) -> Appointment {
+        self.demo
+            .appointments
+            .iter()
+            .find(|a| a.state == state)
+            .expect("a demo appointment in that state")
+            .clone()
+    }
+
     /// The path an appointment's actions post to.
     pub fn action_path(&self, appointment: AppointmentId) -> String {
         format!("{}/appointments/{appointment}", self.clinic_path())
@@ -189,6 +199,15 @@ impl Reply {
     pub fn csrf(&self) -> String {
         csrf_in(&self.body)
     }
+}
+
+/// The table row of an appointment in a clinic page.
+pub fn row_of(page: &str, appointment: AppointmentId) -> &str {
+    let start = page
+        .find(&format!("id=\"appointment-{appointment}\""))
+        .expect("the appointment's row");
+    let end = page[start..].find("</tr>").expect("the row ends");
+    &page[start..start + end]
 }
 
 /// The CSRF token in a page.
