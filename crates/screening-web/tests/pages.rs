@@ -262,7 +262,7 @@ async fn the_clinic_page_lists_appointments_with_nhs_numbers_tags_and_allowed_ac
             "formatted 999 123 4567"
         );
         assert!(page.contains(&participant.date_of_birth.format("%-d %B %Y").to_string()));
-        let row = row_of(&page, appointment.id);
+        let row = row_of(page, appointment.id);
         assert!(row.contains(&format!("data-state=\"{}\"", appointment.state.code())));
         assert!(row.contains("nhsuk-tag"));
         for action in AppointmentAction::ALL {
