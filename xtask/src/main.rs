@@ -2,7 +2,7 @@
 //!
 //! - `build-web`: the web app's browser bundle. Compiles `screening-web` for
 //!   `wasm32-unknown-unknown` with the `hydrate` feature, then writes the wasm-bindgen glue into
-//!   `crates/screening-web/site/pkg/` (`screening_web.js`, `screening_web_bg.wasm`).
+//!   `screening-web/site/pkg/` (`screening_web.js`, `screening_web_bg.wasm`).
 //! - `run [ARGS…]`: `build-web`, then runs the `screening-web` server with ARGS.
 //!
 //! Why not cargo-leptos: it takes ~20 minutes to install on these machines and bundles a
@@ -112,7 +112,7 @@ fn build_web() -> Result<(), String> {
         .join(WASM_TARGET)
         .join(WASM_PROFILE)
         .join(format!("{OUTPUT_NAME}.wasm"));
-    let out_dir = workspace_root().join("crates/screening-web/site/pkg");
+    let out_dir = workspace_root().join("screening-web/site/pkg");
     std::fs::create_dir_all(&out_dir)
         .map_err(|error| format!("create {}: {error}", out_dir.display()))?;
     wasm_bindgen_cli_support::Bindgen::new()

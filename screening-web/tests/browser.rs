@@ -20,7 +20,7 @@ use screening_core::prelude::*;
 use screening_gateway::auth::{generate_credential, hash_credential};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// What is missing to run a browser, if anything.

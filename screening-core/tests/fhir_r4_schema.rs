@@ -12,7 +12,7 @@ use screening_core::prelude::*;
 use uuid::Uuid;
 
 fn validator_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/fhir-validator")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/fhir-validator")
 }
 
 /// Runs the validator on `json`: `Some(Ok(()))` when valid, `Some(Err(errors))` when not, `None`

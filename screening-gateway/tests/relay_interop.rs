@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
 fn peer_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/relay-interop");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/relay-interop");
     if dir.join("node_modules/hyco-ws").exists() {
         return Some(dir);
     }
