@@ -149,9 +149,9 @@ pub fn demo_clinic(day: NaiveDate, size: usize) -> DemoData {
         date: day,
         name: "Morning screening clinic".into(),
     };
-    let first_start = day
-        .and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("09:00"))
-        .and_utc();
+    // 09:00 on the clinic's wall clock, GMT or BST.
+    let first_start =
+        crate::london::to_utc(day.and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("09:00")));
     let states = [
         AppointmentState::CheckedIn,
         AppointmentState::CheckedIn,

@@ -88,10 +88,12 @@
 //! ```
 
 pub mod appointment;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod fhir;
 pub mod gateway;
 pub mod ids;
+pub mod london;
 pub mod message;
 pub mod nhs_number;
 pub mod people;

@@ -153,3 +153,22 @@ mod tests {
         assert!(serde_json::from_str::<Confirmation>(r#"{"message_id":"nope"}"#).is_err());
     }
 }
+
+/// The v1 answer to a poll (`GET /api/v1/gateways/{id}/messages`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessagesResponse {
+    /// The messages now leased to the gateway, oldest first.
+    pub messages: Vec<GatewayMessage>,
+}
+
+/// The v1 answer to a confirmation or failure report.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutcomeResponse {
+    /// The message concerned.
+    pub message_id: MessageId,
+    /// Its status now.
+    pub status: crate::message::MessageStatus,
+    /// True when this report changed nothing because an identical one came before.
+    #[serde(default)]
+    pub already: bool,
+}

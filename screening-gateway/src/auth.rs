@@ -1,7 +1,7 @@
 //! Gateway credentials: long random bearer tokens, stored only as SHA-256 hashes and compared in
 //! constant time.
 //!
-//! A credential carries 244 random bits, so a fast hash is the right tool (a slow password hash such
+//! A credential carries 256 random bits from the OS, so a fast hash is the right tool (a slow password hash such
 //! as argon2 guards low-entropy human passwords, and would only slow every poll down).
 
 use sha2::{Digest, Sha256};
@@ -11,9 +11,7 @@ pub const CREDENTIAL_PREFIX: &str = "sgw_";
 
 /// A new random credential, shown once to the admin who issues it.
 pub fn generate_credential() -> String {
-    let a = uuid::Uuid::new_v4().simple().to_string();
-    let b = uuid::Uuid::new_v4().simple().to_string();
-    format!("{CREDENTIAL_PREFIX}{a}{b}")
+    format!("{CREDENTIAL_PREFIX}{}", crate::random::hex::<32>())
 }
 
 /// The hash stored for a credential (hex SHA-256).
@@ -25,11 +23,8 @@ pub fn hash_credential(credential: &str) -> String {
 /// Whether `presented` matches `stored_hash`, in time independent of where they differ.
 pub fn verify_credential(presented: &str, stored_hash: &str) -> bool {
     let presented_hash = hash_credential(presented);
-    let (a, b) = (presented_hash.as_bytes(), stored_hash.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(presented_hash.as_bytes().ct_eq(stored_hash.as_bytes()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,5 @@
 //! Exponential backoff with jitter, so many gateways recovering at once do not retry in lockstep.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 /// Retry timing: `base * 2^(attempt-1)`, capped at `max`, each delay scaled by a random 50–100 %.
@@ -28,17 +26,8 @@ impl Backoff {
     }
 }
 
-/// A random number in `[0, 1)` from the standard library's per-process random hasher keys.
-pub fn random_fraction() -> f64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default(),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+/// A random number in `[0, 1)` from the OS, for jitter.
+pub use crate::random::fraction as random_fraction;
 
 #[cfg(test)]
 mod tests {

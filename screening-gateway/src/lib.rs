@@ -1,29 +1,34 @@
 //! # screening-gateway
 //!
-//! Both ends of the link between the screening hub and the gateways inside hospital networks:
+//! Both ends of the link between the screening hub and the gateways inside hospital networks, cut
+//! by cargo features along where each part is deployed:
 //!
-//! - [`hub`]: an axum `Router` that the web app (or any axum service) mounts: the proof of
+//! - `agent` (default): [`agent`], the gateway process inside the hospital: fetch (poll or
+//!   long-poll), durable inbox, destinations (HTTP, file, log), confirmations, and the relay
+//!   listener. It links neither the hub's HTTP server nor PostgreSQL.
+//! - `hub`: [`hub`], an axum `Router` the web app (or any axum service) mounts: the proof of
 //!   concept's polling API, long-polling, confirmations, failures and heartbeats, with per-gateway
-//!   credentials ([`auth`]).
-//! - [`agent`]: the gateway process: fetch, durable inbox, destinations (HTTP, file, log),
-//!   confirmations. The binary `screening-gateway run` wraps it.
-//! - [`relay`]: Azure Relay Hybrid Connections; so far its SAS tokens.
+//!   credentials ([`auth`]); and the relay dispatcher that pushes messages.
+//! - `relay`: [`relay`], Azure Relay Hybrid Connections: SAS tokens, the sender and the listener.
+//! - `local-relay`: `relay::local`, a protocol-faithful Hybrid Connections relay for development
+//!   and tests.
+//! - `testing`: `testing`, the loopback harness for tests, examples and benches.
+//!
+//! Logs go through `tracing` ([`logging`] sets up the binaries' subscriber); fields carry ids and
+//! masked NHS numbers only, never a name or a full NHS number.
 
+#![warn(missing_docs)]
+
+#[cfg(feature = "agent")]
 pub mod agent;
+#[cfg(feature = "hub")]
 pub mod auth;
 pub mod backoff;
+#[cfg(feature = "hub")]
 pub mod hub;
+pub mod logging;
+pub mod random;
+#[cfg(feature = "relay")]
 pub mod relay;
+#[cfg(feature = "testing")]
 pub mod testing;
-
-/// Writes one structured log line (JSON) to standard error. Callers pass ids and masked values only:
-/// never a name or a full NHS number.
-pub fn log_event(event: &str, fields: &[(&str, String)]) {
-    let mut line = serde_json::Map::new();
-    line.insert("at".into(), chrono::Utc::now().to_rfc3339().into());
-    line.insert("event".into(), event.into());
-    for (key, value) in fields {
-        line.insert((*key).into(), value.clone().into());
-    }
-    eprintln!("{}", serde_json::Value::Object(line));
-}

@@ -37,17 +37,18 @@ mod notify;
 mod postgres;
 mod rows;
 mod sqlite;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use screening_core::prelude::*;
 
 pub use postgres::PgStore;
 pub use rows::ClinicAppointment;
+#[cfg(feature = "demo")]
 pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
 pub use web::{
@@ -123,7 +124,12 @@ pub trait ScreeningStore: AppointmentStore + Outbox + WebStore {
     ) -> Result<(Option<DateTime<Utc>>, Option<Heartbeat>), StoreError>;
 
     /// Writes the demo data for a clinic on `day`; running it again changes nothing.
-    async fn seed_demo(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<DemoData, StoreError> {
+    #[cfg(feature = "demo")]
+    async fn seed_demo(
+        &self,
+        day: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<DemoData, StoreError> {
         let data = screening_core::demo::demo_data(day);
         self.seed(&data, now).await?;
         Ok(data)
@@ -131,6 +137,7 @@ pub trait ScreeningStore: AppointmentStore + Outbox + WebStore {
 
     /// Writes a demo data set (any size, see `screening_core::demo::demo_clinic`); rows that
     /// exist already are left as they are.
+    #[cfg(feature = "demo")]
     async fn seed(&self, data: &DemoData, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 

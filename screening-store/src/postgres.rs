@@ -22,6 +22,7 @@ use crate::web::{
     StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
+#[cfg(feature = "demo")]
 use screening_core::demo::DemoData;
 
 /// The channel on which instances tell each other that a gateway has pending messages.

@@ -621,6 +621,7 @@ macro_rules! impl_sql_store {
                 Ok((seen, heartbeat))
             }
 
+            #[cfg(feature = "demo")]
             async fn seed(&self, data: &DemoData, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO providers (id, name, ods_code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")

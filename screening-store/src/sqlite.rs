@@ -21,6 +21,7 @@ use crate::web::{
     StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
+#[cfg(feature = "demo")]
 use screening_core::demo::DemoData;
 
 /// The store on SQLite.

@@ -1,5 +1,7 @@
-//! The agent's settings: a TOML file, overridden by environment variables. The credential comes from
-//! a file or the environment, never from the command line (where `ps` would show it).
+//! The agent's settings. One definition ([`AgentSettings`]) is the TOML file's keys, the command
+//! line's flags, their environment variables and `--help`, so none can drift from the others. The
+//! command line and environment win over the file. Secrets (the gateway credential, the relay key)
+//! come from a file or the environment, never from the command line (where `ps` would show them).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,28 +12,210 @@ use serde::Deserialize;
 use crate::backoff::Backoff;
 use crate::relay::client::RelayEndpoint;
 
-/// The settings `screening-gateway run --help` documents.
-pub const SETTINGS_HELP: &str = "\
-Settings (TOML key / environment variable, the environment wins):
-  hub_url                         SCREENING_HUB_URL                   the hub's base URL, e.g. https://screening.example.nhs.uk (required)
-  gateway_id                      SCREENING_GATEWAY_ID                this gateway's id, a UUID (required)
-  credential_file                 SCREENING_GATEWAY_CREDENTIAL_FILE   file holding the gateway credential
-  (none)                          SCREENING_GATEWAY_CREDENTIAL        the credential itself (one of the two is required)
-  inbox_path                      SCREENING_INBOX_PATH                the durable inbox file (default ./gateway-inbox.db)
-  [transport] mode                SCREENING_TRANSPORT                 long-poll (default) or poll
-  [transport] poll_interval_seconds   SCREENING_POLL_INTERVAL_SECONDS     seconds between polls in poll mode (default 1)
-  [transport] long_poll_wait_seconds  SCREENING_LONG_POLL_WAIT_SECONDS    seconds the hub may hold a long-poll (default 50, max 60)
-  [retry] max_attempts            SCREENING_MAX_FORWARD_ATTEMPTS      forwarding attempts before a message is reported failed (default 5)
-  [retry] base_delay_ms           SCREENING_RETRY_BASE_MS             first retry delay, doubled each time, with jitter (default 500)
-  [retry] max_delay_ms            SCREENING_RETRY_MAX_MS              longest retry delay (default 60000)
-  heartbeat_seconds               SCREENING_HEARTBEAT_SECONDS         seconds between heartbeats to the hub (default 300)
-  [relay] url                     SCREENING_RELAY_URL                 also listen for pushed messages on an Azure Relay Hybrid Connection:
-                                                                      wss://NAMESPACE.servicebus.windows.net, or ws://127.0.0.1:PORT for the local relay
-  [relay] hybrid_connection       SCREENING_RELAY_HYBRID_CONNECTION   the hybrid connection's name (required with url)
-  [relay] key_name                SCREENING_RELAY_KEY_NAME            the SAS rule's name, with the Listen right (required with url)
-  [relay] key_file                SCREENING_RELAY_KEY_FILE            file holding the SAS key
-  (none)                          SCREENING_RELAY_KEY                 the SAS key itself (one of the two is required with url)
-";
+/// The agent's settings as a TOML file, flags or environment variables give them.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// The hub's base URL, e.g. https://screening.example.nhs.uk (required). TOML: hub_url.
+    #[arg(long, env = "SCREENING_HUB_URL")]
+    pub hub_url: Option<String>,
+    /// This gateway's id, a UUID (required). TOML: gateway_id.
+    #[arg(long, env = "SCREENING_GATEWAY_ID")]
+    pub gateway_id: Option<String>,
+    /// File holding the gateway credential. TOML: credential_file.
+    #[arg(long, env = "SCREENING_GATEWAY_CREDENTIAL_FILE")]
+    pub credential_file: Option<PathBuf>,
+    /// The gateway credential itself: from the environment only (this or a credential file is
+    /// required).
+    #[arg(long, env = "SCREENING_GATEWAY_CREDENTIAL", hide_env_values = true)]
+    #[serde(skip)]
+    pub credential: Option<String>,
+    /// The durable inbox file [default: ./gateway-inbox.db]. TOML: inbox_path.
+    #[arg(long, env = "SCREENING_INBOX_PATH")]
+    pub inbox_path: Option<PathBuf>,
+    /// Seconds between heartbeats to the hub [default: 300]. TOML: heartbeat_seconds.
+    #[arg(long, env = "SCREENING_HEARTBEAT_SECONDS")]
+    pub heartbeat_seconds: Option<u64>,
+    /// How messages are fetched. TOML: [transport].
+    #[command(flatten)]
+    #[serde(default)]
+    pub transport: TransportSettings,
+    /// Forwarding retries. TOML: [retry].
+    #[command(flatten)]
+    #[serde(default)]
+    pub retry: RetrySettings,
+    /// Pushed messages through Azure Relay. TOML: [relay].
+    #[command(flatten)]
+    #[serde(default)]
+    pub relay: RelaySettings,
+}
+
+/// `[transport]`.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportSettings {
+    /// long-poll (default) or poll. TOML: [transport] mode.
+    #[arg(long = "transport", env = "SCREENING_TRANSPORT", value_enum)]
+    pub mode: Option<TransportMode>,
+    /// Seconds between polls in poll mode [default: 1]. TOML: [transport] poll_interval_seconds.
+    #[arg(long, env = "SCREENING_POLL_INTERVAL_SECONDS")]
+    pub poll_interval_seconds: Option<u64>,
+    /// Seconds the hub may hold a long-poll [default: 50, at most 60]. TOML: [transport]
+    /// long_poll_wait_seconds.
+    #[arg(long, env = "SCREENING_LONG_POLL_WAIT_SECONDS")]
+    pub long_poll_wait_seconds: Option<u64>,
+}
+
+/// Poll or long-poll, as named in settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportMode {
+    /// Ask at a fixed interval, as the proof of concept did.
+    Poll,
+    /// Let the hub hold each request until a message is pending.
+    LongPoll,
+}
+
+/// `[retry]`.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Forwarding attempts before a message is reported failed [default: 5]. TOML: [retry]
+    /// max_attempts.
+    #[arg(long = "max-forward-attempts", env = "SCREENING_MAX_FORWARD_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// First retry delay in ms, doubled each time, with jitter [default: 500]. TOML: [retry]
+    /// base_delay_ms.
+    #[arg(long = "retry-base-ms", env = "SCREENING_RETRY_BASE_MS")]
+    pub base_delay_ms: Option<u64>,
+    /// Longest retry delay in ms [default: 60000]. TOML: [retry] max_delay_ms.
+    #[arg(long = "retry-max-ms", env = "SCREENING_RETRY_MAX_MS")]
+    pub max_delay_ms: Option<u64>,
+}
+
+/// `[relay]`.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Also listen for pushed messages on an Azure Relay Hybrid Connection:
+    /// wss://NAMESPACE.servicebus.windows.net, or ws://127.0.0.1:PORT for the local relay. TOML:
+    /// [relay] url.
+    #[arg(long = "relay-url", env = "SCREENING_RELAY_URL")]
+    pub url: Option<String>,
+    /// The hybrid connection's name (required with the relay url). TOML: [relay] hybrid_connection.
+    #[arg(
+        long = "relay-hybrid-connection",
+        env = "SCREENING_RELAY_HYBRID_CONNECTION"
+    )]
+    pub hybrid_connection: Option<String>,
+    /// The SAS rule's name, with the Listen right (required with the relay url). TOML: [relay]
+    /// key_name.
+    #[arg(long = "relay-key-name", env = "SCREENING_RELAY_KEY_NAME")]
+    pub key_name: Option<String>,
+    /// File holding the SAS key. TOML: [relay] key_file.
+    #[arg(long = "relay-key-file", env = "SCREENING_RELAY_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// The SAS key itself: from the environment only (this or a key file is required with the
+    /// relay url).
+    #[arg(
+        long = "relay-key",
+        env = "SCREENING_RELAY_KEY",
+        hide_env_values = true
+    )]
+    #[serde(skip)]
+    pub key: Option<String>,
+}
+
+/// `screening-gateway run`: the agent's settings file and the settings that override it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// A TOML settings file (keys as named below; the command line and environment win).
+    #[arg(long, env = "SCREENING_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The settings.
+    #[command(flatten)]
+    pub settings: AgentSettings,
+}
+
+impl AgentArgs {
+    /// The checked configuration: the file's settings under the command line's and environment's.
+    pub fn load(&self) -> Result<AgentConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => AgentSettings::from_file(path)?,
+            None => AgentSettings::default(),
+        };
+        AgentConfig::from_settings(self.settings.clone().or(file))
+    }
+}
+
+/// The flags whose values are secrets: refused on the command line, accepted from the environment.
+pub const SECRET_FLAGS: [(&str, &str); 2] = [
+    (
+        "credential",
+        "SCREENING_GATEWAY_CREDENTIAL or a credential file",
+    ),
+    ("key", "SCREENING_RELAY_KEY or a key file"),
+];
+
+/// Refuses a secret given on the command line (where `ps` and shell history keep it).
+pub fn refuse_secrets_on_command_line(matches: &clap::ArgMatches) -> Result<(), ConfigError> {
+    for (id, instead) in SECRET_FLAGS {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            return Err(ConfigError(format!(
+                "--{} is a secret and is not taken from the command line (ps shows it): use {instead}",
+                if id == "key" { "relay-key" } else { id }
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl AgentSettings {
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// These settings, with `file`'s filling what they leave unset.
+    pub fn or(self, file: AgentSettings) -> AgentSettings {
+        AgentSettings {
+            hub_url: self.hub_url.or(file.hub_url),
+            gateway_id: self.gateway_id.or(file.gateway_id),
+            credential_file: self.credential_file.or(file.credential_file),
+            credential: self.credential.or(file.credential),
+            inbox_path: self.inbox_path.or(file.inbox_path),
+            heartbeat_seconds: self.heartbeat_seconds.or(file.heartbeat_seconds),
+            transport: TransportSettings {
+                mode: self.transport.mode.or(file.transport.mode),
+                poll_interval_seconds: self
+                    .transport
+                    .poll_interval_seconds
+                    .or(file.transport.poll_interval_seconds),
+                long_poll_wait_seconds: self
+                    .transport
+                    .long_poll_wait_seconds
+                    .or(file.transport.long_poll_wait_seconds),
+            },
+            retry: RetrySettings {
+                max_attempts: self.retry.max_attempts.or(file.retry.max_attempts),
+                base_delay_ms: self.retry.base_delay_ms.or(file.retry.base_delay_ms),
+                max_delay_ms: self.retry.max_delay_ms.or(file.retry.max_delay_ms),
+            },
+            relay: RelaySettings {
+                url: self.relay.url.or(file.relay.url),
+                hybrid_connection: self
+                    .relay
+                    .hybrid_connection
+                    .or(file.relay.hybrid_connection),
+                key_name: self.relay.key_name.or(file.relay.key_name),
+                key_file: self.relay.key_file.or(file.relay.key_file),
+                key: self.relay.key.or(file.relay.key),
+            },
+        }
+    }
+}
 
 /// How the agent asks the hub for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,74 +275,13 @@ impl std::fmt::Debug for AgentConfig {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    hub_url: Option<String>,
-    gateway_id: Option<String>,
-    credential_file: Option<PathBuf>,
-    inbox_path: Option<PathBuf>,
-    heartbeat_seconds: Option<u64>,
-    #[serde(default)]
-    transport: TransportSection,
-    #[serde(default)]
-    retry: RetrySection,
-    #[serde(default)]
-    relay: RelaySection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RelaySection {
-    url: Option<String>,
-    hybrid_connection: Option<String>,
-    key_name: Option<String>,
-    key_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransportSection {
-    mode: Option<String>,
-    poll_interval_seconds: Option<u64>,
-    long_poll_wait_seconds: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetrySection {
-    max_attempts: Option<u32>,
-    base_delay_ms: Option<u64>,
-    max_delay_ms: Option<u64>,
-}
-
 impl AgentConfig {
-    /// Reads the optional TOML file, then applies `env` (a lookup such as `std::env::var`).
-    pub fn load(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let parsed: FileConfig = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
-            }
-            None => FileConfig::default(),
-        };
-        let number =
-            |name: &str, file_value: Option<u64>, default: u64| -> Result<u64, ConfigError> {
-                match env(name) {
-                    Some(text) => text.trim().parse().map_err(|_| {
-                        ConfigError(format!("{name} must be a whole number, got {text:?}"))
-                    }),
-                    None => Ok(file_value.unwrap_or(default)),
-                }
-            };
-
-        let hub_url = env("SCREENING_HUB_URL").or(parsed.hub_url).ok_or_else(|| {
-            ConfigError("hub_url is missing (set it in the file or SCREENING_HUB_URL)".into())
+    /// Checks and completes the settings (a file's, overridden by the command line and environment).
+    pub fn from_settings(settings: AgentSettings) -> Result<Self, ConfigError> {
+        let hub_url = settings.hub_url.ok_or_else(|| {
+            ConfigError(
+                "hub_url is missing (set it in the file, --hub-url or SCREENING_HUB_URL)".into(),
+            )
         })?;
         let hub_url = hub_url.trim().trim_end_matches('/').to_string();
         if !(hub_url.starts_with("http://") || hub_url.starts_with("https://"))
@@ -169,104 +292,56 @@ impl AgentConfig {
             )));
         }
 
-        let gateway_text = env("SCREENING_GATEWAY_ID")
-            .or(parsed.gateway_id)
-            .ok_or_else(|| {
-                ConfigError(
-                    "gateway_id is missing (set it in the file or SCREENING_GATEWAY_ID)".into(),
-                )
-            })?;
+        let gateway_text = settings.gateway_id.ok_or_else(|| {
+            ConfigError(
+                "gateway_id is missing (set it in the file, --gateway-id or SCREENING_GATEWAY_ID)"
+                    .into(),
+            )
+        })?;
         let gateway_id = GatewayId::parse(&gateway_text).map_err(|e| ConfigError(e.to_string()))?;
 
-        let credential = match env("SCREENING_GATEWAY_CREDENTIAL") {
-            Some(value) => value,
-            None => {
-                let path = env("SCREENING_GATEWAY_CREDENTIAL_FILE")
-                    .map(PathBuf::from)
-                    .or(parsed.credential_file)
-                    .ok_or_else(|| {
-                        ConfigError(
-                            "the credential is missing: set credential_file, SCREENING_GATEWAY_CREDENTIAL_FILE \
-                             or SCREENING_GATEWAY_CREDENTIAL"
-                                .into(),
-                        )
-                    })?;
-                std::fs::read_to_string(&path).map_err(|e| {
-                    ConfigError(format!(
-                        "reading the credential file {}: {e}",
-                        path.display()
-                    ))
-                })?
-            }
-        };
-        let credential = credential.trim().to_string();
+        let credential = secret(
+            settings.credential,
+            settings.credential_file,
+            "the credential is missing: set credential_file, SCREENING_GATEWAY_CREDENTIAL_FILE \
+             or SCREENING_GATEWAY_CREDENTIAL",
+            "the credential file",
+        )?;
         if credential.is_empty() {
             return Err(ConfigError("the credential is empty".into()));
         }
 
-        let mode = env("SCREENING_TRANSPORT")
-            .or(parsed.transport.mode)
-            .unwrap_or_else(|| "long-poll".into());
+        let transport = settings.transport;
         // Both are checked whichever mode is chosen, so a typo never waits for a mode switch.
-        let poll_interval = Duration::from_secs(number(
-            "SCREENING_POLL_INTERVAL_SECONDS",
-            parsed.transport.poll_interval_seconds,
-            1,
-        )?)
-        .max(Duration::from_millis(100));
-        let long_poll_wait = Duration::from_secs(
-            number(
-                "SCREENING_LONG_POLL_WAIT_SECONDS",
-                parsed.transport.long_poll_wait_seconds,
-                // Under the 60 s idle timeout common in proxies; ~72 requests an hour when idle.
-                50,
-            )?
-            .clamp(1, 60),
-        );
-        let fetch = match mode.trim() {
-            "poll" => FetchMode::Poll {
+        let poll_interval = Duration::from_secs(transport.poll_interval_seconds.unwrap_or(1))
+            .max(Duration::from_millis(100));
+        // Under the 60 s idle timeout common in proxies; ~72 requests an hour when idle.
+        let long_poll_wait =
+            Duration::from_secs(transport.long_poll_wait_seconds.unwrap_or(50).clamp(1, 60));
+        let fetch = match transport.mode.unwrap_or(TransportMode::LongPoll) {
+            TransportMode::Poll => FetchMode::Poll {
                 interval: poll_interval,
             },
-            "long-poll" => FetchMode::LongPoll {
+            TransportMode::LongPoll => FetchMode::LongPoll {
                 wait: long_poll_wait,
             },
-            other => {
-                return Err(ConfigError(format!(
-                    "transport mode must be poll or long-poll, got {other:?}"
-                )))
-            }
         };
 
-        let max_attempts = number(
-            "SCREENING_MAX_FORWARD_ATTEMPTS",
-            parsed.retry.max_attempts.map(u64::from),
-            5,
-        )?;
-        let max_attempts = u32::try_from(max_attempts)
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| ConfigError("max_attempts must be at least 1".into()))?;
+        let max_attempts = settings.retry.max_attempts.unwrap_or(5);
+        if max_attempts < 1 {
+            return Err(ConfigError("max_attempts must be at least 1".into()));
+        }
         let retry = Backoff {
-            base: Duration::from_millis(number(
-                "SCREENING_RETRY_BASE_MS",
-                parsed.retry.base_delay_ms,
-                500,
-            )?),
-            max: Duration::from_millis(number(
-                "SCREENING_RETRY_MAX_MS",
-                parsed.retry.max_delay_ms,
-                60_000,
-            )?),
+            base: Duration::from_millis(settings.retry.base_delay_ms.unwrap_or(500)),
+            max: Duration::from_millis(settings.retry.max_delay_ms.unwrap_or(60_000)),
         };
-        let inbox_path = env("SCREENING_INBOX_PATH")
-            .map(PathBuf::from)
-            .or(parsed.inbox_path)
+        let inbox_path = settings
+            .inbox_path
             .unwrap_or_else(|| PathBuf::from("gateway-inbox.db"));
-        let heartbeat_interval = Duration::from_secs(
-            number("SCREENING_HEARTBEAT_SECONDS", parsed.heartbeat_seconds, 300)?.max(1),
-        );
+        let heartbeat_interval =
+            Duration::from_secs(settings.heartbeat_seconds.unwrap_or(300).max(1));
 
-        let relay = match env("SCREENING_RELAY_URL").or(parsed.relay.url) {
+        let relay = match settings.relay.url {
             None => None,
             Some(url) => {
                 let url = url.trim().trim_end_matches('/').to_string();
@@ -281,35 +356,25 @@ impl AgentConfig {
                     })
                 };
                 let hybrid_connection = required(
-                    env("SCREENING_RELAY_HYBRID_CONNECTION").or(parsed.relay.hybrid_connection),
+                    settings.relay.hybrid_connection,
                     "relay hybrid_connection (SCREENING_RELAY_HYBRID_CONNECTION)",
                 )?;
                 let key_name = required(
-                    env("SCREENING_RELAY_KEY_NAME").or(parsed.relay.key_name),
+                    settings.relay.key_name,
                     "relay key_name (SCREENING_RELAY_KEY_NAME)",
                 )?;
-                let key = match env("SCREENING_RELAY_KEY") {
-                    Some(key) => key,
-                    None => {
-                        let path = env("SCREENING_RELAY_KEY_FILE")
-                            .map(PathBuf::from)
-                            .or(parsed.relay.key_file)
-                            .ok_or_else(|| {
-                                ConfigError("the relay key is missing: set key_file, SCREENING_RELAY_KEY_FILE or SCREENING_RELAY_KEY".into())
-                            })?;
-                        std::fs::read_to_string(&path).map_err(|e| {
-                            ConfigError(format!(
-                                "reading the relay key file {}: {e}",
-                                path.display()
-                            ))
-                        })?
-                    }
-                };
+                let key = secret(
+                    settings.relay.key,
+                    settings.relay.key_file,
+                    "the relay key is missing: set key_file, SCREENING_RELAY_KEY_FILE or \
+                     SCREENING_RELAY_KEY",
+                    "the relay key file",
+                )?;
                 Some(RelayEndpoint {
                     base_url: url,
                     hybrid_connection,
                     key_name,
-                    key: key.trim().to_string(),
+                    key,
                     token_lifetime: Duration::from_secs(3600),
                 })
             }
@@ -333,23 +398,55 @@ impl AgentConfig {
     }
 }
 
+/// A secret given directly (environment) or in a file, trimmed.
+fn secret(
+    value: Option<String>,
+    file: Option<PathBuf>,
+    missing: &str,
+    what: &str,
+) -> Result<String, ConfigError> {
+    let text = match (value, file) {
+        (Some(value), _) => value,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("reading {what} {}: {e}", path.display())))?,
+        (None, None) => return Err(ConfigError(missing.into())),
+    };
+    Ok(text.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use clap::Parser;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: AgentSettings,
+    }
+
+    /// Settings from flags alone (as the environment would give them: same definition).
+    fn flags(args: &[&str]) -> AgentSettings {
+        Cli::try_parse_from(std::iter::once("agent").chain(args.iter().copied()))
+            .unwrap()
+            .settings
     }
 
     const GATEWAY: &str = "67e55044-10b1-426f-9247-bb680e5fe0c8";
 
+    fn base() -> Vec<&'static str> {
+        vec![
+            "--hub-url",
+            "http://127.0.0.1:1",
+            "--gateway-id",
+            GATEWAY,
+            "--credential",
+            "x",
+        ]
+    }
+
     #[test]
-    fn a_file_with_environment_overrides_loads() {
+    fn a_file_with_command_line_overrides_loads() {
         let dir = tempfile::tempdir().unwrap();
         let credential = dir.path().join("credential");
         std::fs::write(&credential, "sgw_secret\n").unwrap();
@@ -363,11 +460,9 @@ mod tests {
             ),
         )
         .unwrap();
-        let config = AgentConfig::load(
-            Some(&file),
-            env(&[("SCREENING_POLL_INTERVAL_SECONDS", "5")]),
-        )
-        .unwrap();
+        let settings =
+            flags(&["--poll-interval-seconds", "5"]).or(AgentSettings::from_file(&file).unwrap());
+        let config = AgentConfig::from_settings(settings).unwrap();
         assert_eq!(config.hub_url, "https://hub.example");
         assert_eq!(config.credential, "sgw_secret");
         assert_eq!(
@@ -383,19 +478,18 @@ mod tests {
 
     #[test]
     fn a_missing_hub_url_is_named() {
-        let error = AgentConfig::load(None, env(&[("SCREENING_GATEWAY_ID", GATEWAY)])).unwrap_err();
+        let error = AgentConfig::from_settings(flags(&["--gateway-id", GATEWAY])).unwrap_err();
         assert!(error.to_string().contains("hub_url is missing"), "{error}");
     }
 
     #[test]
     fn a_missing_credential_is_named() {
-        let error = AgentConfig::load(
-            None,
-            env(&[
-                ("SCREENING_HUB_URL", "http://127.0.0.1:1"),
-                ("SCREENING_GATEWAY_ID", GATEWAY),
-            ]),
-        )
+        let error = AgentConfig::from_settings(flags(&[
+            "--hub-url",
+            "http://127.0.0.1:1",
+            "--gateway-id",
+            GATEWAY,
+        ]))
         .unwrap_err();
         assert!(
             error.to_string().contains("credential is missing"),
@@ -405,46 +499,47 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_setting_named() {
-        let base = [
-            ("SCREENING_HUB_URL", "http://127.0.0.1:1"),
-            ("SCREENING_GATEWAY_ID", GATEWAY),
-            ("SCREENING_GATEWAY_CREDENTIAL", "x"),
-        ];
-        let with = |extra: (&'static str, &'static str)| {
-            let mut pairs = base.to_vec();
-            pairs.push(extra);
-            AgentConfig::load(None, env(&pairs))
-                .unwrap_err()
-                .to_string()
+        let parse = |extra: &[&str]| {
+            let mut args = base();
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(std::iter::once("agent").chain(args)).map(|cli| cli.settings)
         };
-        assert!(with(("SCREENING_TRANSPORT", "push")).contains("poll or long-poll"));
-        assert!(with(("SCREENING_POLL_INTERVAL_SECONDS", "soon"))
-            .contains("SCREENING_POLL_INTERVAL_SECONDS"));
-        assert!(with(("SCREENING_GATEWAY_ID", "gw-1")).contains("gateway id must be a UUID"));
+        let error = parse(&["--transport", "push"]).err().unwrap().to_string();
+        assert!(
+            error.contains("--transport") && error.contains("long-poll"),
+            "{error}"
+        );
+        let error = parse(&["--poll-interval-seconds", "soon"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("--poll-interval-seconds"), "{error}");
+        let error = AgentConfig::from_settings(parse(&["--gateway-id", "gw-1"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("gateway id must be a UUID"), "{error}");
     }
 
     #[test]
     fn relay_settings_are_complete_or_refused() {
-        let base = [
-            ("SCREENING_HUB_URL", "http://127.0.0.1:1"),
-            ("SCREENING_GATEWAY_ID", GATEWAY),
-            ("SCREENING_GATEWAY_CREDENTIAL", "x"),
-            ("SCREENING_RELAY_URL", "ws://127.0.0.1:9400"),
-        ];
-        let error = AgentConfig::load(None, env(&base)).unwrap_err();
+        let mut args = base();
+        args.extend(["--relay-url", "ws://127.0.0.1:9400"]);
+        let error = AgentConfig::from_settings(flags(&args)).unwrap_err();
         assert!(
             error
                 .to_string()
                 .contains("SCREENING_RELAY_HYBRID_CONNECTION"),
             "{error}"
         );
-        let mut complete = base.to_vec();
-        complete.extend([
-            ("SCREENING_RELAY_HYBRID_CONNECTION", "leeds"),
-            ("SCREENING_RELAY_KEY_NAME", "listen"),
-            ("SCREENING_RELAY_KEY", "secret"),
+        args.extend([
+            "--relay-hybrid-connection",
+            "leeds",
+            "--relay-key-name",
+            "listen",
+            "--relay-key",
+            "secret",
         ]);
-        let relay = AgentConfig::load(None, env(&complete))
+        let relay = AgentConfig::from_settings(flags(&args))
             .unwrap()
             .relay
             .unwrap();
@@ -460,7 +555,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gateway.toml");
         std::fs::write(&file, "hub_ulr = \"https://x\"\n").unwrap();
-        let error = AgentConfig::load(Some(&file), env(&[])).unwrap_err();
+        let error = AgentSettings::from_file(&file).unwrap_err();
         assert!(error.to_string().contains("hub_ulr"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_not_toml_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(&file, "credential = \"sgw_x\"\n").unwrap();
+        assert!(AgentSettings::from_file(&file).is_err());
     }
 }

@@ -40,7 +40,13 @@ impl Forwarder {
         let destination = message.destination.as_str();
         match message.destination.scheme().as_str() {
             "http" | "https" => self.post(message, destination).await,
-            "file" => write_file(message, destination),
+            "file" => {
+                // Writing and fsyncing block, so they run off the async workers.
+                let (message, destination) = (message.clone(), destination.to_string());
+                tokio::task::spawn_blocking(move || write_file(&message, &destination))
+                    .await
+                    .map_err(|e| format!("forward to destination: the file writer stopped: {e}"))?
+            }
             "log" => {
                 log_line(message);
                 Ok(())
@@ -77,8 +83,10 @@ impl Forwarder {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        let excerpt: String = body.chars().take(EXCERPT_CHARS).collect();
+        let excerpt: String = match response.text().await {
+            Ok(body) => body.chars().take(EXCERPT_CHARS).collect(),
+            Err(error) => format!("(the body could not be read: {})", error_chain(&error)),
+        };
         Err(format!(
             "forward to destination: HTTP {}: {}",
             status,
@@ -144,16 +152,16 @@ pub fn masked_nhs_number(message: &GatewayMessage) -> Option<String> {
     NhsNumber::parse(value).ok().map(|number| number.masked())
 }
 
+/// The `log:` destination: one log event, the NHS number masked, no name.
 fn log_line(message: &GatewayMessage) {
-    let line = serde_json::json!({
-        "event": "message_forwarded",
-        "destination": "log",
-        "message_id": message.message_id,
-        "type": message.message_type,
-        "nhs_number": masked_nhs_number(message),
-        "payload_bytes": message.payload_bytes().len(),
-    });
-    println!("{line}");
+    tracing::info!(
+        destination = "log",
+        message_id = %message.message_id,
+        message_type = %message.message_type,
+        nhs_number = masked_nhs_number(message).as_deref().unwrap_or("none"),
+        payload_bytes = message.payload_bytes().len(),
+        "message written to the log destination"
+    );
 }
 
 #[cfg(test)]

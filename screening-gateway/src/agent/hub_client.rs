@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use screening_core::prelude::*;
 
-use crate::hub::{MessagesResponse, OutcomeResponse};
+use screening_core::wire::{MessagesResponse, OutcomeResponse};
 
 /// Where in the exchange with the hub (or the destination) something failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,16 +17,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use screening_core::prelude::*;
 use tokio::sync::watch;
+use tracing::Instrument;
 
-pub use config::{AgentConfig, ConfigError, FetchMode};
+pub use config::{AgentArgs, AgentConfig, AgentSettings, ConfigError, FetchMode};
 pub use destination::Forwarder;
 pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
 pub use inbox::{Inbox, InboxError};
 
 use crate::backoff::Backoff;
 use crate::relay::client::{listen, ListenerTiming};
-
-use crate::log_event;
 
 /// The agent's version, reported in heartbeats.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -66,12 +65,10 @@ impl Agent {
     /// Runs until `shutdown` becomes true. Work in hand (a forward, a report) finishes first; a
     /// fetch or a wait is abandoned (leased messages the hub sent meanwhile are redelivered).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), InboxError> {
-        log_event(
-            "agent_started",
-            &[
-                ("gateway_id", self.config.gateway_id.to_string()),
-                ("version", AGENT_VERSION.into()),
-            ],
+        tracing::info!(
+            gateway_id = %self.config.gateway_id,
+            version = AGENT_VERSION,
+            "agent started"
         );
         if let Some(endpoint) = self.config.relay.clone() {
             let pushed = PushedMessages {
@@ -90,7 +87,7 @@ impl Agent {
                 if let Err(error) =
                     listen(endpoint, ListenerTiming::default(), handler, stopped).await
                 {
-                    log_event("relay_listener_stopped", &[("error", error.to_string())]);
+                    tracing::error!(%error, "relay listener stopped; messages still arrive by polling");
                 }
             });
         }
@@ -108,7 +105,7 @@ impl Agent {
                 };
                 match self.hub.heartbeat(&heartbeat).await {
                     Ok(()) => last_heartbeat = Some(Instant::now()),
-                    Err(error) => log_event("heartbeat_failed", &[("error", error.to_string())]),
+                    Err(error) => tracing::warn!(%error, "heartbeat failed"),
                 }
             }
 
@@ -125,25 +122,16 @@ impl Agent {
                     let now = Utc::now();
                     for message in &messages {
                         let new = self.inbox.receive(message, now).await?;
-                        log_event(
-                            if new {
-                                "message_received"
-                            } else {
-                                "message_redelivered"
-                            },
-                            &[("message_id", message.message_id.to_string())],
+                        tracing::info!(
+                            message_id = %message.message_id,
+                            redelivered = !new,
+                            "message received"
                         );
                     }
                 }
                 Some(Err(error)) => {
                     hub_failures += 1;
-                    log_event(
-                        "hub_unreachable",
-                        &[
-                            ("error", error.to_string()),
-                            ("failures", hub_failures.to_string()),
-                        ],
-                    );
+                    tracing::warn!(%error, failures = hub_failures, "hub unreachable");
                 }
             }
 
@@ -169,10 +157,7 @@ impl Agent {
                 }
             }
         }
-        log_event(
-            "agent_stopped",
-            &[("gateway_id", self.config.gateway_id.to_string())],
-        );
+        tracing::info!(gateway_id = %self.config.gateway_id, "agent stopped");
         Ok(())
     }
 
@@ -198,10 +183,16 @@ impl Agent {
         let _forwarding = self.forwarding.lock().await;
         for entry in self.inbox.due_for_forwarding(Utc::now()).await? {
             let id = entry.message.message_id;
-            match self.forwarder.forward(&entry.message).await {
+            let span = tracing::info_span!("message", message_id = %id);
+            let forwarded = self
+                .forwarder
+                .forward(&entry.message)
+                .instrument(span.clone())
+                .await;
+            match forwarded {
                 Ok(()) => {
                     self.inbox.mark_forwarded(id, Utc::now()).await?;
-                    log_event("message_forwarded", &[("message_id", id.to_string())]);
+                    span.in_scope(|| tracing::info!("message forwarded"));
                 }
                 Err(error) => {
                     let attempt = entry.attempts + 1;
@@ -210,18 +201,14 @@ impl Agent {
                     self.inbox
                         .mark_attempt_failed(id, Utc::now(), &error, retry_in)
                         .await?;
-                    log_event(
-                        if retry_in.is_some() {
-                            "forward_retry"
-                        } else {
-                            "forward_failed"
-                        },
-                        &[
-                            ("message_id", id.to_string()),
-                            ("attempt", attempt.to_string()),
-                            ("error", error),
-                        ],
-                    );
+                    span.in_scope(|| {
+                        tracing::warn!(
+                            attempt,
+                            will_retry = retry_in.is_some(),
+                            %error,
+                            "forwarding failed"
+                        )
+                    });
                 }
             }
         }
@@ -244,28 +231,19 @@ impl Agent {
             match result {
                 Ok(ReportOutcome::Accepted) => {
                     self.inbox.mark_reported(id, Utc::now()).await?;
-                    log_event(
-                        if entry.forwarded_at.is_some() {
-                            "message_confirmed"
-                        } else {
-                            "failure_reported"
-                        },
-                        &[("message_id", id.to_string())],
+                    tracing::info!(
+                        message_id = %id,
+                        outcome = if entry.forwarded_at.is_some() { "confirmed" } else { "failed" },
+                        "outcome reported to the hub"
                     );
                 }
                 Ok(ReportOutcome::Refused(why)) => {
                     // Retrying cannot change the hub's mind; keep the record and move on.
                     self.inbox.mark_reported(id, Utc::now()).await?;
-                    log_event(
-                        "report_refused",
-                        &[("message_id", id.to_string()), ("error", why)],
-                    );
+                    tracing::warn!(message_id = %id, error = %why, "the hub refused the outcome");
                 }
                 Err(error) => {
-                    log_event(
-                        "report_failed",
-                        &[("message_id", id.to_string()), ("error", error.to_string())],
-                    );
+                    tracing::warn!(message_id = %id, %error, "reporting the outcome failed");
                     return Ok(Err(error));
                 }
             }
@@ -297,14 +275,7 @@ impl PushedMessages {
         let _forwarding = self.forwarding.lock().await;
         let result: Result<RelayReply, InboxError> = async {
             let new = self.inbox.receive(&message, Utc::now()).await?;
-            log_event(
-                if new {
-                    "message_pushed"
-                } else {
-                    "message_pushed_again"
-                },
-                &[("message_id", id.to_string())],
-            );
+            tracing::info!(redelivered = !new, "message pushed through the relay");
             if let Some(entry) = self.inbox.entry(id).await? {
                 if entry.forwarded_at.is_some() {
                     self.inbox.mark_reported(id, Utc::now()).await?;
@@ -319,7 +290,7 @@ impl PushedMessages {
                 Ok(()) => {
                     self.inbox.mark_forwarded(id, Utc::now()).await?;
                     self.inbox.mark_reported(id, Utc::now()).await?;
-                    log_event("message_forwarded", &[("message_id", id.to_string())]);
+                    tracing::info!("message forwarded");
                     Ok(reply(RelayStatus::Processed, None))
                 }
                 Err(error) => {
@@ -329,15 +300,16 @@ impl PushedMessages {
                     self.inbox
                         .mark_attempt_failed(id, Utc::now(), &error, retry_in)
                         .await?;
-                    log_event(
-                        "forward_retry",
-                        &[("message_id", id.to_string()), ("error", error.clone())],
-                    );
+                    tracing::warn!(attempt, %error, "forwarding failed");
                     Ok(reply(RelayStatus::Error, Some(error)))
                 }
             }
         }
+        .instrument(tracing::info_span!("message", message_id = %id))
         .await;
-        result.unwrap_or_else(|error| reply(RelayStatus::Error, Some(error.to_string())))
+        result.unwrap_or_else(|error| {
+            tracing::error!(message_id = %id, %error, "inbox: storing a pushed message failed");
+            reply(RelayStatus::Error, Some(format!("gateway inbox: {error}")))
+        })
     }
 }

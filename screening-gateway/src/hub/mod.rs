@@ -21,12 +21,76 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::TimeDelta;
 use screening_core::prelude::*;
+use screening_core::wire::{MessagesResponse, OutcomeResponse};
 use screening_store::{now_utc, ScreeningStore};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use error::ApiError;
 
 use crate::auth::verify_credential;
+
+/// `screening-gateway hub`: the hub API served alone, for development.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HubArgs {
+    /// The database: sqlite://path.db or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database: String,
+    /// Address to listen on.
+    #[arg(long, env = "SCREENING_HUB_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: std::net::SocketAddr,
+    /// Print a new credential for this gateway id and exit (it is stored only hashed).
+    #[arg(long, value_name = "GATEWAY_ID")]
+    pub issue_credential: Option<String>,
+}
+
+/// The standalone hub could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum HubRunError {
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Connect(#[from] screening_store::ConnectError),
+    /// The database could not be written.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// A bad gateway id.
+    #[error("--issue-credential: {0}")]
+    GatewayId(#[from] screening_core::ids::IdParseError),
+    /// The address could not be bound, or serving failed.
+    #[error("listening on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+impl HubArgs {
+    /// Issues the credential asked for (printing it), or serves the hub until `shutdown` completes.
+    pub async fn run(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HubRunError> {
+        let store = screening_store::connect(&self.database).await?;
+        if let Some(gateway) = &self.issue_credential {
+            let gateway_id = GatewayId::parse(gateway)?;
+            let credential = crate::auth::generate_credential();
+            store
+                .set_gateway_credential_hash(gateway_id, &crate::auth::hash_credential(&credential))
+                .await?;
+            println!("{credential}");
+            return Ok(());
+        }
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| HubRunError::Listen(self.listen, e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| HubRunError::Listen(self.listen, e))?;
+        let hub = Hub::new(store, HubConfig::default());
+        hub.spawn_lease_sweeper();
+        tracing::info!(%address, "hub listening on http://{address}");
+        axum::serve(listener, hub.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| HubRunError::Listen(address, e))
+    }
+}
 
 /// How the hub hands out messages.
 #[derive(Debug, Clone)]
@@ -112,7 +176,7 @@ impl Hub {
                     .redeliver_expired(now_utc(), hub.config.max_attempts)
                     .await
                 {
-                    eprintln!("hub: lease sweep failed: {error}");
+                    tracing::error!(%error, "hub: lease sweep failed (store)");
                 }
             }
         })
@@ -147,7 +211,7 @@ impl Hub {
             // Every authenticated request shows the gateway is alive, heartbeats or not (the proof
             // of concept's pollers send none). A failure here must not refuse the request.
             if let Err(error) = self.store.record_seen(gateway_id, now_utc()).await {
-                eprintln!("hub: recording last seen failed: {error}");
+                tracing::warn!(%error, gateway_id = %gateway_id, "hub: recording last seen failed (store)");
             }
             Ok(gateway_id)
         } else {
@@ -195,13 +259,6 @@ struct WaitQuery {
     wait: Option<u64>,
 }
 
-/// The v1 answer to a poll.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct MessagesResponse {
-    /// The messages now leased to the gateway, oldest first.
-    pub messages: Vec<GatewayMessage>,
-}
-
 async fn v1_messages(
     State(hub): State<Hub>,
     Path(gateway): Path<String>,
@@ -226,18 +283,6 @@ async fn v1_messages(
             }));
         }
     }
-}
-
-/// The v1 answer to a confirmation or failure report.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct OutcomeResponse {
-    /// The message concerned.
-    pub message_id: MessageId,
-    /// Its status now.
-    pub status: MessageStatus,
-    /// True when this report changed nothing because an identical one came before.
-    #[serde(default)]
-    pub already: bool,
 }
 
 fn message_id(text: &str) -> Result<MessageId, ApiError> {

@@ -16,7 +16,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::sas::{create_token, resource_uri};
 use crate::backoff::random_fraction;
-use crate::log_event;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -132,11 +131,10 @@ async fn dial(request: tungstenite::handshake::client::Request) -> Result<Socket
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(response)) => {
             let status = response.status().as_u16();
-            let message = response
-                .body()
-                .as_ref()
-                .map(|body| String::from_utf8_lossy(body).to_string())
-                .unwrap_or_default();
+            let message = match response.body().as_ref() {
+                Some(body) => String::from_utf8_lossy(body).to_string(),
+                None => format!("HTTP {status} with no body"),
+            };
             Err(match status {
                 401 | 403 => RelayError::Unauthorized { status, message },
                 404 => RelayError::NotFound(message),
@@ -232,9 +230,9 @@ where
         let mut control = match endpoint.open("listen").await {
             Ok(socket) => {
                 failures = 0;
-                log_event(
-                    "relay_listening",
-                    &[("hybrid_connection", endpoint.hybrid_connection.clone())],
+                tracing::info!(
+                    hybrid_connection = %endpoint.hybrid_connection,
+                    "relay listener connected"
                 );
                 socket
             }
@@ -244,12 +242,10 @@ where
             Err(error) => {
                 let delay = reconnect_delay(failures);
                 failures += 1;
-                log_event(
-                    "relay_reconnect",
-                    &[
-                        ("error", error.to_string()),
-                        ("delay_ms", delay.as_millis().to_string()),
-                    ],
+                tracing::warn!(
+                    %error,
+                    delay_ms = delay.as_millis() as u64,
+                    "relay listener: connect failed; reconnecting"
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => continue,
@@ -306,7 +302,7 @@ where
                 },
             }
         };
-        log_event("relay_disconnected", &[("reason", reason)]);
+        tracing::warn!(%reason, "relay listener disconnected; reconnecting");
     }
     Ok(())
 }
@@ -348,22 +344,30 @@ where
 {
     let request = match address.as_str().into_client_request() {
         Ok(request) => request,
-        Err(_) => return,
+        Err(error) => {
+            tracing::warn!(%error, "relay rendezvous: connect: the accept address is not a URL");
+            return;
+        }
     };
-    let Ok(mut socket) = dial(request).await else {
-        return;
+    let mut socket = match dial(request).await {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::warn!(%error, "relay rendezvous: connect failed; the sender will retry");
+            return;
+        }
     };
     while let Some(Ok(frame)) = socket.next().await {
         if let Message::Text(text) = frame {
             let reply = match serde_json::from_str::<GatewayMessage>(&text) {
                 Ok(message) => handler(message).await,
                 Err(error) => {
-                    log_event("relay_bad_message", &[("error", error.to_string())]);
+                    tracing::warn!(%error, "relay rendezvous: await reply: not a gateway message");
                     break;
                 }
             };
-            if let Ok(json) = serde_json::to_string(&reply) {
-                let _ = socket.send(Message::Text(json.into())).await;
+            let json = serde_json::to_string(&reply).expect("a reply serialises");
+            if let Err(error) = socket.send(Message::Text(json.into())).await {
+                tracing::warn!(%error, message_id = %reply.message_id, "relay rendezvous: send reply failed");
             }
             break;
         }

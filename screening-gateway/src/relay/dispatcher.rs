@@ -14,10 +14,10 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use screening_core::prelude::*;
 use screening_store::{now_utc, ScreeningStore};
+use tracing::Instrument;
 
 use super::client::{send_message, RelayEndpoint};
 use crate::backoff::Backoff;
-use crate::log_event;
 
 /// How the dispatcher sends.
 #[derive(Debug, Clone)]
@@ -125,7 +125,9 @@ async fn supervise(
         // On a listing failure the tasks keep running as they are.
         match store.gateways().await {
             Ok(latest) => gateways = latest,
-            Err(error) => log_event("relay_dispatch_store", &[("error", error.to_string())]),
+            Err(error) => {
+                tracing::error!(%error, "relay dispatcher: listing gateways failed (store)")
+            }
         }
     }
 }
@@ -139,53 +141,62 @@ pub async fn dispatch(
 ) {
     let lease = TimeDelta::from_std(config.lease).unwrap_or(TimeDelta::seconds(60));
     let mut failures = 0u32;
+    // The key is read once, and again only after trouble (it may have been rotated), not on
+    // every message.
+    let mut endpoint: Option<RelayEndpoint> = None;
     loop {
-        let key = match resolve_secret(&relay.key_ref) {
-            Ok(key) => key,
-            Err(error) => {
-                log_event(
-                    "relay_dispatch_no_key",
-                    &[("gateway_id", gateway_id.to_string()), ("error", error)],
-                );
-                failures += 1;
-                tokio::time::sleep(config.retry.delay_with_jitter(failures)).await;
-                continue;
-            }
-        };
-        let endpoint = RelayEndpoint {
-            base_url: relay_base_url(&relay.namespace),
-            hybrid_connection: relay.hybrid_connection.clone(),
-            key_name: relay.key_name.clone(),
-            key,
-            token_lifetime: config.token_lifetime,
+        let current = match endpoint.take() {
+            Some(current) => current,
+            None => match resolve_secret(&relay.key_ref) {
+                Ok(key) => RelayEndpoint {
+                    base_url: relay_base_url(&relay.namespace),
+                    hybrid_connection: relay.hybrid_connection.clone(),
+                    key_name: relay.key_name.clone(),
+                    key,
+                    token_lifetime: config.token_lifetime,
+                },
+                Err(error) => {
+                    tracing::error!(%gateway_id, %error, "relay dispatcher: authenticate: no relay key");
+                    failures += 1;
+                    tokio::time::sleep(config.retry.delay_with_jitter(failures)).await;
+                    continue;
+                }
+            },
         };
         let now = now_utc();
         let taken = match store.take_pending(gateway_id, now, now + lease, 16).await {
             Ok(taken) => taken,
             Err(error) => {
-                log_event("relay_dispatch_store", &[("error", error.to_string())]);
+                tracing::error!(%gateway_id, %error, "relay dispatcher: taking messages failed (store)");
+                endpoint = Some(current);
                 tokio::time::sleep(config.retry.delay_with_jitter(1)).await;
                 continue;
             }
         };
         if taken.is_empty() {
-            let _ = store
+            if let Err(error) = store
                 .wait_for_pending(gateway_id, config.safety_sweep)
-                .await;
+                .await
+            {
+                tracing::error!(%gateway_id, %error, "relay dispatcher: waiting for messages failed (store)");
+                tokio::time::sleep(config.retry.delay_with_jitter(1)).await;
+            }
+            endpoint = Some(current);
             continue;
         }
         let mut trouble = false;
         for message in taken {
-            if let Err(reason) = send_one(&store, &config, &endpoint, gateway_id, &message).await {
-                trouble = true;
-                log_event(
-                    "relay_send_failed",
-                    &[
-                        ("message_id", message.id.to_string()),
-                        ("attempt", message.attempts.to_string()),
-                        ("error", reason),
-                    ],
-                );
+            let span = tracing::info_span!("message", message_id = %message.id, %gateway_id);
+            let sent = send_one(&store, &config, &current, gateway_id, &message)
+                .instrument(span.clone())
+                .await;
+            let _entered = span.enter();
+            match sent {
+                Ok(()) => tracing::info!("relay: confirmed by the gateway"),
+                Err(reason) => {
+                    trouble = true;
+                    tracing::warn!(attempt = message.attempts, error = %reason, "relay: send failed");
+                }
             }
         }
         if trouble {
@@ -193,6 +204,7 @@ pub async fn dispatch(
             tokio::time::sleep(config.retry.delay_with_jitter(failures)).await;
         } else {
             failures = 0;
+            endpoint = Some(current);
         }
     }
 }

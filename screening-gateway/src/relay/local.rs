@@ -511,15 +511,23 @@ async fn pipe(a: WebSocket, b: WebSocket) {
 }
 
 /// A TLS listener for serving the local relay as `wss://`, from a PEM certificate chain and key.
+/// Handshakes run in their own tasks, so a client that stalls its handshake delays nobody else.
 pub struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    address: SocketAddr,
+    handshaken: mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    accept_loop: tokio::task::JoinHandle<()>,
 }
 
 /// The certificate or key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS: {0}")]
 pub struct TlsError(String);
+
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsListener {
     /// Wraps `tcp` with the certificate chain and private key in the PEM files given.
@@ -544,10 +552,48 @@ impl TlsListener {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| TlsError(e.to_string()))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let address = tcp
+            .local_addr()
+            .map_err(|e| TlsError(format!("the listening address: {e}")))?;
+        let (ready, handshaken) = mpsc::channel(64);
+        let accept_loop = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "local relay: accepting a TCP connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let ready = ready.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => {
+                            let _ = ready.send((tls, peer)).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "local relay: TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "local relay: TLS handshake timed out"),
+                    }
+                });
+            }
+        });
         Ok(Self {
-            tcp,
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            address,
+            handshaken,
+            accept_loop,
         })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
     }
 }
 
@@ -556,21 +602,119 @@ impl axum::serve::Listener for TlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, address)) = self.tcp.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            // A failed or stalled handshake concerns that client only.
-            let handshake =
-                tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(tcp));
-            if let Ok(Ok(tls)) = handshake.await {
-                return (tls, address);
-            }
+        match self.handshaken.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop only ends when this listener is dropped.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(self.address)
+    }
+}
+
+/// Where and how `screening-gateway relay` serves.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalRelayArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SCREENING_RELAY_LISTEN", default_value = "127.0.0.1:9400")]
+    pub listen: SocketAddr,
+    /// A TOML file with hybrid_connections = [..] and [[rules]] key_name, key, rights = ["listen"].
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// A hybrid connection to serve (repeatable).
+    #[arg(long = "hybrid-connection", value_name = "NAME")]
+    pub hybrid_connections: Vec<String>,
+    /// A SAS rule NAME:RIGHTS:KEY, RIGHTS from listen, send, manage joined by '+' (repeatable).
+    #[arg(long = "rule", value_name = "NAME:RIGHTS:KEY", value_parser = parse_rule)]
+    pub rules: Vec<SasRule>,
+    /// PEM certificate chain: with --tls-key, serve wss://.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// The local relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalRelayError {
+    /// The settings are incomplete or unreadable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The address could not be bound, or serving failed.
+    #[error("listening on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    /// The certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+impl LocalRelayArgs {
+    /// The relay's configuration: the file's, plus the hybrid connections and rules given as flags.
+    pub fn relay_config(&self) -> Result<LocalRelayConfig, LocalRelayError> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    LocalRelayError::Config(format!("reading {}: {e}", path.display()))
+                })?;
+                toml::from_str::<LocalRelayConfig>(&text)
+                    .map_err(|e| LocalRelayError::Config(format!("{}: {e}", path.display())))?
+            }
+            None => LocalRelayConfig {
+                hybrid_connections: Vec::new(),
+                rules: Vec::new(),
+            },
+        };
+        config
+            .hybrid_connections
+            .extend(self.hybrid_connections.iter().cloned());
+        config.rules.extend(self.rules.iter().cloned());
+        if config.hybrid_connections.is_empty() || config.rules.is_empty() {
+            return Err(LocalRelayError::Config(
+                "the relay needs at least one --hybrid-connection and one --rule (or a --config file)"
+                    .into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Serves the relay (`ws://`, or `wss://` with a certificate) until `shutdown` completes.
+    pub async fn serve(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), LocalRelayError> {
+        let config = self.relay_config()?;
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| LocalRelayError::Listen(self.listen, e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| LocalRelayError::Listen(self.listen, e))?;
+        let names = config.hybrid_connections.clone();
+        let served = match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate), Some(key)) => {
+                let tls = TlsListener::new(listener, certificate, key)?;
+                tracing::info!(%address, hybrid_connections = ?names, "local relay serving wss://{address}/$hc/{{name}}");
+                let relay = LocalRelay::new(config).serving_wss();
+                axum::serve(tls, relay.router())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            _ => {
+                tracing::info!(%address, hybrid_connections = ?names, "local relay serving ws://{address}/$hc/{{name}}");
+                let relay = LocalRelay::new(config);
+                axum::serve(
+                    listener,
+                    relay
+                        .router()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+        };
+        served.map_err(|e| LocalRelayError::Listen(address, e))
     }
 }

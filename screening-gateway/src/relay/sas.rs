@@ -246,13 +246,10 @@ pub fn validate_token(
         .find(|rule| rule.key_name == token.key_name)
         .ok_or_else(|| SasError::UnknownKeyName(token.key_name.clone()))?;
     let expected = signature(&token.encoded_resource, &token.expiry_text, &rule.key);
-    let same = expected.len() == token.signature.len()
-        && expected
-            .iter()
-            .zip(&token.signature)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_slice(),
+        token.signature.as_slice(),
+    )) {
         return Err(SasError::InvalidSignature);
     }
     if token.expires_at <= now {

@@ -23,8 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{TimeDelta, Utc};
 use screening_core::prelude::*;
+use screening_gateway::random;
 use screening_store::{ScreeningStore, StaffAccount};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::form::Form;
 use super::AppState;
@@ -158,7 +160,7 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
-    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes of salt");
+    let salt = SaltString::encode_b64(&random::bytes::<16>()).expect("16 bytes of salt");
     Ok(Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with default parameters")
@@ -224,14 +226,9 @@ impl Session {
     }
 }
 
-/// A random 256-bit token, URL-safe.
+/// A random 256-bit token from the OS, URL-safe.
 pub fn random_token() -> String {
-    let bytes = [
-        *uuid::Uuid::new_v4().as_bytes(),
-        *uuid::Uuid::new_v4().as_bytes(),
-    ]
-    .concat();
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(random::bytes::<32>())
 }
 
 /// What the database keeps of a session token.
@@ -250,12 +247,7 @@ pub fn csrf_token(secret: &str) -> String {
 /// Whether a submitted CSRF token belongs to `secret`, compared in constant time.
 pub fn csrf_valid(secret: &str, submitted: &str) -> bool {
     let expected = csrf_token(secret);
-    expected.len() == submitted.len()
-        && expected
-            .bytes()
-            .zip(submitted.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
 }
 
 /// Starts a session for a user who just signed in; returns the cookie's token.
@@ -318,7 +310,7 @@ pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<Se
             token: token.to_string(),
         }),
         Err(error) => {
-            eprintln!("web: reading the session failed: {error}");
+            tracing::error!(%error, "reading the session failed (store)");
             None
         }
     }

@@ -1,158 +1,137 @@
-//! The `screening-web` command: serve the app, or add a staff account.
+//! The `screening-web` command: serve the app, or add a staff account. One clap definition gives
+//! the parser, `--help` and the environment variables.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
 use screening_core::prelude::*;
 use screening_gateway::hub::{Hub, HubConfig};
+use screening_gateway::logging::LogArgs;
 use screening_gateway::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
 use screening_store::{now_utc, ScreeningStore};
 
 use super::auth::save_account;
 use super::{router, AppState, WebConfig};
 
-/// `--help`.
-pub const HELP: &str = "\
-screening-web: the NHS breast-screening clinic web app (clinics, Send to modality, admin), with the
-gateway hub API mounted beside it.
-
-USAGE
-  screening-web [serve] [OPTIONS]
-  screening-web add-user --username NAME --role staff|admin [--name \"Display name\"] [--database URL]
-      The password is read from SCREENING_USER_PASSWORD, or else from the first line of standard input.
-
-OPTIONS (serve)
-  --database URL    sqlite://path.db or postgres://user@host/db   [env DATABASE_URL; default sqlite://screening.db]
-  --listen ADDR     address to listen on                         [env SCREENING_WEB_LISTEN; default 127.0.0.1:3000]
-  --port N          port on 127.0.0.1 (shorthand for --listen)   [env PORT]
-  --public-url URL  the address people use; https:// marks cookies Secure [env SCREENING_PUBLIC_URL]
-  --no-demo         do not seed today's demo clinic
-  --help            this text
-
-ENVIRONMENT
-  SCREENING_ADMIN_PASSWORD   creates the first admin at start-up if no account has its username
+/// The NHS breast-screening clinic web app (clinics, Send to modality, admin), with the gateway hub
+/// API mounted beside it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "screening-web",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Environment, read at start-up only (never flags, so passwords stay out of `ps`):
+  SCREENING_ADMIN_PASSWORD   creates the first admin if no account has its username
                              (at least 12 characters; there is no default password)
-  SCREENING_ADMIN_USERNAME   that admin's username [default admin]
-";
+  SCREENING_ADMIN_USERNAME   that admin's username [default: admin]
+  SCREENING_USER_PASSWORD    add-user's password (else the first line of standard input)"
+)]
+pub struct Cli {
+    /// What to do (serve when none is given).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// How to serve, when no command is given.
+    #[command(flatten)]
+    pub serve: ServeOptions,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
 /// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Print the help.
-    Help,
-    /// Run the server.
+    /// Serve the web app (the default).
     Serve(ServeOptions),
-    /// Create or update a staff account.
-    AddUser {
-        /// The database.
-        database: String,
-        /// Their username.
-        username: String,
-        /// Their role.
-        role: StaffRole,
-        /// How the app greets them.
-        display_name: String,
-    },
+    /// Create or update a staff account; the password comes from SCREENING_USER_PASSWORD or the
+    /// first line of standard input.
+    AddUser(AddUserOptions),
 }
 
 /// How to serve.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct ServeOptions {
-    /// The database URL.
+    /// The database: sqlite://path.db or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://screening.db")]
     pub database: String,
-    /// Where to listen.
-    pub listen: SocketAddr,
-    /// The public URL, if known.
+    /// Address to listen on [default: 127.0.0.1:3000, or 127.0.0.1:PORT].
+    #[arg(long, env = "SCREENING_WEB_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Port on 127.0.0.1 (shorthand for --listen).
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// The address people use; https:// marks cookies Secure.
+    #[arg(long, env = "SCREENING_PUBLIC_URL", value_parser = public_url)]
     pub public_url: Option<String>,
-    /// Seed today's demo clinic.
+    /// Seed today's demo clinic (fake participants and a `log:` gateway). Never for real data.
+    #[arg(long)]
     pub demo: bool,
+    /// Seconds open connections (live status streams included) get to finish on SIGTERM.
+    #[arg(long, env = "SCREENING_DRAIN_SECONDS", default_value_t = 10)]
+    pub drain_seconds: u64,
 }
 
-/// Reads the command line (`args` without the program name) with `env` for defaults.
-pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, String> {
-    let (command, rest) = match args.first().map(String::as_str) {
-        Some("serve") => ("serve", &args[1..]),
-        Some("add-user") => ("add-user", &args[1..]),
-        _ => ("serve", args),
-    };
-    let mut values: Vec<(String, String)> = Vec::new();
-    let mut flags: Vec<String> = Vec::new();
-    let mut iter = rest.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--help" | "-h" => return Ok(Command::Help),
-            "--no-demo" => flags.push(arg.clone()),
-            "--database" | "--listen" | "--port" | "--public-url" | "--username" | "--role"
-            | "--name" => {
-                let value = iter
-                    .next()
-                    .ok_or_else(|| format!("{arg} needs a value (see --help)"))?;
-                values.push((arg.clone(), value.clone()));
-            }
-            other => return Err(format!("unknown argument {other:?} (see --help)")),
-        }
+impl ServeOptions {
+    /// Where to listen: --listen, else 127.0.0.1 with --port, else 127.0.0.1:3000.
+    pub fn listen_address(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], self.port.unwrap_or(3000))))
     }
-    let value = |name: &str| {
-        values
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, v)| v.clone())
-    };
-    let database = value("--database")
-        .or_else(|| env("DATABASE_URL"))
-        .unwrap_or_else(|| "sqlite://screening.db".into());
-    if command == "add-user" {
-        let username = value("--username").ok_or("add-user needs --username NAME")?;
-        Username::parse(&username).map_err(|e| format!("--username: {e}"))?;
-        let role = value("--role")
-            .ok_or("add-user needs --role staff|admin")?
-            .parse::<StaffRole>()
-            .map_err(|e| format!("--role: {e}"))?;
-        return Ok(Command::AddUser {
-            database,
-            username,
-            role,
-            display_name: value("--name").unwrap_or_default(),
-        });
+}
+
+/// `add-user`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct AddUserOptions {
+    /// The database: sqlite://path.db or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://screening.db")]
+    pub database: String,
+    /// Their username.
+    #[arg(long, value_parser = username)]
+    pub username: String,
+    /// Their role: staff or admin.
+    #[arg(long, value_parser = role)]
+    pub role: StaffRole,
+    /// How the app greets them.
+    #[arg(long = "name", default_value = "")]
+    pub display_name: String,
+}
+
+fn public_url(text: &str) -> Result<String, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.to_string())
+    } else {
+        Err("must start with http:// or https://".into())
     }
-    let listen = match (value("--listen"), value("--port").or_else(|| env("PORT"))) {
-        (Some(listen), _) => listen,
-        (None, Some(port)) => format!("127.0.0.1:{port}"),
-        (None, None) => env("SCREENING_WEB_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into()),
-    };
-    let listen = listen.parse::<SocketAddr>().map_err(|_| {
-        format!("the listen address {listen:?} is not HOST:PORT (e.g. 127.0.0.1:3000)")
-    })?;
-    let public_url = value("--public-url").or_else(|| env("SCREENING_PUBLIC_URL"));
-    if let Some(url) = &public_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!(
-                "--public-url {url:?} must start with http:// or https://"
-            ));
-        }
+}
+
+fn username(text: &str) -> Result<String, String> {
+    Username::parse(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn role(text: &str) -> Result<StaffRole, String> {
+    text.parse::<StaffRole>().map_err(|e| e.to_string())
+}
+
+impl Cli {
+    /// The command asked for; serving when none was named.
+    pub fn command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
     }
-    Ok(Command::Serve(ServeOptions {
-        database,
-        listen,
-        public_url,
-        demo: !flags.iter().any(|f| f == "--no-demo"),
-    }))
 }
 
 /// Runs a command to completion.
 pub async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Help => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Command::AddUser {
+        Command::AddUser(AddUserOptions {
             database,
             username,
             role,
             display_name,
-        } => {
+        }) => {
             let password = match std::env::var("SCREENING_USER_PASSWORD") {
                 Ok(password) => password,
                 Err(_) => {
@@ -186,14 +165,14 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     if options.demo {
         let now = now_utc();
         store
-            .seed_demo(now.date_naive(), now)
+            .seed_demo(screening_core::london::today(now), now)
             .await
             .map_err(|e| format!("seeding the demo clinic: {e}"))?;
     }
     let admin_password = std::env::var("SCREENING_ADMIN_PASSWORD").ok();
     if admin_password.is_none() {
-        eprintln!(
-            "note: no SCREENING_ADMIN_PASSWORD, so no admin is created: sign in with an account \
+        tracing::warn!(
+            "no SCREENING_ADMIN_PASSWORD, so no admin is created: sign in with an account \
              made by `screening-web add-user` (see --help)"
         );
     }
@@ -207,7 +186,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .is_some();
         if exists {
-            eprintln!("admin {parsed} exists; SCREENING_ADMIN_PASSWORD left it unchanged (use add-user to reset)");
+            tracing::info!(username = %parsed, "the admin exists; SCREENING_ADMIN_PASSWORD left it unchanged (use add-user to reset)");
         } else {
             save_account(
                 store.as_ref(),
@@ -218,7 +197,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             )
             .await
             .map_err(|e| format!("SCREENING_ADMIN_PASSWORD: {e}"))?;
-            eprintln!("created admin {parsed}");
+            tracing::info!(username = %parsed, "created the first admin");
         }
     }
     let config = WebConfig {
@@ -229,10 +208,9 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         ..WebConfig::default()
     };
     if !config.site_root.join("pkg/screening_web_bg.wasm").exists() {
-        eprintln!(
-            "note: no browser bundle in {}: pages work, but status will not update live \
-             (run `cargo xtask build-web`)",
-            config.site_root.display()
+        tracing::warn!(
+            site_root = %config.site_root.display(),
+            "no browser bundle: pages work, but status will not update live (run `cargo xtask build-web`)"
         );
     }
     let hub = Hub::new(store.clone(), HubConfig::default());
@@ -240,103 +218,92 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let _dispatchers = spawn_dispatchers(store.clone(), DispatcherConfig::default())
         .await
         .map_err(|e| format!("starting the relay dispatchers: {e}"))?;
-    let app = router(AppState::new(store, config), &hub);
-    let listener = tokio::net::TcpListener::bind(options.listen)
+    let state = AppState::new(store, config);
+    let app = router(state.clone(), &hub);
+    let listen = options.listen_address();
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("listening on {}: {e}", options.listen))?;
+        .map_err(|e| format!("listening on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, "screening web app serving http://{address}/");
     println!("Screening web app: http://{address}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let drain_state = state.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing open requests");
+        // Live status streams never end by themselves: end them so connections can close.
+        drain_state.begin_shutdown();
+        let _ = stopping.send(true);
+    });
+    let drain = Duration::from_secs(options.drain_seconds);
+    tokio::select! {
+        served = server => served.map_err(|e| e.to_string()),
+        _ = async {
+            let _ = stop_seen.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(drain).await;
+        } => {
+            tracing::warn!(drain_seconds = options.drain_seconds, "connections still open after the drain time; exiting");
+            Ok(())
+        }
+    }
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(String::from).collect()
-    }
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
-
-    #[test]
-    fn with_no_arguments_it_serves_sqlite_on_port_3000_with_the_demo() {
-        assert_eq!(
-            parse(&[], no_env),
-            Ok(Command::Serve(ServeOptions {
-                database: "sqlite://screening.db".into(),
-                listen: "127.0.0.1:3000".parse().unwrap(),
-                public_url: None,
-                demo: true,
-            }))
-        );
+    fn parse(text: &str) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("screening-web").chain(text.split_whitespace()))
+            .map(Cli::command)
     }
 
     #[test]
-    fn the_environment_chooses_the_database_and_port() {
-        let env = |name: &str| match name {
-            "DATABASE_URL" => Some("postgres://postgres@127.0.0.1/test".to_string()),
-            "PORT" => Some("8080".to_string()),
-            _ => None,
-        };
-        let Ok(Command::Serve(options)) = parse(&[], env) else {
+    fn flags_choose_the_database_and_port_and_the_demo_is_opt_in() {
+        let Ok(Command::Serve(options)) =
+            parse("--database postgres://postgres@127.0.0.1/test --port 8080")
+        else {
             panic!("serve expected");
         };
         assert_eq!(options.database, "postgres://postgres@127.0.0.1/test");
-        assert_eq!(options.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(options.listen_address(), "127.0.0.1:8080".parse().unwrap());
+        assert!(!options.demo);
+        let Ok(Command::Serve(options)) = parse("serve --demo --listen 0.0.0.0:80") else {
+            panic!("serve expected");
+        };
+        assert!(options.demo);
+        assert_eq!(options.listen_address(), "0.0.0.0:80".parse().unwrap());
     }
 
     #[test]
     fn bad_arguments_are_clear_errors() {
-        assert!(parse(&args("--port"), no_env)
-            .unwrap_err()
-            .contains("needs a value"));
-        assert!(parse(&args("--port abc"), no_env)
-            .unwrap_err()
-            .contains("not HOST:PORT"));
-        assert!(parse(&args("--frobnicate"), no_env)
-            .unwrap_err()
-            .contains("unknown argument"));
-        assert!(parse(&args("--public-url ftp://x"), no_env)
-            .unwrap_err()
-            .contains("http"));
-        assert!(parse(&args("add-user --role admin"), no_env)
-            .unwrap_err()
-            .contains("--username"));
-        assert!(parse(&args("add-user --username a.b --role root"), no_env)
-            .unwrap_err()
-            .contains("--role"));
+        let error = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(error("--port").contains("a value is required"));
+        assert!(error("--port abc").contains("--port"));
+        assert!(error("--frobnicate").contains("unexpected argument"));
+        assert!(error("--public-url ftp://x").contains("http"));
+        assert!(error("add-user --role admin").contains("--username"));
+        assert!(error("add-user --username a.b --role root").contains("--role"));
     }
 
     #[test]
     fn add_user_takes_a_username_and_role() {
         assert_eq!(
-            parse(
-                &args("add-user --username Lead@nhs.net --role staff"),
-                no_env
-            ),
-            Ok(Command::AddUser {
-                database: "sqlite://screening.db".into(),
+            parse("add-user --username Lead@nhs.net --role staff --database sqlite://x.db")
+                .unwrap(),
+            Command::AddUser(AddUserOptions {
+                database: "sqlite://x.db".into(),
                 username: "Lead@nhs.net".into(),
                 role: StaffRole::Staff,
                 display_name: String::new(),

@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use screening_core::prelude::*;
 
 use crate::server::pages::clinics::status_view;
@@ -26,9 +26,13 @@ pub async fn clinic_events(
 ) -> Result<Response, PageError> {
     let clinic_id = ClinicId::parse(&clinic_id).map_err(|_| PageError::NotFound("clinic"))?;
     state.store.clinic(clinic_id).await?;
-    Ok(Sse::new(status_changes(state, clinic_id))
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    // The stream ends when the server shuts down, so open clinic pages cannot hold it up.
+    let shutting_down = state.shutting_down();
+    Ok(
+        Sse::new(status_changes(state, clinic_id).take_until(shutting_down))
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
 }
 
 struct Watch {
@@ -77,7 +81,9 @@ fn status_changes(
                         .collect();
                 }
                 // A passing database fault: keep the stream, try again next interval.
-                Err(error) => eprintln!("web: live status read failed: {error}"),
+                Err(error) => {
+                    tracing::warn!(clinic_id = %watch.clinic_id, %error, "live status: reading statuses failed (store)")
+                }
             }
         }
     })

@@ -1,32 +1,10 @@
 //! How times and dates read on screen: UK local time (GMT, or BST in summer), NHS date style.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc, Weekday};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-/// The last Sunday of a month, at 01:00 UTC: when the UK's clocks change.
-fn last_sunday_0100_utc(year: i32, month: u32) -> DateTime<Utc> {
-    let next_month = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }
-    .expect("a valid month");
-    let mut day = next_month - TimeDelta::days(1);
-    while day.weekday() != Weekday::Sun {
-        day -= TimeDelta::days(1);
-    }
-    day.and_hms_opt(1, 0, 0).expect("01:00").and_utc()
-}
-
-/// UK local time: BST (UTC+1) from the last Sunday of March to the last Sunday of October.
+/// UK local time (Europe/London from the tz database): GMT in winter, BST in summer.
 pub fn uk_local(at: DateTime<Utc>) -> NaiveDateTime {
-    let year = at.year();
-    let summer = at >= last_sunday_0100_utc(year, 3) && at < last_sunday_0100_utc(year, 10);
-    let offset = if summer {
-        TimeDelta::hours(1)
-    } else {
-        TimeDelta::zero()
-    };
-    (at + offset).naive_utc()
+    screening_core::london::local(at)
 }
 
 /// `09:30`.

@@ -13,13 +13,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use axum::middleware::from_fn_with_state;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 use screening_gateway::hub::Hub;
 use screening_store::ScreeningStore;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
 
 use auth::Authenticator;
 
@@ -63,6 +66,8 @@ pub struct AppState {
     pub throttle: Arc<auth::SignInThrottle>,
     /// Settings.
     pub config: Arc<WebConfig>,
+    /// Becomes true when the server begins to shut down: long-lived streams end on it.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -73,6 +78,20 @@ impl AppState {
             throttle: Arc::default(),
             store,
             config: Arc::new(config),
+            shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Ends the live status streams, so a graceful shutdown is not held open by clinic pages.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Completes when the server begins to shut down.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut seen = self.shutdown.subscribe();
+        async move {
+            let _ = seen.wait_for(|stopping| *stopping).await;
         }
     }
 }
@@ -139,5 +158,26 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
         .nest_service("/pkg", ServeDir::new(state.config.site_root.join("pkg")))
         .fallback(pages::errors::not_found)
         .with_state(state);
-    pages.merge(hub.router())
+    // A span per HTTP request (method, path, request id) with its status and latency. The request
+    // id comes from `X-Request-Id` or is made here, and is echoed in the response.
+    let request_id = HeaderName::from_static("x-request-id");
+    pages
+        .merge(hub.router())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -50,7 +50,7 @@ impl IntoResponse for PageError {
                 &text,
             ),
             PageError::Store(error) => {
-                eprintln!("web: storage error: {error}");
+                tracing::error!(%error, "page failed (store)");
                 message_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Sorry, there is a problem with the service",
