@@ -9,10 +9,17 @@ const BINARY: &str = env!("CARGO_BIN_EXE_screening-gateway");
 
 #[test]
 fn help_documents_every_setting() {
-    let output = Command::new(BINARY).arg("--help").output().unwrap();
+    let output = Command::new(BINARY)
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     for setting in [
+        "--hub-url",
+        "TOML: hub_url",
+        "[transport] mode",
+        "SCREENING_RELAY_KEY_FILE",
         "SCREENING_HUB_URL",
         "SCREENING_GATEWAY_ID",
         "SCREENING_GATEWAY_CREDENTIAL_FILE",
@@ -46,7 +53,20 @@ fn an_unknown_command_is_refused() {
     assert!(!output.status.success());
     assert!(String::from_utf8(output.stderr)
         .unwrap()
-        .contains("unknown command"));
+        .contains("unrecognized subcommand 'serve'"));
+}
+
+#[test]
+fn a_secret_on_the_command_line_is_refused() {
+    let output = Command::new(BINARY)
+        .args(["run", "--credential", "sgw_visible_in_ps"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("SCREENING_GATEWAY_CREDENTIAL"), "{text}");
+    assert!(!text.contains("sgw_visible_in_ps"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -514,9 +514,14 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(error.contains("--poll-interval-seconds"), "{error}");
-        let error = AgentConfig::from_settings(parse(&["--gateway-id", "gw-1"]).unwrap())
-            .unwrap_err()
-            .to_string();
+        let error = AgentConfig::from_settings(flags(&[
+            "--hub-url",
+            "http://127.0.0.1:1",
+            "--gateway-id",
+            "gw-1",
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("gateway id must be a UUID"), "{error}");
     }
 

@@ -627,8 +627,9 @@ pub struct LocalRelayArgs {
     #[arg(long = "hybrid-connection", value_name = "NAME")]
     pub hybrid_connections: Vec<String>,
     /// A SAS rule NAME:RIGHTS:KEY, RIGHTS from listen, send, manage joined by '+' (repeatable).
-    #[arg(long = "rule", value_name = "NAME:RIGHTS:KEY", value_parser = parse_rule)]
-    pub rules: Vec<SasRule>,
+    /// Parsed after the command line so an error never echoes the key.
+    #[arg(long = "rule", value_name = "NAME:RIGHTS:KEY")]
+    pub rules: Vec<String>,
     /// PEM certificate chain: with --tls-key, serve wss://.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -670,7 +671,11 @@ impl LocalRelayArgs {
         config
             .hybrid_connections
             .extend(self.hybrid_connections.iter().cloned());
-        config.rules.extend(self.rules.iter().cloned());
+        for rule in &self.rules {
+            config
+                .rules
+                .push(parse_rule(rule).map_err(|e| LocalRelayError::Config(e.to_string()))?);
+        }
         if config.hybrid_connections.is_empty() || config.rules.is_empty() {
             return Err(LocalRelayError::Config(
                 "the relay needs at least one --hybrid-connection and one --rule (or a --config file)"
