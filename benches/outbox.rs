@@ -83,7 +83,10 @@ fn outbox(c: &mut Criterion) {
         let now = now_utc();
         let demo = Arc::new(
             runtime
-                .block_on(test.store.seed_demo(now.date_naive(), now))
+                .block_on(
+                    test.store
+                        .seed_demo(screening_core::london::today(now), now),
+                )
                 .unwrap(),
         );
         let store = test.store.clone();

@@ -53,7 +53,7 @@ struct Row {
 /// Fills the app's database; returns the clinic page's path.
 async fn arrange(store: &Arc<dyn ScreeningStore>) -> String {
     let now = now_utc();
-    let data = demo_clinic(now.date_naive(), APPOINTMENTS);
+    let data = demo_clinic(screening_core::london::today(now), APPOINTMENTS);
     store.seed(&data, now).await.expect("seed");
     let sendable: Vec<_> = data
         .appointments

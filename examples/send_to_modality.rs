@@ -24,7 +24,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "sqlite://screening.db".into());
     let store = connect(&url).await?;
     let now = now_utc();
-    let demo = store.seed_demo(now.date_naive(), now).await?;
+    let demo = store
+        .seed_demo(screening_core::london::today(now), now)
+        .await?;
     println!(
         "Seeded {} with clinic {:?} on {} at {} ({} appointments)",
         screening::store::redact_password(&url),

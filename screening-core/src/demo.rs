@@ -20,7 +20,7 @@ pub struct DemoData {
     pub gateway: Gateway,
     /// The clinic for the day.
     pub clinic: Clinic,
-    /// One slot per participant, every 10 minutes from 09:00 UTC.
+    /// One slot per participant, every 10 minutes from 09:00 UK time.
     pub slots: Vec<ClinicSlot>,
     /// Ten participants.
     pub participants: Vec<Participant>,

@@ -144,7 +144,10 @@ impl LocalHub {
         let test = TestStore::sqlite().await;
         let store = test.store.clone();
         let now = now_utc();
-        let demo = store.seed_demo(now.date_naive(), now).await.expect("seed");
+        let demo = store
+            .seed_demo(screening_core::london::today(now), now)
+            .await
+            .expect("seed");
         let credential = generate_credential();
         store
             .set_gateway_credential_hash(demo.gateway.id, &hash_credential(&credential))

@@ -1,6 +1,8 @@
 //! The `screening-web` binary: help, clear errors with a non-zero exit, adding accounts, and
 //! serving with the first admin from the environment.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,7 +27,10 @@ fn help_lists_every_option_and_exits_0() {
         "--listen",
         "--port",
         "--public-url",
-        "--no-demo",
+        "--demo",
+        "--drain-seconds",
+        "--log-format",
+        "RUST_LOG",
         "add-user",
         "SCREENING_ADMIN_PASSWORD",
     ] {
@@ -36,8 +41,12 @@ fn help_lists_every_option_and_exits_0() {
 #[test]
 fn a_bad_argument_is_a_clear_error_with_exit_code_2() {
     for (args, expected) in [
-        (vec!["--frobnicate"], "unknown argument"),
-        (vec!["--port", "eighty"], "not HOST:PORT"),
+        (vec!["--frobnicate"], "unexpected argument '--frobnicate'"),
+        (
+            vec!["--port", "eighty"],
+            "invalid value 'eighty' for '--port <PORT>'",
+        ),
+        (vec!["--log", "info,[[["], "the log filter"),
         (
             vec!["add-user", "--username", "x y z", "--role", "staff"],
             "--username",
@@ -116,7 +125,7 @@ fn serving_with_an_admin_password_creates_the_admin_and_prints_the_url() {
         line.starts_with("Screening web app: http://127.0.0.1:"),
         "{line}"
     );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("created admin admin"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("created the first admin"));
 
     let short = binary()
         .args(["--database", &database, "--listen", "127.0.0.1:0"])
@@ -126,4 +135,81 @@ fn serving_with_an_admin_password_creates_the_admin_and_prints_the_url() {
         .unwrap();
     assert_eq!(short.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+}
+
+/// The server's URL, read from its first line of standard output.
+fn served_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("Screening web app: ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_the_drain_time_with_a_clinic_page_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("web.db").display());
+    let mut child = binary()
+        .args(["--database", &database, "--listen", "127.0.0.1:0", "--demo"])
+        .args(["--drain-seconds", "3"])
+        .env("SCREENING_ADMIN_PASSWORD", "first-admin-password")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = served_url(&mut child);
+    let visitor = common::Visitor {
+        base: base.clone(),
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let signed_in = visitor
+        .sign_in("admin", "first-admin-password", "/clinics")
+        .await;
+    assert_eq!(signed_in.status, reqwest::StatusCode::SEE_OTHER);
+    let clinics = visitor.get("/clinics").await.body;
+    let clinic = clinics
+        .split("href=\"/clinics/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the demo clinic is listed")
+        .to_string();
+    let stream = visitor
+        .client
+        .get(format!("{base}/clinics/{clinic}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // Nothing has been sent yet, so the stream stays open with nothing to say.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = std::time::Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    drop(stream);
 }

@@ -49,7 +49,10 @@ impl TestApp {
         let test_store = TestStore::new(backend).await?;
         let store = test_store.store.clone();
         let now = now_utc();
-        let demo = store.seed_demo(now.date_naive(), now).await.expect("seed");
+        let demo = store
+            .seed_demo(screening_core::london::today(now), now)
+            .await
+            .expect("seed");
         for ((username, password), role) in [(ADMIN, StaffRole::Admin), (STAFF, StaffRole::Staff)] {
             save_account(store.as_ref(), username, "", role, password)
                 .await
