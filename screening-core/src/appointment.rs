@@ -262,7 +262,8 @@ pub enum TransitionError {
     },
 }
 
-/// Who performed an action (a staff user id or a system component); kept in the audit trail.
+/// Who performed an action: a staff member's username, or the name of a system component; kept
+/// in the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Actor(pub String);

@@ -87,6 +87,8 @@
 //! assert!(twice.unwrap_err().to_string().contains("already been sent"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod appointment;
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -17,16 +17,29 @@ pub struct NhsNumber([u8; 10]);
 pub enum NhsNumberError {
     /// Not exactly ten digits once separators are removed.
     #[error("an NHS number has 10 digits, this has {found}")]
-    WrongLength { found: usize },
+    WrongLength {
+        /// How many digits there were.
+        found: usize,
+    },
     /// A character that is neither a digit nor an allowed separator (space or hyphen).
     #[error("an NHS number contains only digits, spaces and hyphens; found {character:?} at position {position}")]
-    NonDigit { character: char, position: usize },
+    NonDigit {
+        /// The character.
+        character: char,
+        /// Where it is (0-based, in characters).
+        position: usize,
+    },
     /// The Modulus 11 check gives 10, which no valid NHS number can have.
     #[error("the first nine digits give check digit 10, so this is not a valid NHS number")]
     CheckDigitIsTen,
     /// The tenth digit is not the check digit of the first nine.
     #[error("the check digit should be {expected} but is {found}")]
-    CheckDigitMismatch { expected: u8, found: u8 },
+    CheckDigitMismatch {
+        /// The check digit of the first nine digits.
+        expected: u8,
+        /// The tenth digit given.
+        found: u8,
+    },
 }
 
 impl NhsNumber {

@@ -13,9 +13,13 @@ use crate::nhs_number::NhsNumber;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
+    /// `female`.
     Female,
+    /// `male`.
     Male,
+    /// `other`.
     Other,
+    /// `unknown`.
     Unknown,
 }
 

@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Run the gateway agent.
     #[cfg(feature = "agent")]
-    Run(screening_gateway::agent::AgentArgs),
+    Run(Box<screening_gateway::agent::AgentArgs>),
     /// Serve the hub API alone (development), or issue a gateway credential.
     #[cfg(feature = "hub")]
     Hub(screening_gateway::hub::HubArgs),
@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
                 eprintln!("screening-gateway: {error}");
                 return ExitCode::from(2);
             }
-            run_agent(args).await
+            run_agent(*args).await
         }
         #[cfg(feature = "hub")]
         Command::Hub(args) => args.run(shutdown_signal()).await.map_err(|e| e.to_string()),

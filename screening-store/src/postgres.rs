@@ -98,7 +98,10 @@ async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>) 
                 }
             }
             // recv() reconnects on the next call; waiters fall back on their timeout meanwhile.
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(error) => {
+                tracing::warn!(%error, "PostgreSQL LISTEN: receive failed; reconnecting (waiters fall back on their timeout)");
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
         }
     }
 }
@@ -113,11 +116,14 @@ async fn announce_pending(pool: PgPool, mut announcements: mpsc::UnboundedReceiv
         }
         for gateway_id in burst {
             // Best effort: a lost NOTIFY delays other instances' waiters until their timeout.
-            let _ = sqlx::query("SELECT pg_notify($1, $2)")
+            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
                 .bind(gateway_id.to_string())
                 .execute(&pool)
-                .await;
+                .await
+            {
+                tracing::warn!(%gateway_id, %error, "PostgreSQL NOTIFY failed; other instances wake at their timeout");
+            }
         }
     }
 }

@@ -92,8 +92,9 @@ impl SqliteStore {
 
     /// SQLite allows one writer: take the write lock at BEGIN, so two writers queue (busy timeout)
     /// instead of deadlocking when both try to upgrade a read transaction.
+    /// Writers queue for the one writer connection rather than collide in SQLite's busy handler.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(crate::db)
@@ -107,3 +108,23 @@ impl SqliteStore {
 // A single process owns the file's writers, so claiming needs no row locks.
 impl_sql_store!(store: SqliteStore, db: Sqlite, skip_locked: "", lock_row: "");
 impl_web_store!(store: SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_go_through_the_one_writer_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        assert_eq!(store.writer.num_idle(), 1);
+        let transaction = store.begin_write().await.unwrap();
+        assert_eq!(
+            store.writer.num_idle(),
+            0,
+            "the writer holds the transaction"
+        );
+        drop(transaction);
+    }
+}

@@ -124,7 +124,7 @@ pub struct StaffAccount {
     pub password_hash: String,
 }
 
-/// The web app's reads and writes. Implemented by both adapters through [`impl_web_store!`].
+/// The web app's reads and writes. Implemented by both adapters through one SQL implementation (the crate-private `impl_web_store!` macro).
 #[async_trait]
 pub trait WebStore: Send + Sync {
     /// Every clinic with its counts, by date then name.

@@ -3,7 +3,7 @@
 //! The server renders each appointment's status cell (`id="status-{appointment id}"`) as plain
 //! HTML. One [`LiveUpdates`] island per clinic page opens a single server-sent events stream
 //! (browsers allow few connections per host, so not one per row) and, for each update, renders the
-//! same [`StatusCell`] component into that row's cell. When the stream cannot get through (an error,
+//! same [`crate::status::StatusCell`] component into that row's cell. When the stream cannot get through (an error,
 //! or nothing within 10 s, as behind a proxy that buffers streams) it asks the server function
 //! [`crate::api::clinic_statuses`] every 5 s instead, until the stream opens. Without JavaScript the
 //! server-rendered status stands, and a reload shows the latest.
@@ -59,17 +59,40 @@ pub fn LiveUpdates(clinic_id: String) -> impl IntoView {
     }
 }
 
+/// Shows `update` in its row. Each cell is mounted once with a signal behind it; later updates only
+/// set the signal, so views are neither leaked nor rebuilt per update.
 #[cfg(feature = "hydrate")]
 fn render_cell(update: StatusView) {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
     use wasm_bindgen::JsCast;
+
+    thread_local! {
+        static CELLS: RefCell<HashMap<String, RwSignal<Option<StatusView>>>> =
+            RefCell::new(HashMap::new());
+    }
+    let known = CELLS.with(|cells| cells.borrow().get(&update.appointment_id).copied());
+    if let Some(signal) = known {
+        signal.set(Some(update));
+        return;
+    }
     let cell = web_sys::window()
         .and_then(|window| window.document())
         .and_then(|document| document.get_element_by_id(&status_cell_id(&update.appointment_id)))
         .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
-    if let Some(cell) = cell {
-        cell.set_inner_html("");
-        leptos::mount::mount_to(cell, move || view! { <StatusCell view=Some(update)/> }).forget();
-    }
+    let Some(cell) = cell else {
+        return;
+    };
+    let appointment_id = update.appointment_id.clone();
+    let signal = RwSignal::new(Some(update));
+    cell.set_inner_html("");
+    // Mounted for the life of the page: one view per row, updated through its signal.
+    leptos::mount::mount_to(
+        cell,
+        move || view! { {move || view! { <StatusCell view=signal.get()/> }} },
+    )
+    .forget();
+    CELLS.with(|cells| cells.borrow_mut().insert(appointment_id, signal));
 }
 
 /// Asks for every row's status every 5 s while the stream is not open.

@@ -17,17 +17,27 @@ const WASM_PROFILE: &str = "wasm-release";
 /// The name Leptos' `HydrationScripts` asks for: `/pkg/{OUTPUT_NAME}.js` and `…_bg.wasm`.
 const OUTPUT_NAME: &str = "screening_web";
 
+/// Build tasks for the screening workspace.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask")]
+enum Task {
+    /// Build the web app's browser bundle (wasm and its wasm-bindgen glue).
+    BuildWeb,
+    /// Build the browser bundle, then run the screening-web server with the arguments given
+    /// (e.g. `cargo xtask run --demo --port 8080`; see `screening-web --help`).
+    Run {
+        /// Arguments for screening-web.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let result = match args.next().as_deref() {
-        Some("build-web") => build_web(),
+    let result = match <Task as clap::Parser>::parse() {
+        Task::BuildWeb => build_web(),
         // `cargo xtask run -- --port 8080`: the `--` only separates cargo's arguments from ours.
-        Some("run") => {
-            build_web().and_then(|()| run_web(args.skip_while(|arg| arg == "--").collect()))
-        }
-        _ => Err(
-            "usage: cargo xtask build-web | cargo xtask run [screening-web arguments…]".to_string(),
-        ),
+        Task::Run { args } => build_web()
+            .and_then(|()| run_web(args.into_iter().skip_while(|arg| arg == "--").collect())),
     };
     if let Err(error) = result {
         eprintln!("xtask: {error}");

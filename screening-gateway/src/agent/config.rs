@@ -3,6 +3,10 @@
 //! command line and environment win over the file. Secrets (the gateway credential, the relay key)
 //! come from a file or the environment, never from the command line (where `ps` would show them).
 
+// The settings' doc comments are also their `--help` text, written for a terminal: TOML section
+// names in brackets and plain URLs are meant literally there, not as rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! The project's local relay: the Hybrid Connections WebSocket protocol on loopback, so development
-//! and tests need no Azure namespace (relay-protocol.md §1–§3).
+//! and tests need no Azure namespace (the Azure Relay Hybrid Connections protocol).
 //!
 //! - `…/$hc/{path}?sb-hc-action=listen`: a listener's control channel (SAS with Listen).
 //! - `…/$hc/{path}?sb-hc-action=connect`: a sender (SAS with Send). The relay picks one of the

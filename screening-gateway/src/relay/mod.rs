@@ -1,4 +1,4 @@
-//! Azure Relay Hybrid Connections (see `shared/relay-protocol.md`): SAS tokens, the client (sender
+//! Azure Relay Hybrid Connections (Microsoft's Hybrid Connections protocol): SAS tokens, the client (sender
 //! and listener), the hub's dispatcher and the project's local relay.
 
 pub mod client;

@@ -1,5 +1,5 @@
 //! Shared Access Signature tokens for Azure Relay: creating them as the official clients do, and
-//! validating them as the service does (relay-protocol.md §4).
+//! validating them as the service does (as the Azure Relay Hybrid Connections protocol guide describes).
 //!
 //! Token: `SharedAccessSignature sr=<enc(resource)>&sig=<enc(base64(HMAC))>&se=<unix>&skn=<key name>`,
 //! fields in any order. The signature is HMAC-SHA256, keyed with the UTF-8 bytes of the key *as
@@ -287,7 +287,7 @@ mod tests {
         }]
     }
 
-    /// The test vectors of relay-protocol.md §4.
+    /// Published SAS test vectors (the project notes beside this repository, `shared/relay-protocol.md` §4).
     const VECTORS: [(&str, &str); 3] = [
         (
             "http%3A%2F%2Fcontoso.servicebus.windows.net%2Fhyco%2F",

@@ -419,12 +419,45 @@ pub async fn check_csrf(State(state): State<AppState>, request: Request, next: N
         .into_response();
     }
     parts.extensions.insert(form);
-    next.run(Request::from_parts(parts, Body::empty())).await
+    // The body goes on as it came, for any handler that reads it rather than the parsed form.
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_checked_post_reaches_its_handler_with_the_body_it_was_sent() {
+        let store = screening_store::connect("sqlite::memory:").await.unwrap();
+        let state = AppState::new(store, super::super::WebConfig::default());
+        let app = axum::Router::new()
+            .route(
+                "/echo",
+                axum::routing::post(|body: String| async move { body }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                check_csrf,
+            ))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let anonymous = "an-anonymous-visitor";
+        let body = format!("{CSRF_FIELD}={}&note=kept", csrf_token(anonymous));
+        let reply = reqwest::Client::new()
+            .post(format!("http://{address}/echo"))
+            .header(header::COOKIE, format!("{ANON_COOKIE}={anonymous}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+        assert_eq!(reply.text().await.unwrap(), body);
+    }
 
     #[test]
     fn a_password_verifies_against_its_hash_only() {

@@ -129,7 +129,7 @@ fn Header(user: Option<StaffUser>, csrf: String, section: Section) -> impl IntoV
     let is_admin = user.as_ref().is_some_and(|user| user.role.is_admin());
     let signed_in = user.is_some();
     view! {
-        <header class="nhsuk-header" role="banner">
+        <header class="nhsuk-header">
             <div class="nhsuk-header__container nhsuk-width-container">
                 <div class="nhsuk-header__service">
                     <a class="nhsuk-header__service-logo" href="/clinics" aria-label="NHS Breast Screening homepage">
@@ -175,7 +175,7 @@ fn Header(user: Option<StaffUser>, csrf: String, section: Section) -> impl IntoV
 #[component]
 fn Footer() -> impl IntoView {
     view! {
-        <footer class="nhsuk-footer" role="contentinfo">
+        <footer class="nhsuk-footer">
             <div class="nhsuk-width-container">
                 <div class="nhsuk-footer__meta">
                     <h2 class="nhsuk-u-visually-hidden">"Support links"</h2>

@@ -79,8 +79,8 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
             <h1>"Clinics"</h1>
             <table class="nhsuk-table-responsive">
                 <caption class="nhsuk-table__caption">"Clinics and their appointments by state"</caption>
-                <thead class="nhsuk-table__head" role="rowgroup">
-                    <tr class="nhsuk-table__row" role="row">
+                <thead class="nhsuk-table__head">
+                    <tr class="nhsuk-table__row">
                         <th class="nhsuk-table__header" scope="col">"Clinic"</th>
                         <th class="nhsuk-table__header" scope="col">"Date"</th>
                         <th class="nhsuk-table__header" scope="col">"Site"</th>

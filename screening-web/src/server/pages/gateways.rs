@@ -489,7 +489,7 @@ fn render_form(
             {new_credential.map(|credential| view! {
                 <div class="nhsuk-warning-callout">
                     <h3 class="nhsuk-warning-callout__label">
-                        <span role="text"><span class="nhsuk-u-visually-hidden">"Important: "</span>"Copy this credential now"</span>
+                        <span><span class="nhsuk-u-visually-hidden">"Important: "</span>"Copy this credential now"</span>
                     </h3>
                     <p>"It is shown only this once and stored only as a hash. Give it to the gateway as its credential file or SCREENING_GATEWAY_CREDENTIAL."</p>
                     <p><code id="new-credential" class="nhsuk-u-font-size-19" style="word-break:break-all">{credential}</code></p>
