@@ -221,6 +221,20 @@ pub async fn act_on_appointment<S: AppointmentStore + ?Sized>(
 ) -> Result<ActionOutcome, ActionError> {
     let context = store.send_context(appointment_id).await?;
     let outcome = act(&context, request)?;
+    commit_outcome(store, &context, request, outcome).await
+}
+
+/// Commits an outcome already worked out from `context` (by [`act`]): one load and one render per
+/// action. The store checks in the transaction that the appointment is still at the version the
+/// context was loaded at; if someone else committed first, the request is re-checked against the
+/// fresh state for the precise refusal.
+pub async fn commit_outcome<S: AppointmentStore + ?Sized>(
+    store: &S,
+    context: &SendContext,
+    request: &ActionRequest,
+    outcome: ActionOutcome,
+) -> Result<ActionOutcome, ActionError> {
+    let appointment_id = context.appointment.id;
     let change = AppointmentChange {
         appointment: outcome.appointment.clone(),
         expected_version: context.appointment.version,

@@ -77,6 +77,19 @@ fn send_request(action: AppointmentAction, at: DateTime<Utc>) -> ActionRequest {
 }
 
 /// The first demo appointment that can be sent.
+/// Performs `action` on an appointment at `at`; the message it wrote, if any.
+async fn perform(
+    store: &dyn ScreeningStore,
+    id: AppointmentId,
+    action: AppointmentAction,
+    at: DateTime<Utc>,
+) -> Option<Message> {
+    act_on_appointment(store, id, &send_request(action, at))
+        .await
+        .expect("the action is allowed")
+        .message
+}
+
 fn sendable(demo: &DemoData) -> AppointmentId {
     demo.appointments
         .iter()
@@ -117,14 +130,14 @@ async fn sending_commits_the_state_its_event_and_the_message_together(backend: B
         return;
     };
     let id = sendable(&demo);
-    let outcome = act_on_appointment(
+    let message = perform(
         test.store.as_ref(),
         id,
-        &send_request(AppointmentAction::SendToModality, t(10)),
+        AppointmentAction::SendToModality,
+        t(10),
     )
     .await
     .unwrap();
-    let message = outcome.message.unwrap();
 
     let context = test.store.send_context(id).await.unwrap();
     assert_eq!(context.appointment.state, AppointmentState::SentToModality);
@@ -450,13 +463,13 @@ async fn a_waiting_gateway_wakes_when_a_message_is_committed(backend: Backend) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    act_on_appointment(
+    perform(
         test.store.as_ref(),
         sendable(&demo),
-        &send_request(AppointmentAction::SendToModality, t(5)),
+        AppointmentAction::SendToModality,
+        t(5),
     )
-    .await
-    .unwrap();
+    .await;
     for handle in handles {
         let woken = tokio::time::timeout(Duration::from_secs(10), handle).await;
         assert!(matches!(woken, Ok(Ok(Ok(true)))), "{woken:?}");
@@ -475,24 +488,17 @@ async fn a_resend_links_to_the_previous_message(backend: Backend) {
         return;
     };
     let id = sendable(&demo);
-    let first = act_on_appointment(
+    let first = perform(
         test.store.as_ref(),
         id,
-        &send_request(AppointmentAction::SendToModality, t(1)),
+        AppointmentAction::SendToModality,
+        t(1),
     )
     .await
-    .unwrap()
-    .message
     .unwrap();
-    let second = act_on_appointment(
-        test.store.as_ref(),
-        id,
-        &send_request(AppointmentAction::Resend, t(2)),
-    )
-    .await
-    .unwrap()
-    .message
-    .unwrap();
+    let second = perform(test.store.as_ref(), id, AppointmentAction::Resend, t(2))
+        .await
+        .unwrap();
     assert_eq!(second.resend_of, Some(first.id));
     let messages = test.store.appointment_messages(id).await.unwrap();
     assert_eq!(
@@ -642,13 +648,13 @@ async fn clinic_summaries_count_appointments_by_state(backend: Backend) {
     // Sending moves one appointment from its state to "sent".
     let id = sendable(&demo);
     let before = test.store.clinic(demo.clinic.id).await.unwrap();
-    act_on_appointment(
+    perform(
         test.store.as_ref(),
         id,
-        &send_request(AppointmentAction::SendToModality, t(1)),
+        AppointmentAction::SendToModality,
+        t(1),
     )
-    .await
-    .unwrap();
+    .await;
     let after = test.store.clinic(demo.clinic.id).await.unwrap();
     assert_eq!(
         after.count(AppointmentState::SentToModality),
@@ -677,9 +683,7 @@ async fn the_clinic_view_shows_only_the_latest_message_of_each_appointment(backe
         (AppointmentAction::SendToModality, t(1)),
         (AppointmentAction::Resend, t(2)),
     ] {
-        act_on_appointment(test.store.as_ref(), id, &send_request(action, at))
-            .await
-            .unwrap();
+        perform(test.store.as_ref(), id, action, at).await;
     }
     let latest = test
         .store
@@ -904,10 +908,7 @@ async fn the_clinic_page_reads_appointments_with_their_latest_message_and_counts
         (AppointmentAction::SendToModality, t(1)),
         (AppointmentAction::Resend, t(2)),
     ] {
-        let outcome = act_on_appointment(test.store.as_ref(), id, &send_request(action, at))
-            .await
-            .unwrap();
-        sent.push(outcome.message.unwrap());
+        sent.push(perform(test.store.as_ref(), id, action, at).await.unwrap());
     }
     test.store
         .take_pending(demo.gateway.id, t(3), t(100), 10)

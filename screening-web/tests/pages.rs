@@ -40,10 +40,7 @@ async fn a_wrong_password_or_unknown_user_is_refused_with_the_same_error_summary
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
         assert!(reply.body.contains("There is a problem"));
         assert!(reply.body.contains("Enter a correct username and password"));
-        assert!(!reply
-            .set_cookies()
-            .iter()
-            .any(|c| c.starts_with("screening_session=")));
+        assert!(reply.session_cookie().is_none());
         assert_eq!(visitor.get("/clinics").await.status, StatusCode::SEE_OTHER);
     }
     let empty = app.visitor().sign_in("", "", "/clinics").await;
@@ -66,10 +63,7 @@ async fn repeated_failed_sign_ins_lock_the_username_for_a_while() {
     let locked = app.visitor().sign_in(STAFF.0, STAFF.1, "/clinics").await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(locked.body.contains("Too many failed sign-ins"));
-    assert!(!locked
-        .set_cookies()
-        .iter()
-        .any(|c| c.starts_with("screening_session=")));
+    assert!(locked.session_cookie().is_none());
     // Another account is not affected.
     let admin = app.visitor().sign_in(ADMIN.0, ADMIN.1, "/clinics").await;
     assert_eq!(admin.status, StatusCode::SEE_OTHER);
@@ -96,11 +90,7 @@ async fn the_session_cookie_is_http_only_lax_and_secure_over_tls() {
     let app = TestApp::sqlite().await;
     let visitor = app.visitor();
     let plain = visitor.sign_in(ADMIN.0, ADMIN.1, "/clinics").await;
-    let cookie = plain
-        .set_cookies()
-        .into_iter()
-        .find(|c| c.starts_with("screening_session="))
-        .expect("a session cookie");
+    let cookie = plain.session_cookie().expect("a session cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -124,13 +114,7 @@ async fn the_session_cookie_is_http_only_lax_and_secure_over_tls() {
         .send()
         .await
         .unwrap();
-    let cookie = reply
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("screening_session="))
-        .unwrap();
+    let cookie = common::session_cookie_in(reply.headers()).unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
     app.stop().await;
 }
@@ -140,11 +124,7 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
     let app = TestApp::sqlite().await;
     let visitor = app.visitor();
     let signed_in = visitor.sign_in(STAFF.0, STAFF.1, "/clinics").await;
-    let cookie = signed_in
-        .set_cookies()
-        .into_iter()
-        .find(|c| c.starts_with("screening_session="))
-        .unwrap();
+    let cookie = signed_in.session_cookie().unwrap();
     let copied = cookie.split(';').next().unwrap().to_string();
     let replay = || async {
         reqwest::Client::builder()

@@ -198,6 +198,11 @@ impl Reply {
             .collect()
     }
 
+    /// The session cookie this reply sets, if any (`screening_session=…; HttpOnly; …`).
+    pub fn session_cookie(&self) -> Option<String> {
+        session_cookie_in(&self.headers)
+    }
+
     /// The CSRF token of the page's forms.
     pub fn csrf(&self) -> String {
         csrf_in(&self.body)
@@ -286,4 +291,14 @@ async fn reply(response: reqwest::Response) -> Reply {
         headers: response.headers().clone(),
         body: response.text().await.unwrap(),
     }
+}
+
+/// The `screening_session` cookie among a response's `Set-Cookie` headers.
+pub fn session_cookie_in(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("screening_session="))
+        .map(String::from)
 }

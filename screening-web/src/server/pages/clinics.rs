@@ -253,26 +253,33 @@ pub async fn perform_action(
         MessageId::from_uuid(uuid::Uuid::new_v4()),
         page.session.actor(),
     );
-    let refusal = match screening_core::send::act(&context, &request) {
-        Err(error) => Some(refuse(capitalise(&error.to_string()))),
-        Ok(_) if context.appointment.version != version => Some(refuse(format!(
+    // One load and one render: the outcome worked out here is the one committed, and the store
+    // checks in the transaction that the appointment is still at the version this page showed.
+    let checked = match screening_core::send::act(&context, &request) {
+        Err(error) => Err(refuse(capitalise(&error.to_string()))),
+        Ok(_) if context.appointment.version != version => Err(refuse(format!(
             "the appointment changed since you opened this page (it is now {}). Nothing was \
              changed: check it and try again.",
             context.appointment.state.label().to_lowercase()
         ))),
-        Ok(_) => None,
+        Ok(outcome) => Ok(outcome),
     };
-    if let Some(problem) = refusal {
-        return render_clinic(
-            &state,
-            &page,
-            clinic_id,
-            StatusCode::CONFLICT,
-            vec![problem],
-        )
-        .await;
-    }
-    match act_on_appointment(state.store.as_ref(), appointment_id, &request).await {
+    let outcome = match checked {
+        Ok(outcome) => outcome,
+        Err(problem) => {
+            return render_clinic(
+                &state,
+                &page,
+                clinic_id,
+                StatusCode::CONFLICT,
+                vec![problem],
+            )
+            .await
+        }
+    };
+    match screening_core::send::commit_outcome(state.store.as_ref(), &context, &request, outcome)
+        .await
+    {
         Ok(outcome) => {
             let done = match outcome.message {
                 Some(_) => format!("{name}: {} – the message is on its way.", action.label()),
