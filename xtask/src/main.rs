@@ -24,7 +24,8 @@ enum Task {
     /// Build the web app's browser bundle (wasm and its wasm-bindgen glue).
     BuildWeb,
     /// Build the browser bundle, then run the screening-web server with the arguments given
-    /// (e.g. `cargo xtask run --demo --port 8080`; see `screening-web --help`).
+    /// (e.g. `cargo xtask run --demo --port 8080`; `cargo xtask run --help` is screening-web's help).
+    #[command(disable_help_flag = true)]
     Run {
         /// Arguments for screening-web.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -155,4 +156,23 @@ fn run_web(args: Vec<String>) -> Result<(), String> {
     ]);
     server.args(args);
     run(server, "screening-web")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Task;
+    use clap::Parser;
+
+    #[test]
+    fn run_passes_every_argument_to_screening_web() {
+        let parsed = Task::try_parse_from(["xtask", "run", "--demo", "--port", "8080", "--help"]);
+        let Ok(Task::Run { args }) = parsed else {
+            panic!("run expected");
+        };
+        assert_eq!(args, ["--demo", "--port", "8080", "--help"]);
+        let Ok(Task::Run { args }) = Task::try_parse_from(["xtask", "run", "--", "--demo"]) else {
+            panic!("run expected");
+        };
+        assert_eq!(args, ["--demo"]);
+    }
 }
