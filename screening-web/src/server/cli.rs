@@ -227,20 +227,20 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, "screening web app serving http://{address}/");
     println!("Screening web app: http://{address}/");
-    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
     let drain_state = state.clone();
+    // The app state's shutdown flag ends the live streams and starts the drain timer alike.
+    let draining = state.shutting_down();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing open requests");
         // Live status streams never end by themselves: end them so connections can close.
         drain_state.begin_shutdown();
-        let _ = stopping.send(true);
     });
     let drain = Duration::from_secs(options.drain_seconds);
     tokio::select! {
         served = server => served.map_err(|e| e.to_string()),
         _ = async {
-            let _ = stop_seen.wait_for(|stopping| *stopping).await;
+            draining.await;
             tokio::time::sleep(drain).await;
         } => {
             tracing::warn!(drain_seconds = options.drain_seconds, "connections still open after the drain time; exiting");
