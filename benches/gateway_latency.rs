@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use screening::core::prelude::*;
 use screening::gateway::agent::FetchMode;
-use screening::gateway::backoff::random_fraction;
 use screening::gateway::hub::HubConfig;
+use screening::gateway::random::fraction as random_fraction;
 use screening::gateway::testing::{
     start_agent, start_local_relay, until_listening, LocalHub, OrderEndpoint, RELAY_SEND_KEY,
 };

@@ -22,12 +22,9 @@ impl Backoff {
 
     /// [`Backoff::delay`] with fresh randomness.
     pub fn delay_with_jitter(&self, attempt: u32) -> Duration {
-        self.delay(attempt, random_fraction())
+        self.delay(attempt, crate::random::fraction())
     }
 }
-
-/// A random number in `[0, 1)` from the OS, for jitter.
-pub use crate::random::fraction as random_fraction;
 
 #[cfg(test)]
 mod tests {

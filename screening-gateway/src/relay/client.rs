@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::sas::{create_token, resource_uri};
-use crate::backoff::random_fraction;
+use crate::random::fraction as random_fraction;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

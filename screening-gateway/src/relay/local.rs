@@ -29,7 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sas::{parse_token, validate_token, Right, SasRule};
-use crate::backoff::random_fraction;
+use crate::random::fraction as random_fraction;
 
 /// How long a rendezvous address lives, and how long a sender waits for the listener.
 pub const RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(30);
