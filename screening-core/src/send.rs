@@ -420,4 +420,128 @@ mod tests {
             Err(SendError::UnsupportedMessageType(_))
         ));
     }
+
+    /// An in-memory store that counts what is asked of it: how many loads (`send_context`) and
+    /// commits one action costs. `rival` commits a change of its own just before ours, as a second
+    /// clinician would.
+    struct CountingStore {
+        context: std::sync::Mutex<SendContext>,
+        loads: std::sync::atomic::AtomicUsize,
+        commits: std::sync::atomic::AtomicUsize,
+        rival: std::sync::Mutex<Option<AppointmentState>>,
+    }
+
+    impl CountingStore {
+        fn new(context: SendContext) -> Self {
+            Self {
+                context: std::sync::Mutex::new(context),
+                loads: Default::default(),
+                commits: Default::default(),
+                rival: Default::default(),
+            }
+        }
+        fn counts(&self) -> (usize, usize) {
+            use std::sync::atomic::Ordering::SeqCst;
+            (self.loads.load(SeqCst), self.commits.load(SeqCst))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl AppointmentStore for CountingStore {
+        async fn send_context(&self, _: AppointmentId) -> Result<SendContext, StoreError> {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(self.context.lock().unwrap().clone())
+        }
+
+        async fn commit_change(&self, change: &AppointmentChange) -> Result<(), StoreError> {
+            self.commits
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut current = self.context.lock().unwrap();
+            if let Some(state) = self.rival.lock().unwrap().take() {
+                current.appointment.state = state;
+                current.appointment.version += 1;
+            }
+            if current.appointment.version != change.expected_version {
+                return Err(StoreError::VersionConflict {
+                    expected: change.expected_version,
+                });
+            }
+            current.appointment = change.appointment.clone();
+            Ok(())
+        }
+    }
+
+    fn sendable_store() -> CountingStore {
+        CountingStore::new(context(
+            AppointmentState::CheckedIn,
+            vec![gateway(vec![fhir_route()])],
+        ))
+    }
+
+    #[tokio::test]
+    async fn acting_through_a_store_costs_one_load_and_one_commit() {
+        let store = sendable_store();
+        let outcome = act_on_appointment(
+            &store,
+            AppointmentId::from_uuid(id(1)),
+            &request(AppointmentAction::SendToModality),
+        )
+        .await
+        .unwrap();
+        assert!(outcome.message.is_some());
+        assert_eq!(store.counts(), (1, 1), "(loads, commits)");
+    }
+
+    #[tokio::test]
+    async fn committing_a_checked_outcome_loads_nothing_more() {
+        // The web page loads once, checks and renders with `act`, then commits that very outcome.
+        let store = sendable_store();
+        let loaded = store
+            .send_context(AppointmentId::from_uuid(id(1)))
+            .await
+            .unwrap();
+        let request = request(AppointmentAction::SendToModality);
+        let outcome = act(&loaded, &request).unwrap();
+        let rendered = outcome.message.clone().unwrap();
+        let committed = commit_outcome(&store, &loaded, &request, outcome)
+            .await
+            .unwrap();
+        assert_eq!(store.counts(), (1, 1), "(loads, commits)");
+        assert_eq!(
+            committed.message.unwrap().payload,
+            rendered.payload,
+            "the render checked is the one committed"
+        );
+    }
+
+    #[tokio::test]
+    async fn losing_a_race_rechecks_against_the_fresh_state_for_the_precise_refusal() {
+        let store = sendable_store();
+        *store.rival.lock().unwrap() = Some(AppointmentState::SentToModality);
+        let refused = act_on_appointment(
+            &store,
+            AppointmentId::from_uuid(id(1)),
+            &request(AppointmentAction::SendToModality),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(refused, ActionError::Refused(_)), "{refused:?}");
+        assert_eq!(
+            store.counts(),
+            (2, 1),
+            "one load more, only after the conflict"
+        );
+
+        // A rival change that still allows the action is a plain conflict, safe to retry.
+        let store = sendable_store();
+        *store.rival.lock().unwrap() = Some(AppointmentState::CheckedIn);
+        let conflict = act_on_appointment(
+            &store,
+            AppointmentId::from_uuid(id(1)),
+            &request(AppointmentAction::SendToModality),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(conflict, ActionError::Conflict), "{conflict:?}");
+    }
 }

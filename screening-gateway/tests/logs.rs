@@ -4,38 +4,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::{start_agent, Harness, OrderEndpoint};
 use screening_core::prelude::*;
 use screening_gateway::testing::{start_local_relay, until_listening, RELAY_SEND_KEY};
-
-/// Every log line written, shared with the subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use screening_store::testing::{CapturedLogs, Scope};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_run_logs_ids_and_masked_numbers_only() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_writer(move || writer.clone())
-        .init();
+    let (captured, _) = CapturedLogs::start(Scope::Process);
 
     let h = Harness::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -64,7 +40,7 @@ async fn a_full_run_logs_ids_and_masked_numbers_only() {
     pushing.stop.send(true).unwrap();
     pushing.task.await.unwrap();
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     for id in [first.id, second.id, pushed.id] {
         assert!(
             text.contains(&id.to_string()),

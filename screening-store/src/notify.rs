@@ -34,4 +34,16 @@ impl Notifier {
             notify.notify_waiters();
         }
     }
+
+    /// Wakes every waiter of every gateway, so each looks again: for when wake-ups may have been
+    /// missed (the `LISTEN` connection was lost for a moment).
+    pub fn notify_all(&self) {
+        let gateways = self
+            .gateways
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for notify in gateways.values() {
+            notify.notify_waiters();
+        }
+    }
 }

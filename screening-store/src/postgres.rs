@@ -88,18 +88,25 @@ impl PgStore {
     }
 }
 
-/// Wakes local waiters for every NOTIFY on the channel (including our own).
+/// Wakes local waiters for every NOTIFY on the channel (including our own). When the connection
+/// drops, sqlx reconnects and listens again; NOTIFYs sent meanwhile are lost, so every local waiter
+/// is woken to look for itself.
 async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>) {
     loop {
-        match listener.recv().await {
-            Ok(notification) => {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
                 if let Ok(gateway_id) = GatewayId::parse(notification.payload()) {
                     notifier.notify(gateway_id);
                 }
             }
-            // recv() reconnects on the next call; waiters fall back on their timeout meanwhile.
+            Ok(None) => {
+                tracing::warn!("PostgreSQL LISTEN: connection lost and re-established; waking every waiter to look again");
+                notifier.notify_all();
+            }
+            // The next call reconnects; waiters fall back on their timeout meanwhile.
             Err(error) => {
                 tracing::warn!(%error, "PostgreSQL LISTEN: receive failed; reconnecting (waiters fall back on their timeout)");
+                notifier.notify_all();
                 tokio::time::sleep(Duration::from_secs(1)).await
             }
         }

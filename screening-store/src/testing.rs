@@ -4,7 +4,8 @@
 //!
 //! When `CI=true` an unreachable PostgreSQL fails the test; elsewhere the test is skipped with a notice.
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use sqlx::{Connection, PgConnection};
 
@@ -128,5 +129,81 @@ pub fn with_database(url: &str, database: &str) -> String {
     match query {
         Some(query) => format!("{server}/{database}?{query}"),
         None => format!("{server}/{database}"),
+    }
+}
+
+/// Log lines captured in memory (JSON, debug level), for tests that check what was logged.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Starts capturing. With `Scope::Thread`, only this thread's logs until the guard drops (a
+    /// current-thread tokio test runs its spawned tasks on this thread too); with
+    /// `Scope::Process`, every thread's, for the rest of the process (once per test binary).
+    pub fn start(scope: Scope) -> (CapturedLogs, Option<tracing::subscriber::DefaultGuard>) {
+        let captured = CapturedLogs::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = match scope {
+            Scope::Thread => Some(tracing::subscriber::set_default(subscriber)),
+            Scope::Process => {
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in this test binary");
+                None
+            }
+        };
+        (captured, guard)
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+    }
+
+    /// Waits up to `within` for a line containing `needle`; the whole capture if it never comes.
+    pub async fn until_contains(
+        &self,
+        needle: &str,
+        within: std::time::Duration,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let text = self.text();
+            if text.contains(needle) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(text);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Which logs [`CapturedLogs::start`] captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// This thread's, while the guard lives.
+    Thread,
+    /// The whole process's.
+    Process,
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use screening_core::prelude::*;
 use screening_core::send::SendError;
-use screening_store::testing::{Backend, TestStore};
+use screening_store::testing::{Backend, CapturedLogs, Scope, TestStore};
 use screening_store::{DemoData, MessageFilter, ScreeningStore, StaffAccount};
 use uuid::Uuid;
 
@@ -480,6 +480,64 @@ async fn a_waiting_gateway_wakes_when_a_message_is_committed(backend: Backend) {
         .wait_for_pending(gateway, Duration::from_secs(20))
         .await
         .unwrap());
+    test.cleanup().await;
+}
+
+/// The LISTEN connection dropped (here: terminated by the server) is logged, re-established, and
+/// wake-ups from another instance reach this one again.
+#[tokio::test]
+async fn a_lost_listen_connection_is_logged_and_wakeups_resume() {
+    let (logs, _guard) = CapturedLogs::start(Scope::Thread);
+    let Some((test, demo)) = seeded(Backend::Postgres).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let waiting = screening_store::PgStore::connect(&test.url).await.unwrap();
+    let admin = test.postgres.as_ref().unwrap().pool();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        terminated,
+        [true, true],
+        "both instances' LISTEN connections"
+    );
+    logs.until_contains("PostgreSQL LISTEN: ", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|text| panic!("the lost connection is not logged: {text}"));
+    logs.until_contains(
+        "connection lost and re-established",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|text| panic!("the connection is not re-established: {text}"));
+
+    let waiter = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let woken = waiting
+            .wait_for_pending(gateway, Duration::from_secs(30))
+            .await;
+        (woken, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    perform(
+        test.store.as_ref(),
+        sendable(&demo),
+        AppointmentAction::SendToModality,
+        t(5),
+    )
+    .await
+    .unwrap();
+    let (woken, waited) = waiter.await.unwrap();
+    assert!(woken.unwrap(), "woken by the other instance's NOTIFY");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woken, not timed out: {waited:?}"
+    );
     test.cleanup().await;
 }
 

@@ -76,9 +76,11 @@ fn render_cell(update: StatusView) {
         signal.set(Some(update));
         return;
     }
-    let cell = web_sys::window()
-        .and_then(|window| window.document())
-        .and_then(|document| document.get_element_by_id(&status_cell_id(&update.appointment_id)))
+    let Some(document) = web_sys::window().and_then(|window| window.document()) else {
+        return;
+    };
+    let cell = document
+        .get_element_by_id(&status_cell_id(&update.appointment_id))
         .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
     let Some(cell) = cell else {
         return;
@@ -92,7 +94,15 @@ fn render_cell(update: StatusView) {
         move || view! { {move || view! { <StatusCell view=signal.get()/> }} },
     )
     .forget();
-    CELLS.with(|cells| cells.borrow_mut().insert(appointment_id, signal));
+    let mounted = CELLS.with(|cells| {
+        let mut cells = cells.borrow_mut();
+        cells.insert(appointment_id, signal);
+        cells.len()
+    });
+    // Shown on the island, so a test can see that views are mounted once per row, not per update.
+    if let Some(island) = document.query_selector("[data-live]").ok().flatten() {
+        let _ = island.set_attribute("data-live-cells", &mounted.to_string());
+    }
 }
 
 /// Asks for every row's status every 5 s while the stream is not open.

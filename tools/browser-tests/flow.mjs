@@ -100,6 +100,12 @@ try {
     await sent.locator('[data-status="confirmed"]').waitFor({ timeout: 30000 });
     if ((await page.evaluate(() => window.__samePage)) !== 'yes') fail('the page reloaded');
     step('the status became "Confirmed" live, without a reload');
+    // Each row with a message was updated more than once (each status change on the stream, or
+    // every row at each poll): views must be mounted once per row, never once per update.
+    const rows = await page.locator('[id^="status-"] [data-status]:not([data-status="none"])').count();
+    const mounted = Number(await page.locator('[data-live]').getAttribute('data-live-cells'));
+    if (!(mounted >= 1 && mounted <= rows)) fail(`${mounted} live views mounted for ${rows} rows with a message`);
+    step(`${mounted} live views for ${rows} rows with a message: one per row, not one per update`);
   } else {
     let confirmed = false;
     for (let i = 0; i < 60 && !confirmed; i += 1) {

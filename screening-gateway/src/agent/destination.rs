@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use screening_core::prelude::*;
 
+use super::http_text::{body_excerpt, error_chain};
+
 /// How long a destination may take to answer one POST.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How much of a refusing destination's body goes into the error.
-const EXCERPT_CHARS: usize = 200;
 
 /// Forwards messages; holds the HTTP client so connections are reused.
 #[derive(Clone)]
@@ -83,27 +83,12 @@ impl Forwarder {
         if status.is_success() {
             return Ok(());
         }
-        let excerpt: String = match response.text().await {
-            Ok(body) => body.chars().take(EXCERPT_CHARS).collect(),
-            Err(error) => format!("(the body could not be read: {})", error_chain(&error)),
-        };
         Err(format!(
             "forward to destination: HTTP {}: {}",
             status,
-            excerpt.trim()
+            body_excerpt(response).await
         ))
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The folder of a `file:///folder` destination.

@@ -6,6 +6,8 @@ use screening_core::prelude::*;
 
 use screening_core::wire::{MessagesResponse, OutcomeResponse};
 
+use super::http_text::{excerpt, unreadable};
+
 /// Where in the exchange with the hub (or the destination) something failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -193,9 +195,13 @@ impl HubClient {
     }
 }
 
-/// The hub's `{"error": "..."}` message, or the start of whatever it sent.
+/// The hub's `{"error": "..."}` message, or the start of whatever it sent (or why it could not
+/// be read).
 async fn error_text(response: reqwest::Response) -> String {
-    let body = response.text().await.unwrap_or_default();
+    let body = match response.text().await {
+        Ok(body) => body,
+        Err(error) => return unreadable(&error),
+    };
     serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|json| {
@@ -203,5 +209,28 @@ async fn error_text(response: reqwest::Response) -> String {
                 .and_then(|e| e.as_str())
                 .map(str::to_string)
         })
-        .unwrap_or_else(|| body.chars().take(200).collect())
+        .unwrap_or_else(|| excerpt(&body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refusal_whose_body_cannot_be_read_says_so_with_its_phase() {
+        let hub = super::super::http_text::short_body_server().await;
+        let client = HubClient::new(&hub, GatewayId::from_uuid(uuid::Uuid::nil()), "credential");
+        let error = client
+            .confirm(MessageId::from_uuid(uuid::Uuid::nil()))
+            .await
+            .unwrap_err();
+        assert_eq!(error.phase, Phase::Confirm);
+        assert!(
+            error
+                .message
+                .starts_with("HTTP 503 Service Unavailable: (the body could not be read: "),
+            "got {:?}",
+            error.message
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod destination;
+mod http_text;
 pub mod hub_client;
 pub mod inbox;
 

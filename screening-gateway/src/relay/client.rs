@@ -374,3 +374,39 @@ where
     }
     let _ = socket.close(None).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use screening_store::testing::{CapturedLogs, Scope};
+
+    async fn never(message: GatewayMessage) -> RelayReply {
+        panic!("nothing can arrive, yet {} did", message.message_id)
+    }
+
+    #[tokio::test]
+    async fn a_rendezvous_that_cannot_connect_is_logged_with_its_phase() {
+        let (logs, _guard) = CapturedLogs::start(Scope::Thread);
+        // A port nobody listens on: bind, note it, and close it again.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        serve_rendezvous(format!("ws://{closed}/$hc/orders?sb-hc-id=1"), never).await;
+        let text = logs.text();
+        assert!(
+            text.contains("relay rendezvous: connect failed"),
+            "the failure is not logged: {text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rendezvous_address_that_is_not_a_url_is_logged_with_its_phase() {
+        let (logs, _guard) = CapturedLogs::start(Scope::Thread);
+        serve_rendezvous("not a url".into(), never).await;
+        assert!(logs
+            .text()
+            .contains("relay rendezvous: connect: the accept address is not a URL"));
+    }
+}

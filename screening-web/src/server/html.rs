@@ -54,6 +54,13 @@ fn leptos_options() -> LeptosOptions {
         .build()
 }
 
+/// Leptos marks text boundaries with `<!>`, which the HTML standard parses as a bogus comment (a
+/// parse error that browsers forgive). `<!---->` is the well-formed spelling of the same empty
+/// comment: the DOM, and so hydration, is unchanged.
+fn well_formed_markers(html: &str) -> String {
+    html.replace("<!>", "<!---->")
+}
+
 /// Renders a whole page: `<title>`, header, the optional banner, the body, footer and the islands'
 /// hydration script.
 pub fn render_page(
@@ -94,7 +101,7 @@ pub fn render_page(
         }
         .to_html()
     });
-    let mut response = (status, html).into_response();
+    let mut response = (status, well_formed_markers(&html)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

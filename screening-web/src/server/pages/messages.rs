@@ -260,8 +260,11 @@ async fn render_detail(
                     <button class="nhsuk-button" type="submit">"Resend"</button>
                 </form>
             })}
-            <h2>"Payload"</h2>
-            <pre class="nhsuk-u-font-size-16" style="overflow-x:auto; white-space:pre" tabindex="0" aria-label="Payload"><code>{payload}</code></pre>
+            <h2 id="payload-heading">"Payload"</h2>
+            // A labelled region that takes focus, so keyboard users can scroll a wide payload.
+            <div role="region" aria-labelledby="payload-heading" tabindex="0" style="overflow-x:auto">
+                <pre class="nhsuk-u-font-size-16" style="white-space:pre"><code>{payload}</code></pre>
+            </div>
         }
         .into_any(),
     ))
