@@ -9,7 +9,10 @@ use crate::status::StatusView;
 /// The latest message status of each of a clinic's appointments. The live island polls this when
 /// its event stream cannot get through (for example a proxy that buffers streamed responses).
 #[server(prefix = "/api/web", endpoint = "clinic-statuses", input = GetUrl)]
-pub async fn clinic_statuses(clinic_id: String) -> Result<Vec<StatusView>, ServerFnError> {
+pub async fn clinic_statuses(
+    /// The clinic, by id.
+    clinic_id: String,
+) -> Result<Vec<StatusView>, ServerFnError> {
     use screening_core::ids::ClinicId;
     let state = expect_context::<crate::server::AppState>();
     let clinic_id = ClinicId::parse(&clinic_id).map_err(ServerFnError::new)?;

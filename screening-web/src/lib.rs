@@ -9,6 +9,8 @@
 //! `hydrate`) holds only [`live`], [`status`] and the client side of the server functions in
 //! [`api`], built by `cargo xtask build-web`.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod live;
 pub mod status;

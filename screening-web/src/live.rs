@@ -31,31 +31,42 @@ enum Updates {
     Polling,
 }
 
-/// Opens the clinic's event stream and updates each row's status cell. Shows how updates arrive.
-#[island]
-pub fn LiveUpdates(clinic_id: String) -> impl IntoView {
-    let (updates, set_updates) = signal(Updates::Off);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| connect(clinic_id.clone(), updates, set_updates));
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (clinic_id, set_updates);
-    view! {
-        <p
-            class="nhsuk-body-s nhsuk-u-secondary-text-colour"
-            data-live=move || match updates.get() {
-                Updates::Off => "off",
-                Updates::Stream => "on",
-                Updates::Polling => "polling",
-            }
-        >
-            {move || match updates.get() {
-                Updates::Stream => "Message status updates automatically.",
-                Updates::Polling => "Message status updates every few seconds.",
-                Updates::Off => {
-                    "Message status as it was when the page loaded: reload the page to update it."
+pub use island::{LiveUpdates, LiveUpdatesProps};
+
+// `#[island]` generates a public struct for its serialised props that it leaves undocumented.
+#[allow(missing_docs)]
+mod island {
+    use super::*;
+
+    /// Opens the clinic's event stream and updates each row's status cell. Shows how updates arrive.
+    #[island]
+    pub fn LiveUpdates(
+        /// The clinic whose rows to update.
+        clinic_id: String,
+    ) -> impl IntoView {
+        let (updates, set_updates) = signal(Updates::Off);
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| connect(clinic_id.clone(), updates, set_updates));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (clinic_id, set_updates);
+        view! {
+            <p
+                class="nhsuk-body-s nhsuk-u-secondary-text-colour"
+                data-live=move || match updates.get() {
+                    Updates::Off => "off",
+                    Updates::Stream => "on",
+                    Updates::Polling => "polling",
                 }
-            }}
-        </p>
+            >
+                {move || match updates.get() {
+                    Updates::Stream => "Message status updates automatically.",
+                    Updates::Polling => "Message status updates every few seconds.",
+                    Updates::Off => {
+                        "Message status as it was when the page loaded: reload the page to update it."
+                    }
+                }}
+            </p>
+        }
     }
 }
 

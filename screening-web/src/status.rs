@@ -39,7 +39,10 @@ pub fn status_tag(status: &str) -> (&'static str, &'static str) {
 
 /// The status cell: a tag, the times, and the reason when there is one.
 #[component]
-pub fn StatusCell(view: Option<StatusView>) -> impl IntoView {
+pub fn StatusCell(
+    /// The latest message's status; none when nothing was sent.
+    view: Option<StatusView>,
+) -> impl IntoView {
     match view {
         None => {
             view! { <span class="nhsuk-body-s" data-status="none">"Not sent"</span> }.into_any()

@@ -197,13 +197,19 @@ fn Footer() -> impl IntoView {
 
 /// The hidden field that proves a form came from our page.
 #[component]
-pub fn CsrfField(token: String) -> impl IntoView {
+pub fn CsrfField(
+    /// The session's CSRF token.
+    token: String,
+) -> impl IntoView {
     view! { <input type="hidden" name=CSRF_FIELD value=token/> }
 }
 
 /// A green "Success" notification banner.
 #[component]
-pub fn SuccessBanner(text: String) -> impl IntoView {
+pub fn SuccessBanner(
+    /// What was done.
+    text: String,
+) -> impl IntoView {
     view! {
         <div class="nhsuk-notification-banner nhsuk-notification-banner--success" role="alert" aria-labelledby="notification-banner-title">
             <div class="nhsuk-notification-banner__header">
@@ -245,7 +251,10 @@ impl Problem {
 
 /// The NHS error summary, shown at the top of a page whose action was refused.
 #[component]
-pub fn ErrorSummary(problems: Vec<Problem>) -> impl IntoView {
+pub fn ErrorSummary(
+    /// Each problem, linked to its field; none renders nothing.
+    problems: Vec<Problem>,
+) -> impl IntoView {
     (!problems.is_empty()).then(|| {
         view! {
             <div class="nhsuk-error-summary" aria-labelledby="error-summary-title" role="alert" tabindex="-1" autofocus>
@@ -264,13 +273,21 @@ pub fn ErrorSummary(problems: Vec<Problem>) -> impl IntoView {
 
 /// A back link.
 #[component]
-pub fn BackLink(href: String, text: &'static str) -> impl IntoView {
+pub fn BackLink(
+    /// Where it goes.
+    href: String,
+    /// Its text.
+    text: &'static str,
+) -> impl IntoView {
     view! { <a class="nhsuk-back-link" href=href>{text}</a> }
 }
 
 /// A summary list of key/value rows.
 #[component]
-pub fn SummaryList(rows: Vec<(&'static str, AnyView)>) -> impl IntoView {
+pub fn SummaryList(
+    /// Each row's key and value.
+    rows: Vec<(&'static str, AnyView)>,
+) -> impl IntoView {
     view! {
         <dl class="nhsuk-summary-list">
             {rows.into_iter().map(|(key, value)| view! {
@@ -307,7 +324,13 @@ pub fn group_class(has_error: bool) -> &'static str {
 
 /// A field's error message, when it has one.
 #[component]
-pub fn FieldError(error: Option<String>, #[prop(optional)] id: Option<String>) -> impl IntoView {
+pub fn FieldError(
+    /// The message; none renders nothing.
+    error: Option<String>,
+    /// The element id, for the input's `aria-describedby`.
+    #[prop(optional)]
+    id: Option<String>,
+) -> impl IntoView {
     error.map(|error| {
         view! {
             <span class="nhsuk-error-message" id=id>
@@ -320,13 +343,24 @@ pub fn FieldError(error: Option<String>, #[prop(optional)] id: Option<String>) -
 /// A text input with its label, hint and error message, as the NHS form-group pattern lays out.
 #[component]
 pub fn TextInput(
+    /// The input's id and form field name.
     id: &'static str,
+    /// The label's text.
     label: &'static str,
+    /// The current value.
     value: String,
-    #[prop(optional)] hint: Option<&'static str>,
-    #[prop(default = None)] error: Option<String>,
-    #[prop(default = "text")] input_type: &'static str,
-    #[prop(optional)] autocomplete: Option<&'static str>,
+    /// A hint under the label.
+    #[prop(optional)]
+    hint: Option<&'static str>,
+    /// The field's error, when the form was refused.
+    #[prop(default = None)]
+    error: Option<String>,
+    /// The input `type`: `text` unless given.
+    #[prop(default = "text")]
+    input_type: &'static str,
+    /// The `autocomplete` hint.
+    #[prop(optional)]
+    autocomplete: Option<&'static str>,
 ) -> impl IntoView {
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
