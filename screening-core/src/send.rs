@@ -478,16 +478,20 @@ mod tests {
         ))
     }
 
-    #[tokio::test]
-    async fn acting_through_a_store_costs_one_load_and_one_commit() {
-        let store = sendable_store();
-        let outcome = act_on_appointment(
-            &store,
+    /// "Send to modality" for the store's appointment, through [`act_on_appointment`].
+    async fn send_through(store: &CountingStore) -> Result<ActionOutcome, ActionError> {
+        act_on_appointment(
+            store,
             AppointmentId::from_uuid(id(1)),
             &request(AppointmentAction::SendToModality),
         )
         .await
-        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn acting_through_a_store_costs_one_load_and_one_commit() {
+        let store = sendable_store();
+        let outcome = send_through(&store).await.unwrap();
         assert!(outcome.message.is_some());
         assert_eq!(store.counts(), (1, 1), "(loads, commits)");
     }
@@ -518,13 +522,7 @@ mod tests {
     async fn losing_a_race_rechecks_against_the_fresh_state_for_the_precise_refusal() {
         let store = sendable_store();
         *store.rival.lock().unwrap() = Some(AppointmentState::SentToModality);
-        let refused = act_on_appointment(
-            &store,
-            AppointmentId::from_uuid(id(1)),
-            &request(AppointmentAction::SendToModality),
-        )
-        .await
-        .unwrap_err();
+        let refused = send_through(&store).await.unwrap_err();
         assert!(matches!(refused, ActionError::Refused(_)), "{refused:?}");
         assert_eq!(
             store.counts(),
@@ -535,13 +533,7 @@ mod tests {
         // A rival change that still allows the action is a plain conflict, safe to retry.
         let store = sendable_store();
         *store.rival.lock().unwrap() = Some(AppointmentState::CheckedIn);
-        let conflict = act_on_appointment(
-            &store,
-            AppointmentId::from_uuid(id(1)),
-            &request(AppointmentAction::SendToModality),
-        )
-        .await
-        .unwrap_err();
+        let conflict = send_through(&store).await.unwrap_err();
         assert!(matches!(conflict, ActionError::Conflict), "{conflict:?}");
     }
 }

@@ -90,6 +90,13 @@ async fn perform(
         .message
 }
 
+/// Presses "Send to modality" for `id` at `at`; the message it made.
+async fn send(store: &dyn ScreeningStore, id: AppointmentId, at: DateTime<Utc>) -> Message {
+    perform(store, id, AppointmentAction::SendToModality, at)
+        .await
+        .expect("sending makes a message")
+}
+
 fn sendable(demo: &DemoData) -> AppointmentId {
     demo.appointments
         .iter()
@@ -130,14 +137,7 @@ async fn sending_commits_the_state_its_event_and_the_message_together(backend: B
         return;
     };
     let id = sendable(&demo);
-    let message = perform(
-        test.store.as_ref(),
-        id,
-        AppointmentAction::SendToModality,
-        t(10),
-    )
-    .await
-    .unwrap();
+    let message = send(test.store.as_ref(), id, t(10)).await;
 
     let context = test.store.send_context(id).await.unwrap();
     assert_eq!(context.appointment.state, AppointmentState::SentToModality);
@@ -463,13 +463,7 @@ async fn a_waiting_gateway_wakes_when_a_message_is_committed(backend: Backend) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    perform(
-        test.store.as_ref(),
-        sendable(&demo),
-        AppointmentAction::SendToModality,
-        t(5),
-    )
-    .await;
+    send(test.store.as_ref(), sendable(&demo), t(5)).await;
     for handle in handles {
         let woken = tokio::time::timeout(Duration::from_secs(10), handle).await;
         assert!(matches!(woken, Ok(Ok(Ok(true)))), "{woken:?}");
@@ -524,14 +518,7 @@ async fn a_lost_listen_connection_is_logged_and_wakeups_resume() {
         (woken, started.elapsed())
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    perform(
-        test.store.as_ref(),
-        sendable(&demo),
-        AppointmentAction::SendToModality,
-        t(5),
-    )
-    .await
-    .unwrap();
+    send(test.store.as_ref(), sendable(&demo), t(5)).await;
     let (woken, waited) = waiter.await.unwrap();
     assert!(woken.unwrap(), "woken by the other instance's NOTIFY");
     assert!(
@@ -546,14 +533,7 @@ async fn a_resend_links_to_the_previous_message(backend: Backend) {
         return;
     };
     let id = sendable(&demo);
-    let first = perform(
-        test.store.as_ref(),
-        id,
-        AppointmentAction::SendToModality,
-        t(1),
-    )
-    .await
-    .unwrap();
+    let first = send(test.store.as_ref(), id, t(1)).await;
     let second = perform(test.store.as_ref(), id, AppointmentAction::Resend, t(2))
         .await
         .unwrap();
@@ -706,13 +686,7 @@ async fn clinic_summaries_count_appointments_by_state(backend: Backend) {
     // Sending moves one appointment from its state to "sent".
     let id = sendable(&demo);
     let before = test.store.clinic(demo.clinic.id).await.unwrap();
-    perform(
-        test.store.as_ref(),
-        id,
-        AppointmentAction::SendToModality,
-        t(1),
-    )
-    .await;
+    send(test.store.as_ref(), id, t(1)).await;
     let after = test.store.clinic(demo.clinic.id).await.unwrap();
     assert_eq!(
         after.count(AppointmentState::SentToModality),

@@ -302,3 +302,17 @@ pub fn session_cookie_in(headers: &HeaderMap) -> Option<String> {
         .find(|c| c.starts_with("screening_session="))
         .map(String::from)
 }
+
+/// Whether a test that needs outside tools can run: with nothing `missing`, yes; otherwise it
+/// prints a notice and skips, except under `CI=true`, where a missing peer fails the test.
+pub fn peers_present(what: &str, missing: &[String]) -> bool {
+    if missing.is_empty() {
+        return true;
+    }
+    let text = format!("{what} needs: {}", missing.join("; "));
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{text}");
+    }
+    eprintln!("NOTICE: skipped, {text}");
+    false
+}
