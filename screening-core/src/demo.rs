@@ -51,6 +51,7 @@ impl DemoData {
     ) -> ServiceRequestInput<'_> {
         ServiceRequestInput {
             message_id,
+            appointment_id: self.appointments[n].id,
             participant: &self.participants[n],
             slot: &self.slots[n],
             provider: &self.provider,

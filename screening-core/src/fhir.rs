@@ -8,7 +8,7 @@ use fhirbolt::model::r4::resources::{Patient, ServiceRequest, ServiceRequestOccu
 use fhirbolt::model::r4::types::{CodeableConcept, Coding, HumanName, Identifier, Reference};
 use fhirbolt::model::r4::Resource;
 
-use crate::ids::MessageId;
+use crate::ids::{AppointmentId, MessageId};
 use crate::people::{ClinicSlot, Participant, Provider, Setting};
 
 /// The NHS number identifier system.
@@ -23,6 +23,11 @@ pub const SERVICE_CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem
 pub const SCREENING_MAMMOGRAPHY: (&str, &str) = ("1224585002", "Screening mammography of breast");
 /// SNOMED CT: screening procedure (the reason).
 pub const SCREENING_PROCEDURE: (&str, &str) = ("395555000", "Screening procedure");
+/// The identifier type of an accession number: HL7 v2 table 0203, `ACSN`.
+pub const ACCESSION_NUMBER_TYPE: (&str, &str) =
+    ("http://terminology.hl7.org/CodeSystem/v2-0203", "ACSN");
+/// Our own namespace for accession numbers (the worklist reads the identifier by its type).
+pub const ACCESSION_NUMBER_SYSTEM: &str = "urn:nhs-breast-screening:accession-number";
 /// The id of the contained `Patient`, referenced as `#patient`.
 const CONTAINED_PATIENT_ID: &str = "patient";
 
@@ -31,6 +36,8 @@ const CONTAINED_PATIENT_ID: &str = "patient";
 pub struct ServiceRequestInput<'a> {
     /// Becomes the resource id, so the order and the message share one identity.
     pub message_id: MessageId,
+    /// The appointment, whose accession number the order carries (the same on every send).
+    pub appointment_id: AppointmentId,
     /// Whom to screen.
     pub participant: &'a Participant,
     /// When.
@@ -106,6 +113,20 @@ pub fn service_request(input: &ServiceRequestInput<'_>) -> ServiceRequest {
     let participant = input.participant;
     ServiceRequest {
         id: Some(input.message_id.to_string().into()),
+        identifier: vec![Identifier {
+            r#type: Some(Box::new(CodeableConcept {
+                coding: vec![Coding {
+                    system: Some(ACCESSION_NUMBER_TYPE.0.into()),
+                    code: Some(ACCESSION_NUMBER_TYPE.1.into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..identifier(
+                ACCESSION_NUMBER_SYSTEM,
+                &crate::worklist::accession_number(input.appointment_id),
+            )
+        }],
         contained: vec![Resource::Patient(Box::new(contained_patient(participant)))],
         status: "active".into(),
         intent: "order".into(),
@@ -211,6 +232,7 @@ mod tests {
     fn input(f: &Fixture) -> ServiceRequestInput<'_> {
         ServiceRequestInput {
             message_id: MessageId::from_uuid(Uuid::from_u128(0xabc)),
+            appointment_id: AppointmentId::from_uuid(Uuid::from_u128(0xdef)),
             participant: &f.participant,
             slot: &f.slot,
             provider: &f.provider,
@@ -227,6 +249,8 @@ mod tests {
         assert_eq!(json["resourceType"], "ServiceRequest");
         assert_eq!(json["id"], "00000000-0000-0000-0000-000000000abc");
         assert_eq!(json["status"], "active");
+        assert_eq!(json["identifier"][0]["type"]["coding"][0]["code"], "ACSN");
+        assert_eq!(json["identifier"][0]["value"], "BS00000000000DEF");
         assert_eq!(json["intent"], "order");
         assert_eq!(
             json["category"][0]["coding"][0]["system"],

@@ -103,6 +103,7 @@ pub mod ports;
 pub mod send;
 pub mod staff;
 pub mod wire;
+pub mod worklist;
 
 /// The names most callers need, in one import.
 pub mod prelude {

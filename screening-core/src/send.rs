@@ -144,6 +144,7 @@ fn build_message(context: &SendContext, request: &ActionRequest) -> Result<Messa
     let payload = match message_type.as_str() {
         MessageType::FHIR_NAME => render_service_request(&ServiceRequestInput {
             message_id: request.new_message_id,
+            appointment_id: context.appointment.id,
             participant: &context.participant,
             slot: &context.slot,
             provider: &context.provider,
