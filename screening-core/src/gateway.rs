@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{GatewayId, SettingId};
 use crate::message::MessageType;
 
-/// Where a gateway forwards a message: `http(s)://…` (POST), `file:///folder` (one file per message)
-/// or `log:` (a structured log line with the NHS number masked).
+/// Where a gateway forwards a message: `http(s)://…` (POST), `file:///folder` (one file per message),
+/// `log:` (a structured log line with the NHS number masked) or `mwl:` (the gateway's own DICOM
+/// Modality Worklist, which the mammography machines query).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Destination(String);
@@ -20,10 +21,12 @@ pub struct Destination(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationError {
     /// Empty, or no `scheme:` at the start.
-    #[error("a destination is a URI such as https://host/path, file:///folder or log:; got {0:?}")]
+    #[error(
+        "a destination is a URI such as https://host/path, file:///folder, log: or mwl:; got {0:?}"
+    )]
     NotAUri(String),
     /// A scheme the gateway cannot forward to.
-    #[error("destination scheme {0:?} is not supported; use http, https, file or log")]
+    #[error("destination scheme {0:?} is not supported; use http, https, file, log or mwl")]
     UnsupportedScheme(String),
     /// `http(s)://` without a host, or `file:` without an absolute path.
     #[error("destination {0:?} is incomplete: http(s) needs a host, file needs an absolute path (file:///folder)")]
@@ -57,7 +60,7 @@ impl Destination {
                     return Err(DestinationError::Incomplete(shown()));
                 }
             }
-            "log" => {}
+            "log" | "mwl" => {}
             _ => return Err(DestinationError::UnsupportedScheme(scheme.to_string())),
         }
         Ok(Self(uri.to_string()))

@@ -9,6 +9,7 @@
 //! - `hub`: [`hub`], an axum `Router` the web app (or any axum service) mounts: the proof of
 //!   concept's polling API, long-polling, confirmations, failures and heartbeats, with per-gateway
 //!   credentials ([`auth`]); and the relay dispatcher that pushes messages.
+//! - `worklist` (part of `agent`): [`worklist`], the DICOM Modality Worklist served to modalities.
 //! - `relay`: [`relay`], Azure Relay Hybrid Connections: SAS tokens, the sender and the listener.
 //! - `local-relay`: `relay::local`, a protocol-faithful Hybrid Connections relay for development
 //!   and tests.
@@ -32,3 +33,5 @@ pub mod random;
 pub mod relay;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "worklist")]
+pub mod worklist;

@@ -1,0 +1,405 @@
+//! The worklist's DICOM service (SCP): accepts associations from modalities, answers C-ECHO, and
+//! answers Modality Worklist C-FIND from the store, one pending response per match with exactly
+//! the keys the modality asked for (empty where there is no value, PS3.4 K.6.1.2.2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dicom_core::header::Header;
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_ul::association::server::AccessControl;
+use dicom_ul::association::ServerAssociationOptions;
+use dicom_ul::pdu::{
+    AssociationRJServiceUserReason, PresentationContextResultReason, UserIdentity,
+};
+use dicom_ul::prelude::*;
+use dicom_ul::Pdu;
+use screening_core::worklist::{
+    WorklistItem, WorklistQuery, CHARACTER_SET, MAMMOGRAPHY, NHS_ISSUER,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::dimse::{self, command, status, Assembler, Request};
+use super::store::WorklistStore;
+use super::WorklistSettings;
+
+/// Who may open an association: the called AE title must be ours, and the calling AE title on the
+/// allow-list when there is one.
+struct Admission {
+    allowed_calling: Vec<String>,
+}
+
+impl AccessControl for Admission {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        if !self.allowed_calling.is_empty()
+            && !self
+                .allowed_calling
+                .iter()
+                .any(|allowed| allowed == calling_ae_title.trim())
+        {
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
+}
+
+/// Serves the worklist on `listener` until `stop` turns true; each association runs in its own task.
+pub async fn serve(
+    listener: TcpListener,
+    settings: WorklistSettings,
+    store: WorklistStore,
+    mut stop: watch::Receiver<bool>,
+) {
+    let settings = Arc::new(settings);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                let (settings, store) = (settings.clone(), store.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = associate(socket, &settings, &store).await {
+                        tracing::warn!(%peer, %error, "worklist: association ended with an error");
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "worklist: accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn associate(
+    socket: tokio::net::TcpStream,
+    settings: &WorklistSettings,
+    store: &WorklistStore,
+) -> Result<(), String> {
+    let options = ServerAssociationOptions::new()
+        .ae_access_control(Admission {
+            allowed_calling: settings.allowed_calling_ae_titles.clone(),
+        })
+        .ae_title(settings.ae_title.as_str())
+        .with_abstract_syntax(dimse::VERIFICATION)
+        .with_abstract_syntax(dimse::WORKLIST_FIND)
+        .with_transfer_syntax(dimse::IMPLICIT_VR_LE)
+        .with_transfer_syntax(dimse::EXPLICIT_VR_LE)
+        // A modality that goes quiet mid-association does not hold a task for ever.
+        .read_timeout(Duration::from_secs(60));
+    let mut association = options
+        .establish_async(socket)
+        .await
+        .map_err(|e| format!("association: {e}"))?;
+    let calling = association.peer_ae_title().to_string();
+    tracing::info!(calling_ae_title = %calling, "worklist: association accepted");
+    let mut assembler = Assembler::default();
+    loop {
+        let pdu = association
+            .receive()
+            .await
+            .map_err(|e| format!("receive: {e}"))?;
+        match pdu {
+            Pdu::PData { data } => {
+                for value in data {
+                    let request = match assembler.push(value) {
+                        Ok(Some(request)) => request,
+                        Ok(None) => continue,
+                        Err(error) => {
+                            let _ = association.abort().await;
+                            return Err(error.to_string());
+                        }
+                    };
+                    let transfer_syntax = association
+                        .presentation_contexts()
+                        .iter()
+                        .find(|pc| {
+                            pc.id == request.context_id
+                                && pc.reason == PresentationContextResultReason::Acceptance
+                        })
+                        .map(|pc| pc.transfer_syntax.clone())
+                        .ok_or_else(|| {
+                            format!(
+                                "presentation context {} was not accepted",
+                                request.context_id
+                            )
+                        })?;
+                    let max_pdu = association.requestor_max_pdu_length();
+                    let reply = Reply {
+                        request: &request,
+                        transfer_syntax: &transfer_syntax,
+                        max_pdu,
+                    };
+                    for pdu in answer(reply, store, &calling).await? {
+                        association
+                            .send(&pdu)
+                            .await
+                            .map_err(|e| format!("send: {e}"))?;
+                    }
+                }
+            }
+            Pdu::ReleaseRQ => {
+                let _ = association.send(&Pdu::ReleaseRP).await;
+                tracing::debug!(calling_ae_title = %calling, "worklist: association released");
+                return Ok(());
+            }
+            Pdu::AbortRQ { .. } => return Ok(()),
+            other => {
+                let _ = association.abort().await;
+                return Err(format!("unexpected PDU: {}", other.short_description()));
+            }
+        }
+    }
+}
+
+/// What a response needs to know of its request and association.
+#[derive(Clone, Copy)]
+struct Reply<'a> {
+    request: &'a Request,
+    transfer_syntax: &'a str,
+    max_pdu: u32,
+}
+
+/// The PDUs that answer one request.
+async fn answer(
+    reply: Reply<'_>,
+    store: &WorklistStore,
+    calling: &str,
+) -> Result<Vec<Pdu>, String> {
+    let Reply {
+        request,
+        transfer_syntax,
+        max_pdu,
+    } = reply;
+    let field = request.command_field().map_err(|e| e.to_string())?;
+    let pdus = |command: InMemDicomObject, dataset: Option<&InMemDicomObject>| {
+        dimse::response_pdus(
+            request.context_id,
+            &command,
+            dataset.map(|d| (d, transfer_syntax)),
+            max_pdu,
+        )
+        .map_err(|e| e.to_string())
+    };
+    match field {
+        command::C_ECHO_RQ => pdus(
+            dimse::response(command::C_ECHO_RSP, request, status::SUCCESS, None, false),
+            None,
+        ),
+        command::C_FIND_RQ => {
+            let failure = |code: u16, why: &str| {
+                pdus(
+                    dimse::response(command::C_FIND_RSP, request, code, Some(why), false),
+                    None,
+                )
+            };
+            let Some(bytes) = request.dataset.as_deref() else {
+                return failure(
+                    status::IDENTIFIER_DOES_NOT_MATCH,
+                    "C-FIND without an identifier",
+                );
+            };
+            let identifier = match dimse::read_dataset(bytes, transfer_syntax) {
+                Ok(identifier) => identifier,
+                Err(error) => {
+                    return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string())
+                }
+            };
+            let query = query_of(&identifier);
+            let items = match store.open_items().await {
+                Ok(items) => items,
+                Err(error) => {
+                    tracing::error!(%error, "worklist: C-FIND: reading the worklist failed");
+                    return failure(status::UNABLE_TO_PROCESS, "the worklist cannot be read");
+                }
+            };
+            let mut answers = Vec::new();
+            let mut matches = 0;
+            for item in items {
+                match query.matches(&item) {
+                    Ok(true) => {
+                        matches += 1;
+                        answers.extend(pdus(
+                            dimse::response(
+                                command::C_FIND_RSP,
+                                request,
+                                status::PENDING,
+                                None,
+                                true,
+                            ),
+                            Some(&answer_for(&identifier, &item)),
+                        )?);
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string())
+                    }
+                }
+            }
+            tracing::info!(calling_ae_title = %calling, matches, "worklist: C-FIND answered");
+            answers.extend(pdus(
+                dimse::response(command::C_FIND_RSP, request, status::SUCCESS, None, false),
+                None,
+            )?);
+            Ok(answers)
+        }
+        // Every response of a C-FIND goes out before the next request is read, so a cancel arrives
+        // after the last one: nothing is left to stop, and it gets no response (PS3.7 9.3.2.3).
+        command::C_CANCEL_RQ => Ok(Vec::new()),
+        other => {
+            tracing::warn!(
+                command_field = other,
+                "worklist: an operation this SCP does not offer"
+            );
+            pdus(
+                dimse::response(
+                    other | 0x8000,
+                    request,
+                    status::UNRECOGNISED_OPERATION,
+                    Some("this worklist offers C-ECHO and C-FIND only"),
+                    false,
+                ),
+                None,
+            )
+        }
+    }
+}
+
+/// A key's value, with DICOM's padding taken off; `None` when absent or empty (universal match).
+fn key(dataset: &InMemDicomObject, tag: Tag) -> Option<String> {
+    dataset
+        .get(tag)
+        .and_then(|element| element.to_str().ok())
+        .map(|text| text.trim_end_matches(['\0', ' ']).trim_start().to_string())
+        .filter(|text| !text.is_empty())
+}
+
+/// The first item of the ScheduledProcedureStepSequence the modality sent, if any.
+fn step_keys(identifier: &InMemDicomObject) -> Option<&InMemDicomObject> {
+    identifier
+        .get(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        .and_then(|element| element.items())
+        .and_then(|items| items.first())
+}
+
+fn query_of(identifier: &InMemDicomObject) -> WorklistQuery {
+    let step = step_keys(identifier);
+    let step_key = |tag| step.and_then(|step| key(step, tag));
+    WorklistQuery {
+        patient_id: key(identifier, tags::PATIENT_ID),
+        patient_name: key(identifier, tags::PATIENT_NAME),
+        accession_number: key(identifier, tags::ACCESSION_NUMBER),
+        modality: step_key(tags::MODALITY),
+        station_ae_title: step_key(tags::SCHEDULED_STATION_AE_TITLE),
+        start_date: step_key(tags::SCHEDULED_PROCEDURE_STEP_START_DATE),
+        start_time: step_key(tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+    }
+}
+
+fn text(tag: Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
+    if value.is_empty() {
+        DataElement::new(tag, vr, PrimitiveValue::Empty)
+    } else {
+        DataElement::new(tag, vr, PrimitiveValue::from(value))
+    }
+}
+
+/// The procedure code as a code sequence item (SNOMED CT, coding scheme `SCT`).
+fn procedure_code(item: &WorklistItem) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        text(tags::CODE_VALUE, VR::SH, &item.procedure_code),
+        text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, "SCT"),
+        text(tags::CODE_MEANING, VR::LO, &item.description),
+    ])
+}
+
+/// One match: every key the modality asked for, with the item's value or empty.
+fn answer_for(identifier: &InMemDicomObject, item: &WorklistItem) -> InMemDicomObject {
+    let mut answer = InMemDicomObject::new_empty();
+    answer.put(text(tags::SPECIFIC_CHARACTER_SET, VR::CS, CHARACTER_SET));
+    for asked in identifier.iter() {
+        let tag = asked.tag();
+        let element = match tag {
+            tags::SPECIFIC_CHARACTER_SET => continue,
+            tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE => {
+                let step = step_keys(identifier)
+                    .cloned()
+                    .unwrap_or_else(InMemDicomObject::new_empty);
+                DataElement::new(
+                    tag,
+                    VR::SQ,
+                    DataSetSequence::from(vec![step_answer(&step, item)]),
+                )
+            }
+            tags::REQUESTED_PROCEDURE_CODE_SEQUENCE => DataElement::new(
+                tag,
+                VR::SQ,
+                DataSetSequence::from(vec![procedure_code(item)]),
+            ),
+            tags::ACCESSION_NUMBER => text(tag, VR::SH, &item.accession_number),
+            tags::PATIENT_NAME => text(tag, VR::PN, &item.patient_name),
+            tags::PATIENT_ID => text(tag, VR::LO, &item.patient_id),
+            tags::ISSUER_OF_PATIENT_ID => text(tag, VR::LO, NHS_ISSUER),
+            tags::PATIENT_BIRTH_DATE => text(tag, VR::DA, &item.birth_date),
+            tags::PATIENT_SEX => text(tag, VR::CS, &item.sex),
+            tags::STUDY_INSTANCE_UID => text(tag, VR::UI, &item.study_instance_uid),
+            tags::REQUESTED_PROCEDURE_ID => text(tag, VR::SH, &item.requested_procedure_id),
+            tags::REQUESTED_PROCEDURE_DESCRIPTION => text(tag, VR::LO, &item.description),
+            _ => empty_like(asked),
+        };
+        answer.put(element);
+    }
+    answer
+}
+
+fn step_answer(asked: &InMemDicomObject, item: &WorklistItem) -> InMemDicomObject {
+    let mut step = InMemDicomObject::new_empty();
+    for key in asked.iter() {
+        let tag = key.tag();
+        let element = match tag {
+            tags::MODALITY => text(tag, VR::CS, MAMMOGRAPHY),
+            tags::SCHEDULED_STATION_AE_TITLE => text(tag, VR::AE, &item.station_ae_title),
+            tags::SCHEDULED_PROCEDURE_STEP_START_DATE => text(tag, VR::DA, &item.start_date),
+            tags::SCHEDULED_PROCEDURE_STEP_START_TIME => text(tag, VR::TM, &item.start_time),
+            tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION => text(tag, VR::LO, &item.description),
+            tags::SCHEDULED_PROCEDURE_STEP_ID => text(tag, VR::SH, &item.step_id),
+            tags::SCHEDULED_PROCEDURE_STEP_STATUS => text(tag, VR::CS, "SCHEDULED"),
+            tags::SCHEDULED_PROTOCOL_CODE_SEQUENCE => DataElement::new(
+                tag,
+                VR::SQ,
+                DataSetSequence::from(vec![procedure_code(item)]),
+            ),
+            _ => empty_like(key),
+        };
+        step.put(element);
+    }
+    step
+}
+
+/// A key this worklist has no value for: returned empty, with the VR the modality used.
+fn empty_like(asked: &DataElement<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    if asked.vr() == VR::SQ {
+        DataElement::new(
+            asked.tag(),
+            VR::SQ,
+            DataSetSequence::<InMemDicomObject>::empty(),
+        )
+    } else {
+        DataElement::new(asked.tag(), asked.vr(), PrimitiveValue::Empty)
+    }
+}

@@ -1,0 +1,365 @@
+//! The worklist against DCMTK, the independent DICOM peer (Debian `dcmtk`): `echoscu` verifies,
+//! `findscu -W` queries as a modality does, and what findscu wrote (`-X`) is read back with
+//! dicom-object and checked attribute by attribute, including UTF-8 names and UK local times.
+//!
+//! Without DCMTK the tests skip with a notice, except under `CI=true`, where they fail
+//! (`.ci/run` installs it).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use dicom_dictionary_std::tags;
+use screening_core::fhir::{render_service_request, ServiceRequestInput};
+use screening_core::ids::*;
+use screening_core::nhs_number::NhsNumber;
+use screening_core::people::{ClinicSlot, Participant, Provider, Setting, Sex};
+use screening_core::worklist::{accession_number, WorklistOrder};
+use screening_gateway::worklist::{serve, Stored, WorklistSettings, WorklistStore};
+use tokio::process::Command;
+use uuid::Uuid;
+
+fn dcmtk_present() -> bool {
+    let present = std::process::Command::new("findscu")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !present {
+        let text = "DCMTK (findscu, echoscu) is not installed: apt-get install dcmtk";
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            panic!("{text}");
+        }
+        eprintln!("NOTICE: skipped, {text}");
+    }
+    present
+}
+
+/// An order for `first last` at `starts_at`, as the hub renders it.
+fn order(first: &str, last: &str, starts_at: &str, station: &str) -> WorklistOrder {
+    let participant = Participant {
+        id: ParticipantId::from_uuid(Uuid::new_v4()),
+        first_name: first.into(),
+        last_name: last.into(),
+        date_of_birth: NaiveDate::from_ymd_opt(1961, 7, 30).unwrap(),
+        nhs_number: NhsNumber::parse("9434765919").unwrap(),
+        sex: Sex::Female,
+    };
+    let slot = ClinicSlot {
+        id: ClinicSlotId::from_uuid(Uuid::new_v4()),
+        clinic_id: ClinicId::from_uuid(Uuid::new_v4()),
+        starts_at: DateTime::parse_from_rfc3339(starts_at)
+            .unwrap()
+            .with_timezone(&Utc),
+        duration_minutes: 10,
+    };
+    let provider = Provider {
+        id: ProviderId::from_uuid(Uuid::new_v4()),
+        name: "West Yorkshire".into(),
+        ods_code: "RR8".into(),
+    };
+    let setting = Setting {
+        id: SettingId::from_uuid(Uuid::new_v4()),
+        provider_id: provider.id,
+        name: "Leeds".into(),
+    };
+    let message_id = MessageId::from_uuid(Uuid::new_v4());
+    let json = render_service_request(&ServiceRequestInput {
+        message_id,
+        appointment_id: AppointmentId::from_uuid(Uuid::new_v4()),
+        participant: &participant,
+        slot: &slot,
+        provider: &provider,
+        setting: &setting,
+        authored_on: slot.starts_at,
+    })
+    .unwrap();
+    WorklistOrder::from_service_request(message_id, &json, station).unwrap()
+}
+
+struct Worklist {
+    port: u16,
+    store: WorklistStore,
+    _stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_worklist(allowed_calling: Vec<String>) -> Worklist {
+    let dir = tempfile::tempdir().unwrap();
+    let store = WorklistStore::open(&dir.path().join("agent.db"))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let settings = WorklistSettings {
+        allowed_calling_ae_titles: allowed_calling,
+        ..WorklistSettings::default()
+    };
+    tokio::spawn(serve(listener, settings, store.clone(), stopped));
+    Worklist {
+        port,
+        store,
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+/// Runs findscu -W with `keys` in a fresh folder; returns the responses it wrote, in order.
+async fn findscu(port: u16, keys: &[&str]) -> Vec<dicom_object::DefaultDicomObject> {
+    let out = tempfile::tempdir().unwrap();
+    let mut command = Command::new("findscu");
+    command
+        .current_dir(out.path())
+        .args(["-W", "-X", "-aet", "MAMMO1", "-aec", "SCREENING_MWL"]);
+    for key in keys {
+        command.args(["-k", key]);
+    }
+    let output = command
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .await
+        .expect("findscu runs");
+    assert!(
+        output.status.success(),
+        "findscu failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut files: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| dicom_object::open_file(path).unwrap())
+        .collect()
+}
+
+fn text(object: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String {
+    object
+        .element(tag)
+        .unwrap_or_else(|_| panic!("{tag} is in the response"))
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_string()
+}
+
+const MODALITY_KEYS: &[&str] = &[
+    "(0040,0100)[0].Modality=MG",
+    "(0040,0100)[0].ScheduledProcedureStepStartTime",
+    "(0040,0100)[0].ScheduledStationAETitle",
+    "(0040,0100)[0].ScheduledProcedureStepID",
+    "(0040,0100)[0].ScheduledProcedureStepDescription",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "RequestedProcedureID",
+    "ReferringPhysicianName",
+];
+
+#[tokio::test]
+async fn echoscu_verifies_and_a_wrong_called_ae_title_is_rejected() {
+    if !dcmtk_present() {
+        return;
+    }
+    let worklist = start_worklist(Vec::new()).await;
+    let port = worklist.port.to_string();
+    let echo = |called: &'static str| {
+        let port = port.clone();
+        async move {
+            Command::new("echoscu")
+                .args(["-aet", "MAMMO1", "-aec", called, "127.0.0.1", &port])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = echo("SCREENING_MWL").await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = echo("SOMEONE_ELSE").await;
+    assert!(
+        !refused.status.success(),
+        "a wrong called AE title is refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Called AE Title Not Recognized"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_calling_ae_title_off_the_allow_list_is_rejected() {
+    if !dcmtk_present() {
+        return;
+    }
+    let worklist = start_worklist(vec!["MAMMO2".into()]).await;
+    let output = Command::new("echoscu")
+        .args(["-aet", "MAMMO1", "-aec", "SCREENING_MWL", "127.0.0.1"])
+        .arg(worklist.port.to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Calling AE Title Not Recognized"));
+}
+
+#[tokio::test]
+async fn findscu_finds_todays_participant_with_every_key_it_asked_for() {
+    if !dcmtk_present() {
+        return;
+    }
+    let worklist = start_worklist(Vec::new()).await;
+    // 08:30 UTC in July is 09:30 in the UK (BST); the January one is 09:00 GMT.
+    let summer = order("Siân", "O'Brien", "2026-07-14T08:30:00Z", "MAMMO1");
+    let winter = order("Zoë", "Ng", "2026-01-14T09:00:00Z", "");
+    for order in [&summer, &winter] {
+        assert_eq!(
+            worklist.store.store(order, Utc::now()).await.unwrap(),
+            Stored::Scheduled
+        );
+    }
+    // Redelivery changes nothing.
+    assert_eq!(
+        worklist.store.store(&summer, Utc::now()).await.unwrap(),
+        Stored::AlreadyThere
+    );
+    let WorklistOrder::Schedule(expected) = &summer else {
+        unreachable!()
+    };
+
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.push("(0040,0100)[0].ScheduledProcedureStepStartDate=20260714");
+    let responses = findscu(worklist.port, &keys).await;
+    assert_eq!(responses.len(), 1, "one match for 14 July");
+    let found = &responses[0];
+    assert_eq!(text(found, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
+    assert_eq!(text(found, tags::PATIENT_NAME), "O'BRIEN^Siân");
+    assert_eq!(text(found, tags::PATIENT_ID), "9434765919");
+    assert_eq!(text(found, tags::ISSUER_OF_PATIENT_ID), "NHS");
+    assert_eq!(text(found, tags::PATIENT_BIRTH_DATE), "19610730");
+    assert_eq!(text(found, tags::PATIENT_SEX), "F");
+    assert_eq!(
+        text(found, tags::ACCESSION_NUMBER),
+        expected.accession_number
+    );
+    assert!(expected.accession_number.len() <= 16);
+    assert_eq!(
+        text(found, tags::STUDY_INSTANCE_UID),
+        format!("2.25.{}", expected.message_id.as_uuid().as_u128())
+    );
+    assert_eq!(
+        text(found, tags::REQUESTED_PROCEDURE_ID),
+        expected.accession_number
+    );
+    // Asked for, no value here: returned empty, not left out.
+    assert_eq!(text(found, tags::REFERRING_PHYSICIAN_NAME), "");
+    let step = &found
+        .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(text(step, tags::MODALITY), "MG");
+    assert_eq!(
+        text(step, tags::SCHEDULED_PROCEDURE_STEP_START_DATE),
+        "20260714"
+    );
+    assert_eq!(
+        text(step, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+        "093000"
+    );
+    assert_eq!(text(step, tags::SCHEDULED_STATION_AE_TITLE), "MAMMO1");
+    assert_eq!(
+        text(step, tags::SCHEDULED_PROCEDURE_STEP_ID),
+        expected.step_id
+    );
+    assert_eq!(
+        text(step, tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION),
+        "Screening mammography"
+    );
+
+    // GMT date, a name search with a wildcard, any station.
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.retain(|key| *key != "PatientName");
+    keys.push("PatientName=ng*");
+    keys.push("(0040,0100)[0].ScheduledProcedureStepStartDate=20260101-20260131");
+    let responses = findscu(worklist.port, &keys).await;
+    assert_eq!(responses.len(), 1);
+    assert_eq!(text(&responses[0], tags::PATIENT_NAME), "NG^Zoë");
+    let step = &responses[0]
+        .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        text(step, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+        "090000"
+    );
+
+    // Another modality: the MAMMO1 item is not for it, the item for any station is.
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.retain(|key| !key.contains("ScheduledStationAETitle"));
+    keys.push("(0040,0100)[0].ScheduledStationAETitle=MAMMO2");
+    let responses = findscu(worklist.port, &keys).await;
+    assert_eq!(responses.len(), 1);
+    assert_eq!(text(&responses[0], tags::PATIENT_NAME), "NG^Zoë");
+
+    // A query that matches nothing answers with no match, and a bad date key is refused.
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.push("(0040,0100)[0].ScheduledProcedureStepStartDate=20300101");
+    assert!(findscu(worklist.port, &keys).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_resend_replaces_the_item_and_a_revoke_takes_it_off() {
+    if !dcmtk_present() {
+        return;
+    }
+    let worklist = start_worklist(Vec::new()).await;
+    let first = order("Janet", "Williams", "2026-07-14T08:30:00Z", "");
+    let WorklistOrder::Schedule(item) = &first else {
+        unreachable!()
+    };
+    worklist.store.store(&first, Utc::now()).await.unwrap();
+    // The same appointment sent again: a new message with the same accession number.
+    let mut resent = (**item).clone();
+    resent.message_id = MessageId::from_uuid(Uuid::new_v4());
+    resent.start_time = "100000".into();
+    let resent = WorklistOrder::Schedule(Box::new(resent));
+    worklist.store.store(&resent, Utc::now()).await.unwrap();
+    let responses = findscu(worklist.port, MODALITY_KEYS).await;
+    assert_eq!(responses.len(), 1, "the resend replaced the first item");
+    let step = &responses[0]
+        .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        text(step, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+        "100000"
+    );
+    let revoke = WorklistOrder::Revoke {
+        accession_number: accession_number(AppointmentId::from_uuid(Uuid::nil())),
+    };
+    assert_eq!(
+        worklist.store.store(&revoke, Utc::now()).await.unwrap(),
+        Stored::Revoked { count: 0 },
+        "another appointment's revoke touches nothing"
+    );
+    let revoke = WorklistOrder::Revoke {
+        accession_number: item.accession_number.clone(),
+    };
+    assert_eq!(
+        worklist.store.store(&revoke, Utc::now()).await.unwrap(),
+        Stored::Revoked { count: 1 }
+    );
+    assert!(findscu(worklist.port, MODALITY_KEYS).await.is_empty());
+}
