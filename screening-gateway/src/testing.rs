@@ -260,6 +260,7 @@ impl LocalHub {
             inbox_path: inbox.to_path_buf(),
             heartbeat_interval: Duration::from_secs(300),
             relay: None,
+            worklist: None,
         }
     }
 }
@@ -423,6 +424,7 @@ impl LocalHub {
                 interval: Duration::from_secs(3600),
             },
             relay: Some(relay_endpoint(relay_url, "listen", RELAY_LISTEN_KEY)),
+            worklist: None,
             ..self.agent_config(inbox)
         }
     }

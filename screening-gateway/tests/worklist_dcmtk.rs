@@ -9,9 +9,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use dicom_dictionary_std::tags;
 use screening_core::fhir::{render_service_request, ServiceRequestInput};
 use screening_core::ids::*;
+use screening_core::message::MessageStatus;
 use screening_core::nhs_number::NhsNumber;
 use screening_core::people::{ClinicSlot, Participant, Provider, Setting, Sex};
 use screening_core::worklist::{accession_number, WorklistOrder};
+use screening_gateway::agent::WorklistConfig;
+use screening_gateway::testing::{start_agent, LocalHub};
 use screening_gateway::worklist::{serve, Stored, WorklistSettings, WorklistStore};
 use tokio::process::Command;
 use uuid::Uuid;
@@ -362,4 +365,108 @@ async fn a_resend_replaces_the_item_and_a_revoke_takes_it_off() {
         Stored::Revoked { count: 1 }
     );
     assert!(findscu(worklist.port, MODALITY_KEYS).await.is_empty());
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_sent_from_the_hub_is_found_by_findscu_replaced_on_resend_and_survives_a_restart()
+{
+    if !dcmtk_present() {
+        return;
+    }
+    let hub = LocalHub::start().await;
+    hub.route_to("mwl:").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut config = hub.agent_config(&dir.path().join("agent.db"));
+    config.worklist = Some(WorklistConfig {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        settings: WorklistSettings {
+            station_ae_title: "MAMMO1".into(),
+            ..WorklistSettings::default()
+        },
+    });
+    let agent = start_agent(config.clone()).await;
+
+    let sent = hub.send(0).await;
+    hub.until_status(sent.id, MessageStatus::Confirmed).await;
+    let participant = hub
+        .demo
+        .participants
+        .iter()
+        .find(|p| p.id == sent.participant_id)
+        .unwrap()
+        .clone();
+    let patient_key = format!("PatientID={}", participant.nhs_number.digits());
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.retain(|key| *key != "PatientID");
+    keys.push(&patient_key);
+    let found = findscu(port, &keys).await;
+    assert_eq!(found.len(), 1, "the order is on the worklist once");
+    assert_eq!(
+        text(&found[0], tags::PATIENT_NAME),
+        format!(
+            "{}^{}",
+            participant.last_name.to_uppercase(),
+            participant.first_name
+        )
+    );
+    assert_eq!(
+        text(&found[0], tags::STUDY_INSTANCE_UID),
+        format!("2.25.{}", sent.id.as_uuid().as_u128())
+    );
+    let step = &found[0]
+        .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(text(step, tags::SCHEDULED_STATION_AE_TITLE), "MAMMO1");
+
+    // A resend replaces the item: still one, now the new message's study.
+    let resent = hub.resend(0).await;
+    hub.until_status(resent.id, MessageStatus::Confirmed).await;
+    let found = findscu(port, &keys).await;
+    assert_eq!(found.len(), 1, "replaced, not added");
+    assert_eq!(
+        text(&found[0], tags::STUDY_INSTANCE_UID),
+        format!("2.25.{}", resent.id.as_uuid().as_u128())
+    );
+
+    // Restarted, the agent serves the same worklist from its file.
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+    let restarted = start_agent(config).await;
+    let found = findscu(port, &keys).await;
+    assert_eq!(found.len(), 1, "the item survives a restart");
+    restarted.stop.send(true).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mwl_order_on_a_gateway_without_a_worklist_fails_with_the_reason() {
+    let hub = LocalHub::start().await;
+    hub.route_to("mwl:").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = hub.agent_config(&dir.path().join("agent.db"));
+    config.max_attempts = 1;
+    let agent = start_agent(config).await;
+    let sent = hub.send(0).await;
+    let failed = hub.until_status(sent.id, MessageStatus::Failed).await;
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("serves no worklist"),
+        "{:?}",
+        failed.last_error
+    );
+    agent.stop.send(true).unwrap();
 }

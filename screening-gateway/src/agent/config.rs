@@ -52,6 +52,36 @@ pub struct AgentSettings {
     #[command(flatten)]
     #[serde(default)]
     pub relay: RelaySettings,
+    /// The DICOM Modality Worklist served to modalities. TOML: [mwl].
+    #[command(flatten)]
+    #[serde(default)]
+    pub mwl: MwlSettings,
+}
+
+/// `[mwl]`: the worklist is served only when `listen` is set.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MwlSettings {
+    /// Address the worklist listens on for modalities, e.g. 0.0.0.0:4243 (production often uses
+    /// port 104). TOML: [mwl] listen.
+    #[arg(long = "mwl-listen", env = "SCREENING_MWL_LISTEN")]
+    pub listen: Option<String>,
+    /// The worklist's AE title [default: SCREENING_MWL]. TOML: [mwl] ae_title.
+    #[arg(long = "mwl-ae-title", env = "SCREENING_MWL_AE_TITLE")]
+    pub ae_title: Option<String>,
+    /// Calling AE titles allowed to query, comma-separated [default: any]. TOML: [mwl]
+    /// allowed_calling_ae_titles = ["MAMMO1", ...].
+    #[arg(
+        long = "mwl-allowed-calling-ae-titles",
+        env = "SCREENING_MWL_ALLOWED_CALLING_AE_TITLES",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub allowed_calling_ae_titles: Vec<String>,
+    /// ScheduledStationAETitle put on this gateway's items [default: empty, any modality].
+    /// TOML: [mwl] station_ae_title.
+    #[arg(long = "mwl-station-ae-title", env = "SCREENING_MWL_STATION_AE_TITLE")]
+    pub station_ae_title: Option<String>,
 }
 
 /// `[transport]`.
@@ -217,6 +247,16 @@ impl AgentSettings {
                 key_file: self.relay.key_file.or(file.relay.key_file),
                 key: self.relay.key.or(file.relay.key),
             },
+            mwl: MwlSettings {
+                listen: self.mwl.listen.or(file.mwl.listen),
+                ae_title: self.mwl.ae_title.or(file.mwl.ae_title),
+                allowed_calling_ae_titles: if self.mwl.allowed_calling_ae_titles.is_empty() {
+                    file.mwl.allowed_calling_ae_titles
+                } else {
+                    self.mwl.allowed_calling_ae_titles
+                },
+                station_ae_title: self.mwl.station_ae_title.or(file.mwl.station_ae_title),
+            },
         }
     }
 }
@@ -259,6 +299,17 @@ pub struct AgentConfig {
     pub heartbeat_interval: Duration,
     /// The hybrid connection to listen on for pushed messages, if any (alongside polling).
     pub relay: Option<RelayEndpoint>,
+    /// The worklist served to modalities, if any (`mwl:` destinations need it).
+    pub worklist: Option<WorklistConfig>,
+}
+
+/// Where and how the agent serves its DICOM Modality Worklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorklistConfig {
+    /// The address modalities connect to.
+    pub listen: std::net::SocketAddr,
+    /// AE titles.
+    pub settings: crate::worklist::WorklistSettings,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -384,8 +435,11 @@ impl AgentConfig {
             }
         };
 
+        let worklist = worklist_config(settings.mwl)?;
+
         Ok(Self {
             relay,
+            worklist,
             hub_url,
             gateway_id,
             credential,
@@ -400,6 +454,51 @@ impl AgentConfig {
             heartbeat_interval,
         })
     }
+}
+
+/// The `[mwl]` section checked: an AE title is 1 to 16 characters of printable ASCII, no backslash.
+fn worklist_config(mwl: MwlSettings) -> Result<Option<WorklistConfig>, ConfigError> {
+    let Some(listen) = mwl.listen else {
+        return Ok(None);
+    };
+    let listen = listen.trim().parse().map_err(|_| {
+        ConfigError(format!(
+            "[mwl] listen must be an address and port such as 0.0.0.0:4243, got {listen:?}"
+        ))
+    })?;
+    let ae_title = |value: &str, name: &str, empty_ok: bool| {
+        let value = value.trim();
+        let valid = value.len() <= 16
+            && value.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+            && !value.contains('\\');
+        if (value.is_empty() && !empty_ok) || !valid {
+            return Err(ConfigError(format!(
+                "[mwl] {name} must be an AE title (1 to 16 ASCII characters, no backslash), got {value:?}"
+            )));
+        }
+        Ok(value.to_string())
+    };
+    let defaults = crate::worklist::WorklistSettings::default();
+    Ok(Some(WorklistConfig {
+        listen,
+        settings: crate::worklist::WorklistSettings {
+            ae_title: ae_title(
+                mwl.ae_title.as_deref().unwrap_or(&defaults.ae_title),
+                "ae_title",
+                false,
+            )?,
+            allowed_calling_ae_titles: mwl
+                .allowed_calling_ae_titles
+                .iter()
+                .map(|title| ae_title(title, "allowed_calling_ae_titles", false))
+                .collect::<Result<_, _>>()?,
+            station_ae_title: ae_title(
+                mwl.station_ae_title.as_deref().unwrap_or(""),
+                "station_ae_title",
+                true,
+            )?,
+        },
+    }))
 }
 
 /// A secret given directly (environment) or in a file, trimmed.
@@ -574,5 +673,57 @@ mod tests {
         let file = dir.path().join("gateway.toml");
         std::fs::write(&file, "credential = \"sgw_x\"\n").unwrap();
         assert!(AgentSettings::from_file(&file).is_err());
+    }
+
+    #[test]
+    fn the_worklist_is_served_only_with_a_listen_address_and_checks_its_ae_titles() {
+        assert!(AgentConfig::from_settings(flags(&base()))
+            .unwrap()
+            .worklist
+            .is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(
+            &file,
+            "[mwl]\nlisten = \"127.0.0.1:4243\"\nallowed_calling_ae_titles = [\"MAMMO1\", \"MAMMO2\"]\n\
+             station_ae_title = \"MAMMO1\"\n",
+        )
+        .unwrap();
+        let settings = flags(&base()).or(AgentSettings::from_file(&file).unwrap());
+        let worklist = AgentConfig::from_settings(settings)
+            .unwrap()
+            .worklist
+            .unwrap();
+        assert_eq!(worklist.listen, "127.0.0.1:4243".parse().unwrap());
+        assert_eq!(worklist.settings.ae_title, "SCREENING_MWL");
+        assert_eq!(
+            worklist.settings.allowed_calling_ae_titles,
+            ["MAMMO1", "MAMMO2"]
+        );
+        assert_eq!(worklist.settings.station_ae_title, "MAMMO1");
+
+        let refused = |extra: &[&'static str]| {
+            let mut args = base();
+            args.extend_from_slice(extra);
+            AgentConfig::from_settings(flags(&args))
+                .unwrap_err()
+                .to_string()
+        };
+        let error = refused(&["--mwl-listen", "4243"]);
+        assert!(error.contains("[mwl] listen"), "{error}");
+        let error = refused(&[
+            "--mwl-listen",
+            "127.0.0.1:4243",
+            "--mwl-ae-title",
+            "A_TITLE_LONGER_THAN_16",
+        ]);
+        assert!(error.contains("[mwl] ae_title"), "{error}");
+        let error = refused(&[
+            "--mwl-listen",
+            "127.0.0.1:4243",
+            "--mwl-allowed-calling-ae-titles",
+            "MAMMO1,",
+        ]);
+        assert!(error.contains("allowed_calling_ae_titles"), "{error}");
     }
 }

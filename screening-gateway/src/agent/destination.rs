@@ -7,15 +7,20 @@ use std::time::Duration;
 
 use screening_core::prelude::*;
 
+use screening_core::worklist::WorklistOrder;
+
 use super::http_text::{body_excerpt, error_chain};
+use crate::worklist::WorklistStore;
 
 /// How long a destination may take to answer one POST.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Forwards messages; holds the HTTP client so connections are reused.
+/// Forwards messages; holds the HTTP client so connections are reused, and the worklist when the
+/// gateway serves one.
 #[derive(Clone)]
 pub struct Forwarder {
     http: reqwest::Client,
+    worklist: Option<(WorklistStore, String)>,
 }
 
 impl Default for Forwarder {
@@ -32,7 +37,19 @@ impl Forwarder {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("the HTTP client builds");
-        Self { http }
+        Self {
+            http,
+            worklist: None,
+        }
+    }
+
+    /// A forwarder that puts `mwl:` orders on `worklist`, for `station_ae_title` unless the route
+    /// names one (`mwl:MAMMO1`).
+    pub fn with_worklist(self, worklist: WorklistStore, station_ae_title: String) -> Self {
+        Self {
+            worklist: Some((worklist, station_ae_title)),
+            ..self
+        }
     }
 
     /// Delivers the message to its destination. The error text names the phase and the cause.
@@ -51,10 +68,46 @@ impl Forwarder {
                 log_line(message);
                 Ok(())
             }
+            "mwl" => self.put_on_worklist(message).await,
             other => Err(format!(
                 "forward to destination: unsupported scheme {other:?}"
             )),
         }
+    }
+
+    /// The `mwl:` destination: the order becomes (or replaces, or revokes) a worklist item.
+    async fn put_on_worklist(&self, message: &GatewayMessage) -> Result<(), String> {
+        let Some((worklist, configured_station)) = &self.worklist else {
+            return Err("forward to destination: this gateway serves no worklist; \
+                        set [mwl] listen in its configuration"
+                .into());
+        };
+        if message.message_type != MessageType::fhir() {
+            return Err(format!(
+                "forward to destination: the worklist takes FHIR orders, not {}",
+                message.message_type
+            ));
+        }
+        let route_station = message
+            .destination
+            .as_str()
+            .split_once(':')
+            .map(|(_, station)| station.trim())
+            .unwrap_or_default();
+        let station = if route_station.is_empty() {
+            configured_station.as_str()
+        } else {
+            route_station
+        };
+        let payload = String::from_utf8_lossy(&message.payload_bytes()).into_owned();
+        let order = WorklistOrder::from_service_request(message.message_id, &payload, station)
+            .map_err(|e| format!("forward to destination: {e}"))?;
+        let stored = worklist
+            .store(&order, chrono::Utc::now())
+            .await
+            .map_err(|e| format!("forward to destination: {e}"))?;
+        tracing::info!(outcome = ?stored, "message put on the worklist");
+        Ok(())
     }
 
     async fn post(&self, message: &GatewayMessage, url: &str) -> Result<(), String> {

@@ -20,13 +20,14 @@ use screening_core::prelude::*;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-pub use config::{AgentArgs, AgentConfig, AgentSettings, ConfigError, FetchMode};
+pub use config::{AgentArgs, AgentConfig, AgentSettings, ConfigError, FetchMode, WorklistConfig};
 pub use destination::Forwarder;
 pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
 pub use inbox::{Inbox, InboxError};
 
 use crate::backoff::Backoff;
 use crate::relay::client::{listen, ListenerTiming};
+use crate::worklist::WorklistStore;
 
 /// The agent's version, reported in heartbeats.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -40,22 +41,59 @@ pub struct Agent {
     /// Held while forwarding, so a pushed message and the polling loop never forward the same
     /// message at the same moment.
     forwarding: Arc<tokio::sync::Mutex<()>>,
+    /// The worklist's listening socket and store, when the agent serves one.
+    worklist: Option<(tokio::net::TcpListener, WorklistStore)>,
     started: Instant,
 }
 
+/// The agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The inbox would not open.
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+    /// The worklist's store would not open or its address could not be listened on.
+    #[error("worklist: {0}")]
+    Worklist(String),
+}
+
 impl Agent {
-    /// Opens the inbox and prepares the clients.
-    pub async fn new(config: AgentConfig) -> Result<Self, InboxError> {
+    /// Opens the inbox (and the worklist, when configured: its store and its listening socket, so
+    /// a port in use is an error at start, not later) and prepares the clients.
+    pub async fn new(config: AgentConfig) -> Result<Self, StartError> {
         let inbox = Inbox::open(&config.inbox_path).await?;
         let hub = HubClient::new(&config.hub_url, config.gateway_id, &config.credential);
+        let mut forwarder = Forwarder::new();
+        let mut worklist = None;
+        if let Some(settings) = &config.worklist {
+            let store = WorklistStore::open(&config.inbox_path)
+                .await
+                .map_err(|e| StartError::Worklist(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| {
+                    StartError::Worklist(format!("listening on {}: {e}", settings.listen))
+                })?;
+            forwarder =
+                forwarder.with_worklist(store.clone(), settings.settings.station_ae_title.clone());
+            worklist = Some((listener, store));
+        }
         Ok(Self {
             config,
             inbox,
             hub,
-            forwarder: Forwarder::new(),
+            forwarder,
+            worklist,
             forwarding: Arc::default(),
             started: Instant::now(),
         })
+    }
+
+    /// The address the worklist listens on, when it is served (the port may have been 0).
+    pub fn worklist_address(&self) -> Option<std::net::SocketAddr> {
+        self.worklist
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The inbox, for inspection.
@@ -65,12 +103,23 @@ impl Agent {
 
     /// Runs until `shutdown` becomes true. Work in hand (a forward, a report) finishes first; a
     /// fetch or a wait is abandoned (leased messages the hub sent meanwhile are redelivered).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), InboxError> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), InboxError> {
         tracing::info!(
             gateway_id = %self.config.gateway_id,
             version = AGENT_VERSION,
             "agent started"
         );
+        if let (Some((listener, store)), Some(settings)) =
+            (self.worklist.take(), self.config.worklist.clone())
+        {
+            tracing::info!(listen = %settings.listen, ae_title = %settings.settings.ae_title, "worklist served");
+            tokio::spawn(crate::worklist::serve(
+                listener,
+                settings.settings,
+                store,
+                shutdown.clone(),
+            ));
+        }
         if let Some(endpoint) = self.config.relay.clone() {
             let pushed = PushedMessages {
                 inbox: self.inbox.clone(),
