@@ -100,6 +100,7 @@ pub mod message;
 pub mod nhs_number;
 pub mod people;
 pub mod ports;
+pub mod procedure;
 pub mod send;
 pub mod staff;
 pub mod wire;

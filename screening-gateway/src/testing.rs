@@ -575,3 +575,89 @@ pub fn timeline(confirmed: &Message, forwarded_at: DateTime<Utc>) -> String {
     })
     .collect()
 }
+
+/// An order for `first last` at `starts_at` (RFC 3339), as the hub renders it, for `station`.
+pub fn worklist_order(
+    first: &str,
+    last: &str,
+    starts_at: &str,
+    station: &str,
+) -> screening_core::worklist::WorklistOrder {
+    let participant = screening_core::people::Participant {
+        id: screening_core::ids::ParticipantId::from_uuid(uuid::Uuid::new_v4()),
+        first_name: first.into(),
+        last_name: last.into(),
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(1961, 7, 30).unwrap(),
+        nhs_number: screening_core::nhs_number::NhsNumber::parse("9434765919").unwrap(),
+        sex: screening_core::people::Sex::Female,
+    };
+    let slot = screening_core::people::ClinicSlot {
+        id: screening_core::ids::ClinicSlotId::from_uuid(uuid::Uuid::new_v4()),
+        clinic_id: screening_core::ids::ClinicId::from_uuid(uuid::Uuid::new_v4()),
+        starts_at: chrono::DateTime::parse_from_rfc3339(starts_at)
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+        duration_minutes: 10,
+    };
+    let provider = screening_core::people::Provider {
+        id: screening_core::ids::ProviderId::from_uuid(uuid::Uuid::new_v4()),
+        name: "West Yorkshire".into(),
+        ods_code: "RR8".into(),
+    };
+    let setting = screening_core::people::Setting {
+        id: screening_core::ids::SettingId::from_uuid(uuid::Uuid::new_v4()),
+        provider_id: provider.id,
+        name: "Leeds".into(),
+    };
+    let message_id = screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4());
+    let json =
+        screening_core::fhir::render_service_request(&screening_core::fhir::ServiceRequestInput {
+            message_id,
+            appointment_id: screening_core::ids::AppointmentId::from_uuid(uuid::Uuid::new_v4()),
+            participant: &participant,
+            slot: &slot,
+            provider: &provider,
+            setting: &setting,
+            authored_on: slot.starts_at,
+        })
+        .unwrap();
+    screening_core::worklist::WorklistOrder::from_service_request(message_id, &json, station)
+        .unwrap()
+}
+
+/// A worklist served on a loopback port from a temporary SQLite file.
+pub struct Worklist {
+    /// Its port.
+    pub port: u16,
+    /// Its store.
+    pub store: crate::worklist::WorklistStore,
+    _stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+/// Serves a worklist (AE title `SCREENING_MWL`) that lets in `allowed_calling` (any when empty).
+pub async fn start_worklist(allowed_calling: Vec<String>) -> Worklist {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::worklist::WorklistStore::open(&dir.path().join("agent.db"))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let settings = crate::worklist::WorklistSettings {
+        allowed_calling_ae_titles: allowed_calling,
+        ..crate::worklist::WorklistSettings::default()
+    };
+    tokio::spawn(crate::worklist::serve(
+        listener,
+        settings,
+        store.clone(),
+        stopped,
+    ));
+    Worklist {
+        port,
+        store,
+        _stop: stop,
+        _dir: dir,
+    }
+}

@@ -5,17 +5,14 @@
 //! Without DCMTK the tests skip with a notice, except under `CI=true`, where they fail
 //! (`.ci/run` installs it).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use dicom_dictionary_std::tags;
-use screening_core::fhir::{render_service_request, ServiceRequestInput};
 use screening_core::ids::*;
 use screening_core::message::MessageStatus;
-use screening_core::nhs_number::NhsNumber;
-use screening_core::people::{ClinicSlot, Participant, Provider, Setting, Sex};
 use screening_core::worklist::{accession_number, WorklistOrder};
 use screening_gateway::agent::WorklistConfig;
-use screening_gateway::testing::{start_agent, LocalHub};
-use screening_gateway::worklist::{serve, Stored, WorklistSettings, WorklistStore};
+use screening_gateway::testing::{start_agent, start_worklist, worklist_order as order, LocalHub};
+use screening_gateway::worklist::{Stored, WorklistSettings};
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -32,76 +29,6 @@ fn dcmtk_present() -> bool {
         eprintln!("NOTICE: skipped, {text}");
     }
     present
-}
-
-/// An order for `first last` at `starts_at`, as the hub renders it.
-fn order(first: &str, last: &str, starts_at: &str, station: &str) -> WorklistOrder {
-    let participant = Participant {
-        id: ParticipantId::from_uuid(Uuid::new_v4()),
-        first_name: first.into(),
-        last_name: last.into(),
-        date_of_birth: NaiveDate::from_ymd_opt(1961, 7, 30).unwrap(),
-        nhs_number: NhsNumber::parse("9434765919").unwrap(),
-        sex: Sex::Female,
-    };
-    let slot = ClinicSlot {
-        id: ClinicSlotId::from_uuid(Uuid::new_v4()),
-        clinic_id: ClinicId::from_uuid(Uuid::new_v4()),
-        starts_at: DateTime::parse_from_rfc3339(starts_at)
-            .unwrap()
-            .with_timezone(&Utc),
-        duration_minutes: 10,
-    };
-    let provider = Provider {
-        id: ProviderId::from_uuid(Uuid::new_v4()),
-        name: "West Yorkshire".into(),
-        ods_code: "RR8".into(),
-    };
-    let setting = Setting {
-        id: SettingId::from_uuid(Uuid::new_v4()),
-        provider_id: provider.id,
-        name: "Leeds".into(),
-    };
-    let message_id = MessageId::from_uuid(Uuid::new_v4());
-    let json = render_service_request(&ServiceRequestInput {
-        message_id,
-        appointment_id: AppointmentId::from_uuid(Uuid::new_v4()),
-        participant: &participant,
-        slot: &slot,
-        provider: &provider,
-        setting: &setting,
-        authored_on: slot.starts_at,
-    })
-    .unwrap();
-    WorklistOrder::from_service_request(message_id, &json, station).unwrap()
-}
-
-struct Worklist {
-    port: u16,
-    store: WorklistStore,
-    _stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_worklist(allowed_calling: Vec<String>) -> Worklist {
-    let dir = tempfile::tempdir().unwrap();
-    let store = WorklistStore::open(&dir.path().join("agent.db"))
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let settings = WorklistSettings {
-        allowed_calling_ae_titles: allowed_calling,
-        ..WorklistSettings::default()
-    };
-    tokio::spawn(serve(listener, settings, store.clone(), stopped));
-    Worklist {
-        port,
-        store,
-        _stop: stop,
-        _dir: dir,
-    }
 }
 
 /// Runs findscu -W with `keys` in a fresh folder; returns the responses it wrote, in order.

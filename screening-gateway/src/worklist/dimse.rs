@@ -16,6 +16,8 @@ use dicom_ul::Pdu;
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 /// Modality Worklist Information Model – FIND.
 pub const WORKLIST_FIND: &str = "1.2.840.10008.5.1.4.31";
+/// Modality Performed Procedure Step SOP class (N-CREATE, N-SET).
+pub const MPPS: &str = "1.2.840.10008.3.1.2.3.3";
 /// Implicit VR Little Endian.
 pub const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 /// Explicit VR Little Endian.
@@ -33,6 +35,14 @@ pub mod command {
     pub const C_FIND_RSP: u16 = 0x8020;
     /// C-CANCEL-RQ.
     pub const C_CANCEL_RQ: u16 = 0x0FFF;
+    /// N-CREATE-RQ.
+    pub const N_CREATE_RQ: u16 = 0x0140;
+    /// N-CREATE-RSP.
+    pub const N_CREATE_RSP: u16 = 0x8140;
+    /// N-SET-RQ.
+    pub const N_SET_RQ: u16 = 0x0120;
+    /// N-SET-RSP.
+    pub const N_SET_RSP: u16 = 0x8120;
 }
 
 /// Status values.
@@ -81,13 +91,25 @@ impl Request {
         self.uint16(tags::MESSAGE_ID, "MessageID").unwrap_or(0)
     }
 
-    /// AffectedSOPClassUID, without DICOM's trailing padding.
+    /// AffectedSOPClassUID (RequestedSOPClassUID for N-SET), without DICOM's padding.
     pub fn sop_class(&self) -> String {
+        self.uid(tags::AFFECTED_SOP_CLASS_UID)
+            .or_else(|| self.uid(tags::REQUESTED_SOP_CLASS_UID))
+            .unwrap_or_default()
+    }
+
+    /// AffectedSOPInstanceUID (RequestedSOPInstanceUID for N-SET), when given.
+    pub fn sop_instance(&self) -> Option<String> {
+        self.uid(tags::AFFECTED_SOP_INSTANCE_UID)
+            .or_else(|| self.uid(tags::REQUESTED_SOP_INSTANCE_UID))
+    }
+
+    fn uid(&self, tag: dicom_core::Tag) -> Option<String> {
         self.command
-            .get(tags::AFFECTED_SOP_CLASS_UID)
+            .get(tag)
             .and_then(|element| element.to_str().ok())
             .map(|uid| uid.trim_end_matches(['\0', ' ']).to_string())
-            .unwrap_or_default()
+            .filter(|uid| !uid.is_empty())
     }
 
     fn uint16(&self, tag: dicom_core::Tag, name: &str) -> Result<u16, DimseError> {
@@ -175,13 +197,32 @@ pub fn read_dataset(bytes: &[u8], transfer_syntax: &str) -> Result<InMemDicomObj
         .map_err(|e| DimseError(format!("the dataset cannot be read: {e}")))
 }
 
-/// A response command set.
+/// A response command set (C-ECHO, C-FIND).
 pub fn response(
     command_field: u16,
     request: &Request,
     status: u16,
     error_comment: Option<&str>,
     with_dataset: bool,
+) -> InMemDicomObject {
+    response_about(
+        command_field,
+        request,
+        status,
+        error_comment,
+        with_dataset,
+        None,
+    )
+}
+
+/// A response command set naming the SOP instance it is about (N-CREATE, N-SET).
+pub fn response_about(
+    command_field: u16,
+    request: &Request,
+    status: u16,
+    error_comment: Option<&str>,
+    with_dataset: bool,
+    instance: Option<&str>,
 ) -> InMemDicomObject {
     let mut elements = vec![
         DataElement::new(
@@ -210,6 +251,13 @@ pub fn response(
         ),
         DataElement::new(tags::STATUS, VR::US, PrimitiveValue::from(status)),
     ];
+    if let Some(instance) = instance {
+        elements.push(DataElement::new(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(instance),
+        ));
+    }
     if let Some(comment) = error_comment {
         // ErrorComment is LO: at most 64 characters.
         let comment: String = comment.chars().take(64).collect();

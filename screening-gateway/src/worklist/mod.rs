@@ -10,7 +10,7 @@ pub mod scp;
 pub mod store;
 
 pub use scp::serve;
-pub use store::{Stored, WorklistStore, WorklistStoreError};
+pub use store::{StepKind, StepUpdate, Stored, WorklistStore, WorklistStoreError};
 
 /// The default AE title of the worklist, as the NHS's own gateway uses.
 pub const DEFAULT_AE_TITLE: &str = "SCREENING_MWL";

@@ -1,10 +1,12 @@
-//! The worklist's DICOM service (SCP): accepts associations from modalities, answers C-ECHO, and
+//! The worklist's DICOM service (SCP): accepts associations from modalities, answers C-ECHO,
 //! answers Modality Worklist C-FIND from the store, one pending response per match with exactly
-//! the keys the modality asked for (empty where there is no value, PS3.4 K.6.1.2.2).
+//! the keys the modality asked for (empty where there is no value, PS3.4 K.6.1.2.2), and records
+//! the modality's progress (MPPS N-CREATE, N-SET) for the hub.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use dicom_core::header::Header;
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -17,6 +19,7 @@ use dicom_ul::pdu::{
 };
 use dicom_ul::prelude::*;
 use dicom_ul::Pdu;
+use screening_core::procedure::{MppsRefusal, ProcedureStatus};
 use screening_core::worklist::{
     WorklistItem, WorklistQuery, CHARACTER_SET, MAMMOGRAPHY, NHS_ISSUER,
 };
@@ -24,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::dimse::{self, command, status, Assembler, Request};
-use super::store::WorklistStore;
+use super::store::{StepKind, StepUpdate, WorklistStore};
 use super::WorklistSettings;
 
 /// Who may open an association: the called AE title must be ours, and the calling AE title on the
@@ -98,6 +101,7 @@ async fn associate(
         .ae_title(settings.ae_title.as_str())
         .with_abstract_syntax(dimse::VERIFICATION)
         .with_abstract_syntax(dimse::WORKLIST_FIND)
+        .with_abstract_syntax(dimse::MPPS)
         .with_transfer_syntax(dimse::IMPLICIT_VR_LE)
         .with_transfer_syntax(dimse::EXPLICIT_VR_LE)
         // A modality that goes quiet mid-association does not hold a task for ever.
@@ -258,6 +262,66 @@ async fn answer(
             )?);
             Ok(answers)
         }
+        command::N_CREATE_RQ | command::N_SET_RQ => {
+            let creating = field == command::N_CREATE_RQ;
+            let answer_field = if creating {
+                command::N_CREATE_RSP
+            } else {
+                command::N_SET_RSP
+            };
+            // An SCU may leave the new instance's UID to the SCP (PS3.4 F.7.2.1.1).
+            let instance = match request.sop_instance() {
+                Some(uid) => uid,
+                None if creating => format!("2.25.{}", uuid::Uuid::new_v4().as_u128()),
+                None => {
+                    return pdus(
+                        dimse::response(
+                            answer_field,
+                            request,
+                            MppsRefusal::MissingAttribute("RequestedSOPInstanceUID".into())
+                                .status_code(),
+                            Some("N-SET names no procedure step"),
+                            false,
+                        ),
+                        None,
+                    )
+                }
+            };
+            let respond = |code: u16, why: Option<&str>| {
+                pdus(
+                    dimse::response_about(answer_field, request, code, why, false, Some(&instance)),
+                    None,
+                )
+            };
+            let dataset = match request
+                .dataset
+                .as_deref()
+                .map(|bytes| dimse::read_dataset(bytes, transfer_syntax))
+            {
+                Some(Ok(dataset)) => dataset,
+                Some(Err(error)) => return respond(0x0110, Some(&error.to_string())),
+                None => {
+                    let refusal =
+                        MppsRefusal::MissingAttribute("the N-CREATE/N-SET dataset".into());
+                    return respond(refusal.status_code(), Some(&refusal.to_string()));
+                }
+            };
+            let update = step_update(creating, &instance, &dataset, calling);
+            match store.perform(&update).await {
+                Ok(Ok(status)) => {
+                    tracing::info!(mpps_uid = %instance, status = status.dicom(), "worklist: procedure step recorded");
+                    respond(status::SUCCESS, None)
+                }
+                Ok(Err(refusal)) => {
+                    tracing::warn!(mpps_uid = %instance, %refusal, "worklist: procedure step refused");
+                    respond(refusal.status_code(), Some(&refusal.to_string()))
+                }
+                Err(error) => {
+                    tracing::error!(%error, "worklist: recording a procedure step failed");
+                    respond(0x0110, Some("the gateway could not record the step"))
+                }
+            }
+        }
         // Every response of a C-FIND goes out before the next request is read, so a cancel arrives
         // after the last one: nothing is left to stop, and it gets no response (PS3.7 9.3.2.3).
         command::C_CANCEL_RQ => Ok(Vec::new()),
@@ -271,13 +335,80 @@ async fn answer(
                     other | 0x8000,
                     request,
                     status::UNRECOGNISED_OPERATION,
-                    Some("this worklist offers C-ECHO and C-FIND only"),
+                    Some("this worklist offers C-ECHO, C-FIND, N-CREATE and N-SET"),
                     false,
                 ),
                 None,
             )
         }
     }
+}
+
+/// What an N-CREATE or N-SET says of its step.
+fn step_update(
+    creating: bool,
+    instance: &str,
+    dataset: &InMemDicomObject,
+    calling: &str,
+) -> StepUpdate {
+    let requested_status = key(dataset, tags::PERFORMED_PROCEDURE_STEP_STATUS);
+    let ended = requested_status
+        .as_deref()
+        .and_then(ProcedureStatus::from_dicom)
+        .is_some_and(ProcedureStatus::is_final);
+    let (date, time) = if ended {
+        (
+            tags::PERFORMED_PROCEDURE_STEP_END_DATE,
+            tags::PERFORMED_PROCEDURE_STEP_END_TIME,
+        )
+    } else {
+        (
+            tags::PERFORMED_PROCEDURE_STEP_START_DATE,
+            tags::PERFORMED_PROCEDURE_STEP_START_TIME,
+        )
+    };
+    let at = local_instant(key(dataset, date), key(dataset, time)).unwrap_or_else(Utc::now);
+    let scheduled = dataset
+        .get(tags::SCHEDULED_STEP_ATTRIBUTES_SEQUENCE)
+        .and_then(|element| element.items())
+        .and_then(|items| items.first());
+    let reason = dataset
+        .get(tags::PERFORMED_PROCEDURE_STEP_DISCONTINUATION_REASON_CODE_SEQUENCE)
+        .and_then(|element| element.items())
+        .and_then(|items| items.first())
+        .and_then(|item| key(item, tags::CODE_MEANING));
+    StepUpdate {
+        instance: instance.to_string(),
+        kind: if creating {
+            StepKind::Create {
+                accession_number: scheduled.and_then(|item| key(item, tags::ACCESSION_NUMBER)),
+                study_instance_uid: scheduled.and_then(|item| key(item, tags::STUDY_INSTANCE_UID)),
+            }
+        } else {
+            StepKind::Set
+        },
+        requested_status,
+        station_ae_title: key(dataset, tags::PERFORMED_STATION_AE_TITLE),
+        calling_ae_title: calling.trim().to_string(),
+        at,
+        reason,
+    }
+}
+
+/// A DICOM local date (DA) and time (TM) as an instant, read as UK wall-clock time.
+fn local_instant(date: Option<String>, time: Option<String>) -> Option<chrono::DateTime<Utc>> {
+    let date = chrono::NaiveDate::parse_from_str(&date?, "%Y%m%d").ok()?;
+    let time = time.unwrap_or_default();
+    let digits: String = time
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let padded = format!("{digits:0<6}");
+    let time = chrono::NaiveTime::parse_from_str(&padded[..6], "%H%M%S").ok()?;
+    Some(screening_core::london::to_utc(date.and_time(time)))
 }
 
 /// A key's value, with DICOM's padding taken off; `None` when absent or empty (universal match).

@@ -1,0 +1,180 @@
+//! The worklist's MPPS against pynetdicom, the independent peer (`tools/mpps-peer`, a venv made by
+//! `scripts/test`): N-CREATE and N-SET as a modality sends them, every refusal with its PS3.4
+//! status code, and the reports queued for the hub.
+//!
+//! Without the peer the tests skip with a notice, except under `CI=true`, where they fail.
+
+use std::path::{Path, PathBuf};
+
+use screening_core::procedure::ProcedureStatus;
+use screening_core::worklist::{WorklistItem, WorklistOrder};
+use screening_gateway::testing::{start_worklist, worklist_order, Worklist};
+
+fn peer() -> Option<PathBuf> {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mpps-peer");
+    let python = tools.join(".venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    let text = format!(
+        "pynetdicom is not installed: python3 -m venv {0}/.venv && {0}/.venv/bin/pip install -r {0}/requirements.txt",
+        tools.display()
+    );
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{text}");
+    }
+    eprintln!("NOTICE: skipped, {text}");
+    None
+}
+
+/// Runs the steps in one association; the status answered to each (None: no response).
+async fn mpps(python: &Path, port: u16, steps: serde_json::Value) -> Vec<Option<u16>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mpps-peer/mpps.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .args(["127.0.0.1", &port.to_string(), "SCREENING_MWL"])
+        .arg(steps.to_string())
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the MPPS peer failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .map(|line| {
+            let answer: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(comment) = answer["comment"].as_str() {
+                eprintln!("{}: {comment}", answer["op"]);
+            }
+            answer["status"].as_u64().map(|code| code as u16)
+        })
+        .collect()
+}
+
+async fn scheduled(worklist: &Worklist, first: &str, last: &str) -> WorklistItem {
+    let order = worklist_order(first, last, "2026-07-14T08:30:00Z", "MAMMO1");
+    worklist
+        .store
+        .store(&order, chrono::Utc::now())
+        .await
+        .unwrap();
+    match order {
+        WorklistOrder::Schedule(item) => *item,
+        WorklistOrder::Revoke { .. } => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_modality_starts_and_completes_and_every_wrong_request_gets_its_status() {
+    let Some(python) = peer() else {
+        return;
+    };
+    let worklist = start_worklist(Vec::new()).await;
+    let item = scheduled(&worklist, "Siân", "O'Brien").await;
+    let steps = serde_json::json!([
+        {"op": "create", "uid": "1.2.826.0.1.1", "accession": item.accession_number,
+         "status": "IN PROGRESS", "station": "MAMMO1", "date": "20260714", "time": "093500"},
+        {"op": "create", "uid": "1.2.826.0.1.1", "accession": item.accession_number,
+         "status": "IN PROGRESS", "station": "MAMMO1"},
+        {"op": "set", "uid": "1.2.826.0.1.999", "status": "COMPLETED"},
+        {"op": "create", "uid": "1.2.826.0.1.2", "accession": item.accession_number,
+         "status": "COMPLETED", "station": "MAMMO1"},
+        {"op": "create", "uid": "1.2.826.0.1.3", "accession": item.accession_number,
+         "station": "MAMMO1"},
+        {"op": "set", "uid": "1.2.826.0.1.1", "status": "IN PROGRESS"},
+        {"op": "set", "uid": "1.2.826.0.1.1", "status": "COMPLETED",
+         "date": "20260714", "time": "094200"},
+        {"op": "set", "uid": "1.2.826.0.1.1", "status": "DISCONTINUED"},
+    ]);
+    let answers = mpps(&python, worklist.port, steps).await;
+    assert_eq!(
+        answers,
+        [
+            Some(0x0000),
+            Some(0x0111), // duplicate instance
+            Some(0x0112), // no such instance
+            Some(0x0106), // a new step must be IN PROGRESS
+            Some(0x0120), // no status at all
+            Some(0x0000), // interim update
+            Some(0x0000),
+            Some(0x0110), // a completed step cannot change
+        ]
+    );
+
+    let reports = worklist.store.unreported().await.unwrap();
+    let seen: Vec<_> = reports
+        .iter()
+        .map(|(_, report)| {
+            (
+                report.status,
+                report.at.to_rfc3339(),
+                report.station_ae_title.as_str(),
+            )
+        })
+        .collect();
+    // Local (BST) times from the modality, as instants.
+    assert_eq!(
+        seen,
+        [
+            (
+                ProcedureStatus::InProgress,
+                "2026-07-14T08:35:00+00:00".to_string(),
+                "MAMMO1"
+            ),
+            (
+                ProcedureStatus::Completed,
+                "2026-07-14T08:42:00+00:00".to_string(),
+                "MAMMO1"
+            ),
+        ]
+    );
+    assert!(reports.iter().all(|(_, r)| r.message_id == item.message_id));
+    // Done: off the worklist.
+    assert!(worklist.store.open_items().await.unwrap().is_empty());
+    let (first, _) = &reports[0];
+    worklist
+        .store
+        .mark_reported(*first, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(worklist.store.unreported().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_discontinued_step_carries_the_modalitys_reason_and_a_step_by_study_uid_links() {
+    let Some(python) = peer() else {
+        return;
+    };
+    let worklist = start_worklist(Vec::new()).await;
+    let item = scheduled(&worklist, "Zoë", "Ng").await;
+    let steps = serde_json::json!([
+        {"op": "create", "uid": "1.2.826.0.2.1", "study": item.study_instance_uid,
+         "status": "IN PROGRESS", "station": "MAMMO2"},
+        {"op": "set", "uid": "1.2.826.0.2.1", "status": "DISCONTINUED",
+         "reason": "Patient refused"},
+    ]);
+    assert_eq!(
+        mpps(&python, worklist.port, steps).await,
+        [Some(0), Some(0)]
+    );
+    let reports = worklist.store.unreported().await.unwrap();
+    assert_eq!(reports.len(), 2);
+    let (_, ended) = &reports[1];
+    assert_eq!(ended.status, ProcedureStatus::Discontinued);
+    assert_eq!(ended.reason.as_deref(), Some("Patient refused"));
+    assert_eq!(ended.station_ae_title, "MAMMO2");
+    assert_eq!(ended.message_id, item.message_id);
+
+    // A step for an order this gateway does not hold is accepted (the modality must go on) but
+    // reports nothing.
+    let steps = serde_json::json!([
+        {"op": "create", "uid": "1.2.826.0.2.2", "accession": "UNKNOWN",
+         "status": "IN PROGRESS", "station": "MAMMO2"},
+    ]);
+    assert_eq!(mpps(&python, worklist.port, steps).await, [Some(0)]);
+    assert_eq!(worklist.store.unreported().await.unwrap().len(), 2);
+}
