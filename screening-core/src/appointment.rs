@@ -24,6 +24,10 @@ pub enum AppointmentState {
     CheckedIn,
     /// An order has been sent to the mammography modality.
     SentToModality,
+    /// The modality has started the examination (its MPPS IN PROGRESS).
+    InProgress,
+    /// The modality stopped the examination before it was done (its MPPS DISCONTINUED).
+    Discontinued,
     /// The screening is done.
     Complete,
     /// Cancelled before it happened.
@@ -50,6 +54,12 @@ pub enum AppointmentAction {
     Cancel,
     /// Record that the participant did not attend.
     MarkDidNotAttend,
+    /// The modality reports it started (never a staff button).
+    ModalityStarted,
+    /// The modality reports it completed (never a staff button).
+    ModalityCompleted,
+    /// The modality reports it stopped before completing (never a staff button).
+    ModalityDiscontinued,
 }
 
 /// One row of the state machine: `action` takes an appointment from `from` to `to`.
@@ -79,6 +89,15 @@ pub const TRANSITIONS: &[Transition] = &[
     t(S::CheckedIn, A::SendToModality, S::SentToModality),
     t(S::SentToModality, A::Resend, S::SentToModality),
     t(S::SentToModality, A::Complete, S::Complete),
+    t(S::SentToModality, A::ModalityStarted, S::InProgress),
+    // A modality that reports only the end (no N-CREATE seen) still completes the appointment.
+    t(S::SentToModality, A::ModalityCompleted, S::Complete),
+    t(S::SentToModality, A::ModalityDiscontinued, S::Discontinued),
+    t(S::InProgress, A::ModalityCompleted, S::Complete),
+    t(S::InProgress, A::ModalityDiscontinued, S::Discontinued),
+    t(S::InProgress, A::Complete, S::Complete),
+    t(S::Discontinued, A::Resend, S::SentToModality),
+    t(S::Discontinued, A::Complete, S::Complete),
     t(S::Pending, A::Cancel, S::Cancelled),
     t(S::Arrived, A::Cancel, S::Cancelled),
     t(S::CheckedIn, A::Cancel, S::Cancelled),
@@ -101,11 +120,13 @@ pub fn transitions_markdown() -> String {
 
 impl AppointmentState {
     /// Every state, in the order a clinic moves through them.
-    pub const ALL: [AppointmentState; 7] = [
+    pub const ALL: [AppointmentState; 9] = [
         S::Pending,
         S::Arrived,
         S::CheckedIn,
         S::SentToModality,
+        S::InProgress,
+        S::Discontinued,
         S::Complete,
         S::Cancelled,
         S::DidNotAttend,
@@ -118,6 +139,8 @@ impl AppointmentState {
             S::Arrived => "arrived",
             S::CheckedIn => "checked_in",
             S::SentToModality => "sent_to_modality",
+            S::InProgress => "in_progress",
+            S::Discontinued => "discontinued",
             S::Complete => "complete",
             S::Cancelled => "cancelled",
             S::DidNotAttend => "did_not_attend",
@@ -131,18 +154,26 @@ impl AppointmentState {
             S::Arrived => "Arrived",
             S::CheckedIn => "Checked in",
             S::SentToModality => "Sent to modality",
+            S::InProgress => "In progress",
+            S::Discontinued => "Discontinued",
             S::Complete => "Complete",
             S::Cancelled => "Cancelled",
             S::DidNotAttend => "Did not attend",
         }
     }
 
-    /// The actions allowed from this state, in table order (the UI shows one button each).
+    /// The actions allowed from this state, in table order, including the modality's.
     pub fn allowed_actions(self) -> impl Iterator<Item = AppointmentAction> {
         TRANSITIONS
             .iter()
             .filter(move |row| row.from == self)
             .map(|row| row.action)
+    }
+
+    /// The actions staff may take from this state (the UI shows one button each).
+    pub fn staff_actions(self) -> impl Iterator<Item = AppointmentAction> {
+        self.allowed_actions()
+            .filter(|action| !action.by_modality())
     }
 
     /// Where `action` leads from this state, if it is allowed.
@@ -156,7 +187,7 @@ impl AppointmentState {
 
 impl AppointmentAction {
     /// Every action, in table order.
-    pub const ALL: [AppointmentAction; 7] = [
+    pub const ALL: [AppointmentAction; 10] = [
         A::MarkArrived,
         A::CheckIn,
         A::SendToModality,
@@ -164,6 +195,9 @@ impl AppointmentAction {
         A::Complete,
         A::Cancel,
         A::MarkDidNotAttend,
+        A::ModalityStarted,
+        A::ModalityCompleted,
+        A::ModalityDiscontinued,
     ];
 
     /// The stored and wire form (`send_to_modality`).
@@ -176,6 +210,9 @@ impl AppointmentAction {
             A::Complete => "complete",
             A::Cancel => "cancel",
             A::MarkDidNotAttend => "mark_did_not_attend",
+            A::ModalityStarted => "modality_started",
+            A::ModalityCompleted => "modality_completed",
+            A::ModalityDiscontinued => "modality_discontinued",
         }
     }
 
@@ -189,7 +226,18 @@ impl AppointmentAction {
             A::Complete => "Complete",
             A::Cancel => "Cancel",
             A::MarkDidNotAttend => "Did not attend",
+            A::ModalityStarted => "Started by the modality",
+            A::ModalityCompleted => "Completed by the modality",
+            A::ModalityDiscontinued => "Discontinued by the modality",
         }
+    }
+
+    /// Whether the modality reports this (through its gateway), rather than staff pressing it.
+    pub const fn by_modality(self) -> bool {
+        matches!(
+            self,
+            A::ModalityStarted | A::ModalityCompleted | A::ModalityDiscontinued
+        )
     }
 
     /// Whether this action writes a message to the outbox.

@@ -104,6 +104,16 @@ pub trait Outbox: Send + Sync {
         reason: &str,
     ) -> Result<Message, StoreError>;
 
+    /// Records what the modality reported of a message's order (through the gateway that took it),
+    /// and moves its appointment as the state machine says, in one transaction, with an audit
+    /// event whose actor is the modality. Idempotent: a report already recorded changes nothing.
+    /// Another gateway's message is refused with `WrongGateway`.
+    async fn record_procedure(
+        &self,
+        gateway_id: GatewayId,
+        report: &crate::procedure::ProcedureReport,
+    ) -> Result<crate::appointment::AppointmentState, StoreError>;
+
     /// Makes a taken message pending again at once, with the reason it could not be handed on.
     async fn release(
         &self,

@@ -39,6 +39,22 @@ impl ProcedureStatus {
         }
     }
 
+    /// The stored and wire form (`in_progress`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Discontinued => "discontinued",
+        }
+    }
+
+    /// Reads the stored form.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::InProgress, Self::Completed, Self::Discontinued]
+            .into_iter()
+            .find(|status| status.code() == code)
+    }
+
     /// Whether the step is over.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::InProgress)
@@ -120,6 +136,16 @@ pub fn set(
                 "{text:?} is not IN PROGRESS, COMPLETED or DISCONTINUED"
             ))
         }),
+    }
+}
+
+/// The appointment action a modality's report stands for.
+pub fn appointment_action(status: ProcedureStatus) -> crate::appointment::AppointmentAction {
+    use crate::appointment::AppointmentAction as A;
+    match status {
+        ProcedureStatus::InProgress => A::ModalityStarted,
+        ProcedureStatus::Completed => A::ModalityCompleted,
+        ProcedureStatus::Discontinued => A::ModalityDiscontinued,
     }
 }
 

@@ -172,3 +172,12 @@ pub struct OutcomeResponse {
     #[serde(default)]
     pub already: bool,
 }
+
+/// The hub's answer to a procedure report: the appointment's state after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureResponse {
+    /// The order the report was about.
+    pub message_id: MessageId,
+    /// Where the appointment is now.
+    pub appointment_state: crate::appointment::AppointmentState,
+}

@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 
 use screening_core::procedure::ProcedureStatus;
 use screening_core::worklist::{WorklistItem, WorklistOrder};
-use screening_gateway::testing::{start_worklist, worklist_order, Worklist};
+use std::time::Duration;
+
+use screening_core::prelude::*;
+use screening_core::worklist::accession_number;
+use screening_gateway::agent::WorklistConfig;
+use screening_gateway::testing::{start_agent, start_worklist, worklist_order, LocalHub, Worklist};
+use screening_gateway::worklist::WorklistSettings;
 
 fn peer() -> Option<PathBuf> {
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mpps-peer");
@@ -177,4 +183,87 @@ async fn a_discontinued_step_carries_the_modalitys_reason_and_a_step_by_study_ui
     ]);
     assert_eq!(mpps(&python, worklist.port, steps).await, [Some(0)]);
     assert_eq!(worklist.store.unreported().await.unwrap().len(), 2);
+}
+
+/// Waits until the appointment reaches `state` (the agent reports in the background).
+async fn until_state(hub: &LocalHub, appointment: AppointmentId, state: AppointmentState) {
+    for _ in 0..200 {
+        let now = hub
+            .store
+            .send_context(appointment)
+            .await
+            .unwrap()
+            .appointment
+            .state;
+        if now == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the appointment never became {state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_modalitys_progress_reaches_the_appointment_through_the_gateway() {
+    let Some(python) = peer() else {
+        return;
+    };
+    let hub = LocalHub::start().await;
+    hub.route_to("mwl:").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = hub.agent_config(&dir.path().join("agent.db"));
+    config.worklist = Some(WorklistConfig {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        settings: WorklistSettings::default(),
+    });
+    let agent = start_agent(config).await;
+    let sent = hub.send(0).await;
+    hub.until_status(sent.id, MessageStatus::Confirmed).await;
+    let accession = accession_number(sent.appointment_id);
+
+    let started = serde_json::json!([
+        {"op": "create", "uid": "1.2.826.0.3.1", "accession": accession,
+         "status": "IN PROGRESS", "station": "MAMMO1", "date": "20260714", "time": "093500"},
+    ]);
+    assert_eq!(mpps(&python, port, started).await, [Some(0)]);
+    until_state(&hub, sent.appointment_id, AppointmentState::InProgress).await;
+
+    let completed = serde_json::json!([
+        {"op": "set", "uid": "1.2.826.0.3.1", "status": "COMPLETED",
+         "date": "20260714", "time": "094200"},
+    ]);
+    assert_eq!(mpps(&python, port, completed).await, [Some(0)]);
+    until_state(&hub, sent.appointment_id, AppointmentState::Complete).await;
+
+    let events = hub
+        .store
+        .appointment_events(sent.appointment_id)
+        .await
+        .unwrap();
+    let by_modality: Vec<_> = events
+        .iter()
+        .filter(|event| event.action.by_modality())
+        .map(|event| (event.action, event.by.0.as_str(), event.at.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        by_modality,
+        [
+            (
+                AppointmentAction::ModalityStarted,
+                "modality MAMMO1",
+                "2026-07-14T08:35:00+00:00".to_string()
+            ),
+            (
+                AppointmentAction::ModalityCompleted,
+                "modality MAMMO1",
+                "2026-07-14T08:42:00+00:00".to_string()
+            ),
+        ]
+    );
+    agent.stop.send(true).unwrap();
 }

@@ -55,7 +55,7 @@ pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
 pub use web::{
     ClinicPage, ClinicPageRow, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter,
-    MessageListing, StaffAccount, WebStore,
+    MessageListing, ProcedureNote, StaffAccount, WebStore,
 };
 
 /// Everything the applications need from storage: the core's ports plus the reads and writes of

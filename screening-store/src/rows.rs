@@ -413,6 +413,30 @@ pub(crate) struct LatestRow {
     confirmed_at: Option<DateTime<Utc>>,
     failed_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    #[sqlx(flatten)]
+    procedure: ProcedureColumns,
+}
+
+/// What the modality reported, as the message row keeps it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProcedureColumns {
+    procedure_status: Option<String>,
+    procedure_at: Option<DateTime<Utc>>,
+    procedure_station: Option<String>,
+    procedure_reason: Option<String>,
+}
+
+impl ProcedureColumns {
+    fn note(self) -> Option<crate::web::ProcedureNote> {
+        Some(crate::web::ProcedureNote {
+            status: screening_core::procedure::ProcedureStatus::from_code(
+                self.procedure_status.as_deref()?,
+            )?,
+            at: self.procedure_at?,
+            station: self.procedure_station.unwrap_or_default(),
+            reason: self.procedure_reason,
+        })
+    }
 }
 
 impl From<LatestRow> for crate::web::LatestMessage {
@@ -425,6 +449,7 @@ impl From<LatestRow> for crate::web::LatestMessage {
             confirmed_at: row.confirmed_at,
             failed_at: row.failed_at,
             last_error: row.last_error,
+            procedure: row.procedure.note(),
         }
     }
 }
@@ -441,6 +466,8 @@ pub(crate) struct PageRow {
     confirmed_at: Option<DateTime<Utc>>,
     failed_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    #[sqlx(flatten)]
+    procedure: ProcedureColumns,
 }
 
 /// The clinic page from its clinic row and appointment rows; the counts come from the rows.
@@ -461,6 +488,7 @@ pub(crate) fn clinic_page(
                     confirmed_at: row.confirmed_at,
                     failed_at: row.failed_at,
                     last_error: row.last_error,
+                    procedure: row.procedure.note(),
                 }),
                 _ => None,
             };

@@ -251,8 +251,24 @@ macro_rules! impl_sql_store {
             }
 
             async fn commit_change(&self, change: &AppointmentChange) -> Result<(), StoreError> {
-                let appointment = &change.appointment;
                 let mut tx = self.begin_write().await?;
+                Self::write_change(&mut tx, change).await?;
+                tx.commit().await.map_err(crate::db)?;
+                if let Some(message) = &change.message {
+                    self.wake(message.gateway_id);
+                }
+                Ok(())
+            }
+        }
+
+        impl $Store {
+            /// Writes an appointment change (state, audit event, message) inside `tx`, only if
+            /// the appointment is still at the expected version.
+            async fn write_change(
+                tx: &mut sqlx::Transaction<'static, $Db>,
+                change: &AppointmentChange,
+            ) -> Result<(), StoreError> {
+                let appointment = &change.appointment;
                 let updated = sqlx::query(
                     "UPDATE appointments SET state = $1, version = $2 WHERE id = $3 AND version = $4",
                 )
@@ -260,7 +276,7 @@ macro_rules! impl_sql_store {
                 .bind(appointment.version)
                 .bind(appointment.id.as_uuid())
                 .bind(change.expected_version)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(crate::db)?
                 .rows_affected();
@@ -268,7 +284,7 @@ macro_rules! impl_sql_store {
                     let exists: Option<i64> =
                         sqlx::query_scalar("SELECT version FROM appointments WHERE id = $1")
                             .bind(appointment.id.as_uuid())
-                            .fetch_optional(&mut *tx)
+                            .fetch_optional(&mut **tx)
                             .await
                             .map_err(crate::db)?;
                     return Err(match exists {
@@ -292,15 +308,11 @@ macro_rules! impl_sql_store {
                 .bind(event.to.code())
                 .bind(event.at)
                 .bind(&event.by.0)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(crate::db)?;
                 if let Some(message) = &change.message {
-                    Self::insert_message(&mut *tx, message).await?;
-                }
-                tx.commit().await.map_err(crate::db)?;
-                if let Some(message) = &change.message {
-                    self.wake(message.gateway_id);
+                    Self::insert_message(&mut **tx, message).await?;
                 }
                 Ok(())
             }
@@ -377,6 +389,87 @@ macro_rules! impl_sql_store {
                 }
                 tx.commit().await.map_err(crate::db)?;
                 Ok(outcome)
+            }
+
+            async fn record_procedure(
+                &self,
+                gateway_id: GatewayId,
+                report: &screening_core::procedure::ProcedureReport,
+            ) -> Result<AppointmentState, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let message = Self::message_of_gateway(&mut tx, gateway_id, report.message_id).await?;
+                let recorded: Option<String> =
+                    sqlx::query_scalar("SELECT procedure_status FROM messages WHERE id = $1")
+                        .bind(report.message_id.as_uuid())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(crate::db)?;
+                // A report already recorded, or any after the step ended, changes nothing.
+                let already = recorded
+                    .as_deref()
+                    .and_then(screening_core::procedure::ProcedureStatus::from_code)
+                    .is_some_and(|recorded| recorded == report.status || recorded.is_final());
+                let (clinic_slot_id, participant_id, state, version): (uuid::Uuid, uuid::Uuid, String, i64) =
+                    sqlx::query_as(
+                        "SELECT clinic_slot_id, participant_id, state, version FROM appointments WHERE id = $1",
+                    )
+                    .bind(message.appointment_id.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                let appointment = Appointment {
+                    id: message.appointment_id,
+                    clinic_slot_id: ClinicSlotId::from_uuid(clinic_slot_id),
+                    participant_id: ParticipantId::from_uuid(participant_id),
+                    state: state.parse().map_err(|e: screening_core::appointment::UnknownCode| {
+                        StoreError::Corrupt(e.to_string())
+                    })?,
+                    version,
+                };
+                if already {
+                    tx.rollback().await.map_err(crate::db)?;
+                    return Ok(appointment.state);
+                }
+                let latest: Option<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(message.appointment_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                sqlx::query(
+                    "UPDATE messages SET procedure_status = $1, procedure_at = $2, \
+                     procedure_station = $3, procedure_reason = $4 WHERE id = $5",
+                )
+                .bind(report.status.code())
+                .bind(report.at)
+                .bind(&report.station_ae_title)
+                .bind(report.reason.as_deref())
+                .bind(report.message_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                let action = screening_core::procedure::appointment_action(report.status);
+                let actor = Actor(format!("modality {}", report.station_ae_title));
+                // Only the appointment's latest order moves it; a report on a replaced order, or
+                // one the state machine does not allow now (staff completed it already), is kept
+                // on its message alone.
+                let latest = latest == Some(report.message_id.as_uuid());
+                let state = match appointment.apply(action, report.at, actor) {
+                    Ok((moved, event)) if latest => {
+                        let change = AppointmentChange {
+                            expected_version: appointment.version,
+                            appointment: moved,
+                            event,
+                            message: None,
+                        };
+                        Self::write_change(&mut tx, &change).await?;
+                        change.appointment.state
+                    }
+                    _ => appointment.state,
+                };
+                tx.commit().await.map_err(crate::db)?;
+                Ok(state)
             }
 
             async fn fail(

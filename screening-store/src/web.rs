@@ -49,6 +49,21 @@ pub struct LatestMessage {
     pub failed_at: Option<DateTime<Utc>>,
     /// The last error, naming the phase.
     pub last_error: Option<String>,
+    /// What the modality last reported of the order, if anything.
+    pub procedure: Option<ProcedureNote>,
+}
+
+/// What the modality last reported of an order, as recorded on its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcedureNote {
+    /// Started, completed or discontinued.
+    pub status: screening_core::procedure::ProcedureStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The modality's AE title.
+    pub station: String,
+    /// A discontinued step's reason.
+    pub reason: Option<String>,
 }
 
 impl LatestMessage {
@@ -282,7 +297,8 @@ macro_rules! impl_web_store {
                     "SELECT a.id AS appointment_id, a.clinic_slot_id, a.participant_id, a.state, a.version, \
                      p.first_name, p.last_name, p.date_of_birth, p.nhs_number, p.sex, s.starts_at, \
                      s.duration_minutes, m.id AS message_id, m.created_at AS message_created_at, \
-                     m.delivered_at, m.confirmed_at, m.failed_at, m.last_error \
+                     m.delivered_at, m.confirmed_at, m.failed_at, m.last_error, m.procedure_status, \
+                     m.procedure_at, m.procedure_station, m.procedure_reason \
                      FROM clinic_slots s JOIN appointments a ON a.clinic_slot_id = s.id \
                      JOIN participants p ON p.id = a.participant_id \
                      LEFT JOIN messages m ON m.id = (",
@@ -299,7 +315,8 @@ macro_rules! impl_web_store {
             async fn clinic_latest_messages(&self, clinic_id: ClinicId) -> Result<Vec<LatestMessage>, StoreError> {
                 let rows: Vec<LatestRow> = sqlx::query_as(concat!(
                     "SELECT m.id, m.appointment_id, m.created_at, m.delivered_at, m.confirmed_at, m.failed_at, \
-                     m.last_error FROM clinic_slots s JOIN appointments a ON a.clinic_slot_id = s.id \
+                     m.last_error, m.procedure_status, m.procedure_at, m.procedure_station, \
+                     m.procedure_reason FROM clinic_slots s JOIN appointments a ON a.clinic_slot_id = s.id \
                      JOIN messages m ON m.id = (",
                     latest_message_id!(),
                     ") WHERE s.clinic_id = $1"

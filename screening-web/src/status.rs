@@ -24,6 +24,12 @@ pub struct StatusView {
     pub failed: Option<String>,
     /// Why it failed (or why the last attempt did not go through), naming the phase.
     pub reason: Option<String>,
+    /// What the modality reported: `started`, `completed` or `discontinued`.
+    #[serde(default)]
+    pub procedure: Option<String>,
+    /// The modality's report in words: "Started at 09:14 on MAMMO1".
+    #[serde(default)]
+    pub procedure_text: Option<String>,
 }
 
 /// The NHS tag colour and label of a message status.
@@ -63,6 +69,11 @@ pub fn StatusCell(
                 <span data-status=view.status.clone()>
                     <strong class=class>{label}</strong>
                     <span class="nhsuk-body-s nhsuk-u-display-block nhsuk-u-margin-top-1">{times}</span>
+                    {view.procedure_text.map(|text| view! {
+                        <span class="nhsuk-body-s nhsuk-u-display-block" data-procedure=view.procedure.clone()>
+                            {text}
+                        </span>
+                    })}
                     {view.reason.map(|reason| view! {
                         <span class="nhsuk-error-message nhsuk-u-font-size-16 nhsuk-u-margin-bottom-0">
                             <span class="nhsuk-u-visually-hidden">"Reason: "</span>{reason}

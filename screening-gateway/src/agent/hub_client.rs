@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use screening_core::prelude::*;
 
-use screening_core::wire::{MessagesResponse, OutcomeResponse};
+use screening_core::procedure::ProcedureReport;
+use screening_core::wire::{MessagesResponse, OutcomeResponse, ProcedureResponse};
 
 use super::http_text::{excerpt, unreadable};
 
@@ -150,6 +151,39 @@ impl HubClient {
             })
             .timeout(Duration::from_secs(30));
         self.report(request).await
+    }
+
+    /// Tells the hub what the modality did with an order (MPPS, from the worklist). A report the
+    /// hub cannot use (unknown message, another gateway's, malformed) is `Refused`.
+    pub async fn report_procedure(
+        &self,
+        report: &ProcedureReport,
+    ) -> Result<ReportOutcome, AgentError> {
+        let request = self
+            .http
+            .post(format!(
+                "{}/messages/{}/procedure",
+                self.base, report.message_id
+            ))
+            .json(report)
+            .timeout(Duration::from_secs(30));
+        let response = self.send(Phase::Confirm, request).await?;
+        let status = response.status();
+        if status.is_success() {
+            let _: ProcedureResponse = response.json().await.map_err(|e| AgentError {
+                phase: Phase::Confirm,
+                message: format!("reading the hub's answer: {e}"),
+            })?;
+            return Ok(ReportOutcome::Accepted);
+        }
+        let text = error_text(response).await;
+        if matches!(status.as_u16(), 400 | 404 | 409 | 413 | 422) {
+            return Ok(ReportOutcome::Refused(format!("HTTP {status}: {text}")));
+        }
+        Err(AgentError {
+            phase: Phase::Confirm,
+            message: format!("HTTP {status}: {text}"),
+        })
     }
 
     async fn report(&self, request: reqwest::RequestBuilder) -> Result<ReportOutcome, AgentError> {

@@ -113,6 +113,12 @@ impl Agent {
             (self.worklist.take(), self.config.worklist.clone())
         {
             tracing::info!(listen = %settings.listen, ae_title = %settings.settings.ae_title, "worklist served");
+            tokio::spawn(report_procedures(
+                store.clone(),
+                self.hub.clone(),
+                self.config.hub_backoff,
+                shutdown.clone(),
+            ));
             tokio::spawn(crate::worklist::serve(
                 listener,
                 settings.settings,
@@ -299,6 +305,63 @@ impl Agent {
             }
         }
         Ok(Ok(()))
+    }
+}
+
+/// Sends the hub what the modalities reported (queued durably by the worklist), oldest first, until
+/// each is acknowledged; retries with backoff while the hub is unreachable.
+async fn report_procedures(
+    store: WorklistStore,
+    hub: HubClient,
+    backoff: Backoff,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    while !*shutdown.borrow() {
+        match store.unreported().await {
+            Ok(reports) => {
+                for (id, report) in reports {
+                    let span = tracing::info_span!("procedure", message_id = %report.message_id);
+                    let _entered = span.enter();
+                    match hub.report_procedure(&report).await {
+                        Ok(outcome) => {
+                            failures = 0;
+                            if let ReportOutcome::Refused(why) = outcome {
+                                tracing::warn!(error = %why, "the hub refused a procedure report; not retried");
+                            } else {
+                                tracing::info!(
+                                    status = report.status.code(),
+                                    "procedure reported to the hub"
+                                );
+                            }
+                            if let Err(error) = store.mark_reported(id, Utc::now()).await {
+                                tracing::error!(%error, "worklist: recording a report as sent failed");
+                            }
+                        }
+                        Err(error) => {
+                            failures += 1;
+                            tracing::warn!(%error, failures, "reporting a procedure failed; will retry");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::error!(%error, "worklist: reading the reports to send failed");
+            }
+        }
+        // Wait for a new report, a retry, a periodic look, or the end.
+        let pause = if failures > 0 {
+            backoff.delay_with_jitter(failures)
+        } else {
+            Duration::from_secs(30)
+        };
+        tokio::select! {
+            _ = store.report_queued(), if failures == 0 => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => {}
+        }
     }
 }
 

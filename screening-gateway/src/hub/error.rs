@@ -55,7 +55,7 @@ impl From<StoreError> for ApiError {
             StoreError::Lifecycle(_) | StoreError::VersionConflict { .. } => StatusCode::CONFLICT,
             StoreError::Corrupt(_) | StoreError::Backend(_) => {
                 // Details stay in the server's log; the gateway only needs to know to retry.
-                eprintln!("hub: storage error: {error}");
+                tracing::error!(%error, "hub: storage failed");
                 return Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the hub's storage failed; retry later",

@@ -21,7 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::TimeDelta;
 use screening_core::prelude::*;
-use screening_core::wire::{MessagesResponse, OutcomeResponse};
+use screening_core::procedure::ProcedureReport;
+use screening_core::wire::{MessagesResponse, OutcomeResponse, ProcedureResponse};
 use screening_store::{now_utc, ScreeningStore};
 use serde::Deserialize;
 
@@ -154,6 +155,10 @@ impl Hub {
             .route(
                 "/api/v1/gateways/{gateway_id}/messages/{message_id}/failure",
                 post(v1_failure),
+            )
+            .route(
+                "/api/v1/gateways/{gateway_id}/messages/{message_id}/procedure",
+                post(v1_procedure),
             )
             .route(
                 "/api/v1/gateways/{gateway_id}/heartbeat",
@@ -327,6 +332,34 @@ async fn v1_failure(
         message_id,
         status: MessageStatus::Failed,
         already: false,
+    }))
+}
+
+/// What the modality did with an order, reported by the gateway that serves its worklist.
+async fn v1_procedure(
+    State(hub): State<Hub>,
+    Path((gateway, message)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<ProcedureReport>, JsonRejection>,
+) -> Result<Json<ProcedureResponse>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let message_id = message_id(&message)?;
+    let Json(mut report) = body?;
+    if report.message_id != message_id {
+        return Err(ApiError::bad_request(format!(
+            "the report is about message {}, but was sent for {message_id}",
+            report.message_id
+        )));
+    }
+    report.station_ae_title = report.station_ae_title.chars().take(16).collect();
+    report.reason = report
+        .reason
+        .map(|reason| reason.chars().take(MAX_REASON_CHARS).collect());
+    let appointment_state = hub.store.record_procedure(gateway_id, &report).await?;
+    tracing::info!(%message_id, status = report.status.code(), appointment_state = appointment_state.code(), "procedure reported");
+    Ok(Json(ProcedureResponse {
+        message_id,
+        appointment_state,
     }))
 }
 

@@ -47,6 +47,8 @@ pub enum Stored {
 #[derive(Clone)]
 pub struct WorklistStore {
     pool: SqlitePool,
+    /// Signalled when a report for the hub is queued (a permit is kept if nobody waits yet).
+    queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl WorklistStore {
@@ -73,7 +75,10 @@ impl WorklistStore {
             .run(&pool)
             .await
             .map_err(|e| WorklistStoreError(format!("migrate: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            queued: Default::default(),
+        })
     }
 
     /// Puts an order on the worklist, or takes the appointment's item off for a revoke. Idempotent
@@ -257,7 +262,15 @@ impl WorklistStore {
             );
         }
         tx.commit().await?;
+        if changed && message_id.is_some() {
+            self.queued.notify_one();
+        }
         Ok(Ok(status))
+    }
+
+    /// Returns once a report has been queued since the last call (at once if one was meanwhile).
+    pub async fn report_queued(&self) {
+        self.queued.notified().await;
     }
 
     /// Reports the hub has not acknowledged yet, oldest first, with their queue ids.

@@ -307,6 +307,8 @@ pub fn appointment_tag(state: AppointmentState) -> &'static str {
         AppointmentState::Arrived => "nhsuk-tag nhsuk-tag--yellow",
         AppointmentState::CheckedIn => "nhsuk-tag nhsuk-tag--blue",
         AppointmentState::SentToModality => "nhsuk-tag nhsuk-tag--purple",
+        AppointmentState::InProgress => "nhsuk-tag nhsuk-tag--aqua-green",
+        AppointmentState::Discontinued => "nhsuk-tag nhsuk-tag--red",
         AppointmentState::Complete => "nhsuk-tag nhsuk-tag--green",
         AppointmentState::Cancelled => "nhsuk-tag nhsuk-tag--grey",
         AppointmentState::DidNotAttend => "nhsuk-tag nhsuk-tag--orange",

@@ -6,6 +6,7 @@ use axum::response::Response;
 use axum::Extension;
 use leptos::prelude::*;
 use screening_core::prelude::*;
+use screening_core::procedure::ProcedureStatus;
 use screening_store::{now_utc, ClinicPage, LatestMessage};
 
 use super::errors::PageError;
@@ -29,7 +30,30 @@ pub(crate) fn status_view(message: &LatestMessage) -> StatusView {
         confirmed: message.confirmed_at.map(format::clock_seconds),
         failed: message.failed_at.map(format::clock_seconds),
         reason: message.last_error.clone(),
+        procedure: message.procedure.as_ref().map(|note| {
+            match note.status {
+                ProcedureStatus::InProgress => "started",
+                ProcedureStatus::Completed => "completed",
+                ProcedureStatus::Discontinued => "discontinued",
+            }
+            .to_string()
+        }),
+        procedure_text: message.procedure.as_ref().map(procedure_text),
     }
+}
+
+/// The modality's report in words, UK time: "Started at 09:14 on MAMMO1".
+fn procedure_text(note: &screening_store::ProcedureNote) -> String {
+    let what = match note.status {
+        ProcedureStatus::InProgress => "Started",
+        ProcedureStatus::Completed => "Completed",
+        ProcedureStatus::Discontinued => "Discontinued",
+    };
+    let mut text = format!("{what} at {} on {}", format::clock(note.at), note.station);
+    if let Some(reason) = &note.reason {
+        text.push_str(&format!(": {reason}"));
+    }
+    text
 }
 
 /// `GET /clinics`.
@@ -124,7 +148,7 @@ async fn render_clinic(
             let action_url = format!("/clinics/{clinic_id}/appointments/{}", appointment.id);
             let buttons = appointment
                 .state
-                .allowed_actions()
+                .staff_actions()
                 .map(|action| {
                     let class = match action {
                         AppointmentAction::SendToModality => "nhsuk-button nhsuk-button--small",
