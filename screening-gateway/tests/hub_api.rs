@@ -319,3 +319,71 @@ async fn a_failure_report_is_kept_with_its_reason_and_a_heartbeat_is_recorded() 
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_procedure_report_moves_the_appointment_and_bad_ones_are_refused_with_the_reason() {
+    let h = Harness::start().await;
+    let sent = h.send(0).await;
+    let url = |message: &str| {
+        format!(
+            "{}/api/v1/gateways/{}/messages/{message}/procedure",
+            h.hub_url, h.demo.gateway.id
+        )
+    };
+    let report = json!({
+        "message_id": sent.id,
+        "status": "in_progress",
+        "at": "2026-07-14T08:35:00Z",
+        "station_ae_title": "MAMMO1",
+    });
+    let post = |url: String, body: serde_json::Value, credential: &str| {
+        client()
+            .post(url)
+            .bearer_auth(credential)
+            .json(&body)
+            .send()
+    };
+
+    let response = post(url(&sent.id.to_string()), report.clone(), "wrong")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let other = MessageId::from_uuid(uuid::Uuid::new_v4());
+    let response = post(url(&other.to_string()), report.clone(), &h.credential)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "the body names another message");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("was sent for"));
+
+    let mut unknown = report.clone();
+    unknown["message_id"] = json!(other);
+    let response = post(url(&other.to_string()), unknown, &h.credential)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    let mut bad = report.clone();
+    bad["status"] = json!("paused");
+    let response = post(url(&sent.id.to_string()), bad, &h.credential)
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+
+    let response = post(url(&sent.id.to_string()), report, &h.credential)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["appointment_state"], "in_progress");
+    assert_eq!(
+        h.store
+            .send_context(sent.appointment_id)
+            .await
+            .unwrap()
+            .appointment
+            .state,
+        AppointmentState::InProgress
+    );
+}

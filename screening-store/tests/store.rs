@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use screening_core::prelude::*;
+use screening_core::procedure::{ProcedureReport, ProcedureStatus};
 use screening_core::send::SendError;
 use screening_store::testing::{Backend, CapturedLogs, Scope, TestStore};
 use screening_store::{DemoData, MessageFilter, ScreeningStore, StaffAccount};
@@ -51,6 +52,7 @@ on_both_backends!(
     a_staff_account_is_saved_once_per_username,
     a_session_lasts_until_it_expires_or_ends,
     the_clinic_page_reads_appointments_with_their_latest_message_and_counts,
+    the_modalitys_reports_move_the_appointment_once_and_show_on_the_clinic_page,
 );
 
 fn day() -> NaiveDate {
@@ -361,6 +363,120 @@ async fn a_confirmation_from_another_gateway_is_refused(backend: Backend) {
     assert_eq!(
         test.store.message(message.id).await.unwrap().status(),
         MessageStatus::Delivered
+    );
+    test.cleanup().await;
+}
+
+fn report(message: &Message, status: ProcedureStatus, at: DateTime<Utc>) -> ProcedureReport {
+    ProcedureReport {
+        message_id: message.id,
+        status,
+        at,
+        station_ae_title: "MAMMO1".into(),
+        reason: (status == ProcedureStatus::Discontinued).then(|| "Patient refused".into()),
+    }
+}
+
+async fn the_modalitys_reports_move_the_appointment_once_and_show_on_the_clinic_page(
+    backend: Backend,
+) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    let id = sendable(&demo);
+    let first = send(store, id, t(1)).await;
+    let gateway = demo.gateway.id;
+
+    let started = report(&first, ProcedureStatus::InProgress, t(10));
+    assert_eq!(
+        store.record_procedure(gateway, &started).await.unwrap(),
+        AppointmentState::InProgress
+    );
+    let version = store.send_context(id).await.unwrap().appointment.version;
+    // The same report again (a retry after a lost answer) changes nothing.
+    assert_eq!(
+        store.record_procedure(gateway, &started).await.unwrap(),
+        AppointmentState::InProgress
+    );
+    assert_eq!(
+        store.send_context(id).await.unwrap().appointment.version,
+        version
+    );
+
+    // Another gateway cannot report on this order.
+    let other = Gateway {
+        id: GatewayId::from_uuid(Uuid::new_v4()),
+        name: "Another site".into(),
+        ..demo.gateway.clone()
+    };
+    store.save_gateway(&other, t(0)).await.unwrap();
+    assert!(matches!(
+        store.record_procedure(other.id, &started).await,
+        Err(StoreError::WrongGateway { .. })
+    ));
+
+    // The clinic page shows what the modality said.
+    let latest = store
+        .clinic_latest_messages(demo.clinic.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == first.id)
+        .unwrap();
+    let note = latest.procedure.unwrap();
+    assert_eq!(
+        (note.status, note.at, note.station.as_str()),
+        (ProcedureStatus::InProgress, t(10), "MAMMO1")
+    );
+
+    let discontinued = report(&first, ProcedureStatus::Discontinued, t(20));
+    assert_eq!(
+        store
+            .record_procedure(gateway, &discontinued)
+            .await
+            .unwrap(),
+        AppointmentState::Discontinued
+    );
+    // After the end, nothing more moves it.
+    let late = report(&first, ProcedureStatus::Completed, t(21));
+    assert_eq!(
+        store.record_procedure(gateway, &late).await.unwrap(),
+        AppointmentState::Discontinued
+    );
+    let events = store.appointment_events(id).await.unwrap();
+    let by_modality: Vec<_> = events
+        .iter()
+        .filter(|e| e.action.by_modality())
+        .map(|e| (e.action, e.by.0.as_str()))
+        .collect();
+    assert_eq!(
+        by_modality,
+        [
+            (AppointmentAction::ModalityStarted, "modality MAMMO1"),
+            (AppointmentAction::ModalityDiscontinued, "modality MAMMO1"),
+        ]
+    );
+
+    // Resent after the discontinuation: a report on the replaced order stays on that order.
+    let second = perform(store, id, AppointmentAction::Resend, t(30))
+        .await
+        .unwrap();
+    let stale = ProcedureReport {
+        status: ProcedureStatus::InProgress,
+        ..report(&first, ProcedureStatus::InProgress, t(31))
+    };
+    let _ = store.record_procedure(gateway, &stale).await.unwrap();
+    assert_eq!(
+        store.send_context(id).await.unwrap().appointment.state,
+        AppointmentState::SentToModality
+    );
+    assert_eq!(
+        store
+            .record_procedure(gateway, &report(&second, ProcedureStatus::Completed, t(40)))
+            .await
+            .unwrap(),
+        AppointmentState::Complete
     );
     test.cleanup().await;
 }

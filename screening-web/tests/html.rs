@@ -69,9 +69,24 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
     let reply = app.send(&admin, &sendable).await;
     pages.push(("clinic-refused", reply.status, reply.body));
 
+    let message = app.all_messages().await.remove(0);
+    let report = screening_core::procedure::ProcedureReport {
+        message_id: message.id,
+        status: screening_core::procedure::ProcedureStatus::Discontinued,
+        at: message.created_at,
+        station_ae_title: "MAMMO1".into(),
+        reason: Some("Patient refused".into()),
+    };
+    app.store
+        .record_procedure(message.gateway_id, &report)
+        .await
+        .unwrap();
+    let reply = admin.get(&clinic).await;
+    assert!(reply.body.contains("Discontinued at"));
+    pages.push(("clinic-after-modality", reply.status, reply.body));
+
     let reply = admin.get("/admin/messages").await;
     pages.push(("messages", reply.status, reply.body));
-    let message = app.all_messages().await.remove(0);
     let reply = admin.get(&format!("/admin/messages/{}", message.id)).await;
     pages.push(("message", reply.status, reply.body));
     let reply = admin.get("/admin/gateways").await;

@@ -6,6 +6,7 @@ mod common;
 use common::{csrf_in, row_of, TestApp, ADMIN, STAFF};
 use reqwest::StatusCode;
 use screening_core::prelude::*;
+use screening_core::procedure::{ProcedureReport, ProcedureStatus};
 use screening_gateway::auth::verify_credential;
 use screening_store::now_utc;
 use screening_store::testing::Backend;
@@ -307,6 +308,47 @@ async fn send_to_modality_commits_the_message_and_comes_back_with_its_status() {
         .await
         .body
         .contains("notification-banner--success"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_clinic_page_says_what_the_modality_did_and_offers_no_modality_buttons() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    assert_eq!(
+        app.send(&visitor, &appointment).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let message = app.all_messages().await.remove(0);
+    let started_at = chrono::DateTime::parse_from_rfc3339("2026-07-14T08:35:00Z")
+        .unwrap()
+        .to_utc();
+    let report = ProcedureReport {
+        message_id: message.id,
+        status: ProcedureStatus::InProgress,
+        at: started_at,
+        station_ae_title: "MAMMO1".into(),
+        reason: None,
+    };
+    app.store
+        .record_procedure(message.gateway_id, &report)
+        .await
+        .unwrap();
+    let page = visitor.get(&app.clinic_path()).await.body;
+    let row = row_of(&page, appointment.id);
+    // 08:35 UTC in July is 09:35 in the UK.
+    assert!(row.contains("Started at 09:35 on MAMMO1"), "{row}");
+    assert!(row.contains("data-procedure=\"started\""), "{row}");
+    assert!(row.contains("In progress"), "{row}");
+    assert!(
+        !row.contains("modality_started"),
+        "no button for the modality's own actions"
+    );
+    assert!(
+        row.contains("value=\"complete\""),
+        "staff can still complete it"
+    );
     app.stop().await;
 }
 
