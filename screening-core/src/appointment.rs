@@ -101,6 +101,8 @@ pub const TRANSITIONS: &[Transition] = &[
     t(S::Pending, A::Cancel, S::Cancelled),
     t(S::Arrived, A::Cancel, S::Cancelled),
     t(S::CheckedIn, A::Cancel, S::Cancelled),
+    // Cancelling a sent appointment also withdraws its order (a revoked ServiceRequest).
+    t(S::SentToModality, A::Cancel, S::Cancelled),
     t(S::Pending, A::MarkDidNotAttend, S::DidNotAttend),
 ];
 

@@ -57,6 +57,7 @@ impl DemoData {
             provider: &self.provider,
             setting: &self.setting,
             authored_on,
+            revoked: false,
         }
     }
 

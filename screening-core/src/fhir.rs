@@ -48,6 +48,8 @@ pub struct ServiceRequestInput<'a> {
     pub setting: &'a Setting,
     /// When the order was written.
     pub authored_on: DateTime<Utc>,
+    /// Whether this withdraws the order (`status: revoked`) rather than places it (`active`).
+    pub revoked: bool,
 }
 
 /// A `ServiceRequest` could not be rendered or read back.
@@ -128,7 +130,7 @@ pub fn service_request(input: &ServiceRequestInput<'_>) -> ServiceRequest {
             )
         }],
         contained: vec![Resource::Patient(Box::new(contained_patient(participant)))],
-        status: "active".into(),
+        status: if input.revoked { "revoked" } else { "active" }.into(),
         intent: "order".into(),
         category: vec![coded(SERVICE_CATEGORY_SYSTEM, "imaging", "Imaging")],
         code: Some(Box::new(snomed(SCREENING_MAMMOGRAPHY))),
@@ -238,6 +240,7 @@ mod tests {
             provider: &f.provider,
             setting: &f.setting,
             authored_on: DateTime::from_timestamp(1_794_990_000, 0).unwrap(),
+            revoked: false,
         }
     }
 

@@ -106,14 +106,17 @@ pub struct ActionOutcome {
 /// Applies an action to an appointment: pure, no I/O.
 ///
 /// For `SendToModality` and `Resend` it picks the first gateway of the setting with a route for the
-/// message type, renders the payload and builds the pending message.
+/// message type, renders the payload and builds the pending message; cancelling an appointment
+/// that was sent builds the revoked order the same way, so the modality's worklist drops it.
 pub fn act(context: &SendContext, request: &ActionRequest) -> Result<ActionOutcome, SendError> {
     let (appointment, event) =
         context
             .appointment
             .apply(request.action, request.now, request.by.clone())?;
-    let message = if request.action.sends_message() {
-        Some(build_message(context, request)?)
+    let withdraws = request.action == AppointmentAction::Cancel
+        && context.appointment.state == crate::appointment::AppointmentState::SentToModality;
+    let message = if request.action.sends_message() || withdraws {
+        Some(build_message(context, request, withdraws)?)
     } else {
         None
     };
@@ -137,7 +140,11 @@ pub fn send_to_modality(
     )
 }
 
-fn build_message(context: &SendContext, request: &ActionRequest) -> Result<Message, SendError> {
+fn build_message(
+    context: &SendContext,
+    request: &ActionRequest,
+    revoked: bool,
+) -> Result<Message, SendError> {
     let message_type = &request.message_type;
     let gateway = choose_gateway(context, message_type)?;
     let destination = gateway.destination_for(message_type)?.clone();
@@ -150,6 +157,7 @@ fn build_message(context: &SendContext, request: &ActionRequest) -> Result<Messa
             provider: &context.provider,
             setting: &context.setting,
             authored_on: request.now,
+            revoked,
         })?,
         _ => return Err(SendError::UnsupportedMessageType(message_type.clone())),
     };
@@ -536,5 +544,27 @@ mod tests {
         *store.rival.lock().unwrap() = Some(AppointmentState::CheckedIn);
         let conflict = send_through(&store).await.unwrap_err();
         assert!(matches!(conflict, ActionError::Conflict), "{conflict:?}");
+    }
+
+    #[test]
+    fn cancelling_a_sent_appointment_withdraws_its_order() {
+        let ctx = context(
+            AppointmentState::SentToModality,
+            vec![gateway(vec![fhir_route()])],
+        );
+        let outcome = act(&ctx, &request(AppointmentAction::Cancel)).unwrap();
+        assert_eq!(outcome.appointment.state, AppointmentState::Cancelled);
+        let message = outcome.message.expect("a revoke message");
+        let json: serde_json::Value = serde_json::from_str(&message.payload).unwrap();
+        assert_eq!(json["status"], "revoked");
+        // Cancelling before anything was sent writes no message.
+        let ctx = context(
+            AppointmentState::CheckedIn,
+            vec![gateway(vec![fhir_route()])],
+        );
+        assert!(act(&ctx, &request(AppointmentAction::Cancel))
+            .unwrap()
+            .message
+            .is_none());
     }
 }

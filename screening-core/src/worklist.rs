@@ -380,6 +380,7 @@ mod tests {
             provider: &provider,
             setting: &setting,
             authored_on: slot.starts_at,
+            revoked: false,
         })
         .unwrap()
     }

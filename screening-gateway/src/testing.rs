@@ -619,6 +619,7 @@ pub fn worklist_order(
             provider: &provider,
             setting: &setting,
             authored_on: slot.starts_at,
+            revoked: false,
         })
         .unwrap();
     screening_core::worklist::WorklistOrder::from_service_request(message_id, &json, station)

@@ -397,3 +397,47 @@ async fn an_mwl_order_on_a_gateway_without_a_worklist_fails_with_the_reason() {
     );
     agent.stop.send(true).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_sent_appointment_takes_it_off_the_worklist() {
+    if !dcmtk_present() {
+        return;
+    }
+    let hub = LocalHub::start().await;
+    hub.route_to("mwl:").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut config = hub.agent_config(&dir.path().join("agent.db"));
+    config.worklist = Some(WorklistConfig {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        settings: WorklistSettings::default(),
+    });
+    let agent = start_agent(config).await;
+    let sent = hub.send(0).await;
+    hub.until_status(sent.id, MessageStatus::Confirmed).await;
+    let accession = format!("AccessionNumber={}", accession_number(sent.appointment_id));
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.retain(|key| *key != "AccessionNumber");
+    keys.push(&accession);
+    assert_eq!(findscu(port, &keys).await.len(), 1);
+
+    let cancel = screening_core::send::ActionRequest::new(
+        screening_core::appointment::AppointmentAction::Cancel,
+        Utc::now(),
+        MessageId::from_uuid(Uuid::new_v4()),
+        screening_core::appointment::Actor("clinic.staff".into()),
+    );
+    let outcome =
+        screening_core::send::act_on_appointment(hub.store.as_ref(), sent.appointment_id, &cancel)
+            .await
+            .unwrap();
+    let revoke = outcome
+        .message
+        .expect("cancelling a sent appointment writes a revoke");
+    hub.until_status(revoke.id, MessageStatus::Confirmed).await;
+    assert!(
+        findscu(port, &keys).await.is_empty(),
+        "the revoked order is off the worklist"
+    );
+    agent.stop.send(true).unwrap();
+}

@@ -305,9 +305,12 @@ pub async fn perform_action(
         .await
     {
         Ok(outcome) => {
-            let done = match outcome.message {
-                Some(_) => format!("{name}: {} – the message is on its way.", action.label()),
-                None => format!("{name}: {}.", outcome.appointment.state.label()),
+            let done = match (&outcome.message, action) {
+                (Some(_), AppointmentAction::Cancel) => {
+                    format!("{name}: cancelled – the order is being withdrawn from the modality.")
+                }
+                (Some(_), _) => format!("{name}: {} – the message is on its way.", action.label()),
+                (None, _) => format!("{name}: {}.", outcome.appointment.state.label()),
             };
             Ok(page.redirect_with_flash(
                 &format!("/clinics/{clinic_id}#appointment-{appointment_id}"),
