@@ -6,12 +6,8 @@
 //! BST), CS `F`/`M`/`O`, and text in UTF-8 (`SpecificCharacterSet` `ISO_IR 192`).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fhirbolt::model::r4::resources::{ServiceRequest, ServiceRequestOccurrence};
-use fhirbolt::model::r4::Resource;
 
-use crate::fhir::{
-    parse_service_request, ACCESSION_NUMBER_TYPE, NHS_NUMBER_SYSTEM, SCREENING_MAMMOGRAPHY,
-};
+use crate::fhir::{ACCESSION_NUMBER_TYPE, NHS_NUMBER_SYSTEM, SCREENING_MAMMOGRAPHY};
 use crate::ids::{AppointmentId, MessageId};
 
 /// `SpecificCharacterSet` for UTF-8.
@@ -101,63 +97,57 @@ impl WorklistOrder {
         json: &str,
         station_ae_title: &str,
     ) -> Result<WorklistOrder, WorklistError> {
-        let request =
-            parse_service_request(json).map_err(|error| WorklistError(error.to_string()))?;
+        let request: OrderView = serde_json::from_str(json).map_err(|error| {
+            WorklistError(format!("the ServiceRequest cannot be read: {error}"))
+        })?;
+        if request.resource_type != "ServiceRequest" {
+            return Err(WorklistError(format!(
+                "the order is a {}, not a ServiceRequest",
+                request.resource_type
+            )));
+        }
         let accession_number = accession_of(&request)?;
-        match request.status.value.as_deref() {
-            Some("active") => {}
-            Some("revoked") => return Ok(WorklistOrder::Revoke { accession_number }),
+        match request.status.as_str() {
+            "active" => {}
+            "revoked" => return Ok(WorklistOrder::Revoke { accession_number }),
             other => {
                 return Err(WorklistError(format!(
-                    "the ServiceRequest's status {:?} is neither active nor revoked",
-                    other.unwrap_or("")
+                    "the ServiceRequest's status {other:?} is neither active nor revoked"
                 )))
             }
         }
         let patient = request
             .contained
             .iter()
-            .find_map(|resource| match resource {
-                Resource::Patient(patient) => Some(patient),
-                _ => None,
-            })
+            .find(|resource| resource.resource_type == "Patient")
             .ok_or_else(|| missing("contained Patient"))?;
         let patient_id = patient
             .identifier
             .iter()
-            .find(|id| {
-                id.system.as_ref().and_then(|s| s.value.as_deref()) == Some(NHS_NUMBER_SYSTEM)
-            })
-            .and_then(|id| id.value.as_ref().and_then(|v| v.value.clone()))
+            .find(|id| id.system.as_deref() == Some(NHS_NUMBER_SYSTEM))
+            .and_then(|id| id.value.clone())
             .ok_or_else(|| missing("NHS number on its Patient"))?;
         let name = patient
             .name
             .first()
             .ok_or_else(|| missing("patient name"))?;
-        let family = name
-            .family
-            .as_ref()
-            .and_then(|f| f.value.clone())
-            .ok_or_else(|| missing("family name"))?;
-        let given: Vec<String> = name.given.iter().filter_map(|g| g.value.clone()).collect();
+        let family = name.family.clone().ok_or_else(|| missing("family name"))?;
         let birth_date = patient
             .birth_date
-            .as_ref()
-            .and_then(|d| d.value.clone())
+            .clone()
             .ok_or_else(|| missing("birth date"))?;
         let birth_date = NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d").map_err(|_| {
             WorklistError(format!("the birth date {birth_date:?} is not a full date"))
         })?;
-        let sex = match patient.gender.as_ref().and_then(|g| g.value.as_deref()) {
+        let sex = match patient.gender.as_deref() {
             Some("female") => "F",
             Some("male") => "M",
             _ => "O",
         };
-        let starts_at = match &request.occurrence {
-            Some(ServiceRequestOccurrence::DateTime(at)) => at.value.clone(),
-            _ => None,
-        }
-        .ok_or_else(|| missing("occurrenceDateTime"))?;
+        let starts_at = request
+            .occurrence_date_time
+            .clone()
+            .ok_or_else(|| missing("occurrenceDateTime"))?;
         let starts_at = DateTime::parse_from_rfc3339(&starts_at)
             .map_err(|_| {
                 WorklistError(format!(
@@ -170,13 +160,14 @@ impl WorklistOrder {
             .code
             .as_ref()
             .and_then(|c| c.coding.first())
-            .and_then(|c| c.code.as_ref().and_then(|v| v.value.clone()))
+            .and_then(|c| c.code.clone())
             .unwrap_or_else(|| SCREENING_MAMMOGRAPHY.0.to_string());
+        let given = &name.given;
         let step = message_id.as_uuid().as_u128() & ((1 << 56) - 1);
         Ok(WorklistOrder::Schedule(Box::new(WorklistItem {
             message_id,
             patient_id,
-            patient_name: person_name(&family, &given),
+            patient_name: person_name(&family, given),
             birth_date: birth_date.format("%Y%m%d").to_string(),
             sex: sex.to_string(),
             requested_procedure_id: accession_number.clone(),
@@ -192,19 +183,18 @@ impl WorklistOrder {
     }
 }
 
-fn accession_of(request: &ServiceRequest) -> Result<String, WorklistError> {
+fn accession_of(request: &OrderView) -> Result<String, WorklistError> {
     let accession = request
         .identifier
         .iter()
         .find(|id| {
             id.r#type.as_ref().is_some_and(|t| {
-                t.coding.iter().any(|c| {
-                    c.code.as_ref().and_then(|v| v.value.as_deref())
-                        == Some(ACCESSION_NUMBER_TYPE.1)
-                })
+                t.coding
+                    .iter()
+                    .any(|c| c.code.as_deref() == Some(ACCESSION_NUMBER_TYPE.1))
             })
         })
-        .and_then(|id| id.value.as_ref().and_then(|v| v.value.clone()))
+        .and_then(|id| id.value.clone())
         .ok_or_else(|| missing("accession number identifier (type ACSN)"))?;
     if accession.is_empty() || accession.len() > SHORT_STRING_MAX || !accession.is_ascii() {
         return Err(WorklistError(format!(
@@ -212,6 +202,59 @@ fn accession_of(request: &ServiceRequest) -> Result<String, WorklistError> {
         )));
     }
     Ok(accession)
+}
+
+// The parts of a FHIR R4 ServiceRequest the worklist reads, through serde. The hub renders and
+// checks the whole resource with fhirbolt; the gateway reads only these, so the agent does not link
+// fhirbolt's deserialisers for every R4 resource type (tens of megabytes of code).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderView {
+    resource_type: String,
+    status: String,
+    #[serde(default)]
+    identifier: Vec<IdentifierView>,
+    #[serde(default)]
+    contained: Vec<PatientView>,
+    occurrence_date_time: Option<String>,
+    code: Option<CodeableConceptView>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatientView {
+    resource_type: String,
+    #[serde(default)]
+    identifier: Vec<IdentifierView>,
+    #[serde(default)]
+    name: Vec<HumanNameView>,
+    gender: Option<String>,
+    birth_date: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct IdentifierView {
+    r#type: Option<CodeableConceptView>,
+    system: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct CodeableConceptView {
+    #[serde(default)]
+    coding: Vec<CodingView>,
+}
+
+#[derive(serde::Deserialize)]
+struct CodingView {
+    code: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct HumanNameView {
+    family: Option<String>,
+    #[serde(default)]
+    given: Vec<String>,
 }
 
 /// DICOM PN: the family name in upper case, then the given names; `^`, `=` and `\` are DICOM's
@@ -498,7 +541,17 @@ mod tests {
         let error = WorklistOrder::from_service_request(id, &value.to_string(), "").unwrap_err();
         assert!(error.to_string().contains("occurrenceDateTime"), "{error}");
         let error = WorklistOrder::from_service_request(id, "{}", "").unwrap_err();
-        assert!(error.to_string().starts_with("worklist: FHIR"), "{error}");
+        assert!(error.to_string().contains("cannot be read"), "{error}");
+        let error = WorklistOrder::from_service_request(
+            id,
+            r#"{"resourceType":"Patient","status":"active"}"#,
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("not a ServiceRequest"),
+            "{error}"
+        );
     }
 
     fn query() -> WorklistQuery {
