@@ -289,6 +289,30 @@ pub struct WorklistQuery {
 }
 
 impl WorklistQuery {
+    /// The first and last start dates (DA) a matching item can have, when the query limits them,
+    /// so storage reads only those days. `None` when any date can match, or the key is not a
+    /// plain date or date range (matching then says what is wrong with it).
+    pub fn date_bounds(&self) -> Option<(String, String)> {
+        let key = self.start_date.as_deref()?.trim();
+        let date = |text: &str| text.len() == 8 && text.chars().all(|c| c.is_ascii_digit());
+        match key.split_once('-') {
+            None => date(key).then(|| (key.to_string(), key.to_string())),
+            Some((low, high)) => {
+                let low = match low {
+                    "" => "00000000",
+                    low if date(low) => low,
+                    _ => return None,
+                };
+                let high = match high {
+                    "" => "99999999",
+                    high if date(high) => high,
+                    _ => return None,
+                };
+                Some((low.to_string(), high.to_string()))
+            }
+        }
+    }
+
     /// Whether `item` answers the query.
     pub fn matches(&self, item: &WorklistItem) -> Result<bool, WorklistError> {
         let text =
@@ -666,6 +690,32 @@ mod tests {
             query.matches(&for_any_station).unwrap(),
             "an item for any station"
         );
+    }
+
+    #[test]
+    fn date_bounds_narrow_the_read_only_for_plain_dates_and_ranges() {
+        let bounds = |key: &str| {
+            WorklistQuery {
+                start_date: Some(key.into()),
+                ..query()
+            }
+            .date_bounds()
+        };
+        assert_eq!(
+            bounds("20260714"),
+            Some(("20260714".into(), "20260714".into()))
+        );
+        assert_eq!(
+            bounds("20260701-"),
+            Some(("20260701".into(), "99999999".into()))
+        );
+        assert_eq!(
+            bounds("-20260701"),
+            Some(("00000000".into(), "20260701".into()))
+        );
+        assert_eq!(bounds(""), None);
+        assert_eq!(bounds("2026"), None);
+        assert_eq!(query().date_bounds(), None);
     }
 
     #[test]

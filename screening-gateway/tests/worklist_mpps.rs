@@ -140,7 +140,7 @@ async fn a_modality_starts_and_completes_and_every_wrong_request_gets_its_status
     );
     assert!(reports.iter().all(|(_, r)| r.message_id == item.message_id));
     // Done: off the worklist.
-    assert!(worklist.store.open_items().await.unwrap().is_empty());
+    assert!(worklist.store.open_items(None).await.unwrap().is_empty());
     let (first, _) = &reports[0];
     worklist
         .store

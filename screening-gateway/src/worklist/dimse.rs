@@ -151,6 +151,11 @@ impl Assembler {
                     &IMPLICIT_VR_LITTLE_ENDIAN.erased(),
                 )
                 .map_err(|e| DimseError(format!("the command set cannot be read: {e}")))?;
+                if command.get(tags::COMMAND_FIELD).is_none() {
+                    return Err(DimseError(
+                        "the command set cannot be read: it has no CommandField".into(),
+                    ));
+                }
                 let data_set_type = command
                     .get(tags::COMMAND_DATA_SET_TYPE)
                     .and_then(|element| element.uint16().ok())

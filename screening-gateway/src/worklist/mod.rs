@@ -3,9 +3,11 @@
 //! beside its inbox, and found by the modalities' C-FIND queries.
 //!
 //! dicom-rs (`dicom-ul`) negotiates associations; it has no DIMSE layer, so the little this service
-//! needs is in [`dimse`]. [`scp`] is the service, [`store`] the items.
+//! needs is in [`dimse`]. [`scp`] is the service, [`store`] the items, [`modality`] a modality's
+//! side (an SCU) for examples, benchmarks and tests.
 
 pub mod dimse;
+pub mod modality;
 pub mod scp;
 pub mod store;
 

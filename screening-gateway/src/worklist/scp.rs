@@ -225,7 +225,7 @@ async fn answer(
                 }
             };
             let query = query_of(&identifier);
-            let items = match store.open_items().await {
+            let items = match store.open_items(query.date_bounds()).await {
                 Ok(items) => items,
                 Err(error) => {
                     tracing::error!(%error, "worklist: C-FIND: reading the worklist failed");

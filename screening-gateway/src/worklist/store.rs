@@ -144,13 +144,20 @@ impl WorklistStore {
         Ok(stored)
     }
 
-    /// The open items (scheduled or in progress), earliest first; the caller matches them
-    /// against a query (`WorklistQuery::matches`, in screening-core).
-    pub async fn open_items(&self) -> Result<Vec<WorklistItem>, WorklistStoreError> {
+    /// The open items (scheduled or in progress) starting between the two dates (DA, inclusive)
+    /// when given, earliest first; the caller matches them against a query
+    /// (`WorklistQuery::matches`, in screening-core).
+    pub async fn open_items(
+        &self,
+        dates: Option<(String, String)>,
+    ) -> Result<Vec<WorklistItem>, WorklistStoreError> {
+        let (first, last) = dates.unwrap_or_else(|| ("00000000".into(), "99999999".into()));
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT item FROM worklist_items WHERE status IN ('SCHEDULED', 'IN PROGRESS') \
-             ORDER BY start_date, message_id",
+             AND start_date BETWEEN $1 AND $2 ORDER BY start_date, message_id",
         )
+        .bind(first)
+        .bind(last)
         .fetch_all(&self.pool)
         .await?;
         let mut items = rows
