@@ -26,6 +26,8 @@ use crate::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
 use crate::relay::local::{LocalRelay, LocalRelayConfig};
 use crate::relay::sas::{Right, SasRule};
 
+pub mod peers;
+
 /// Serves a router on a random loopback port; returns its base URL.
 pub async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -241,27 +243,38 @@ impl LocalHub {
 
     /// Agent settings for this hub: long-poll, fast retries, 3 attempts.
     pub fn agent_config(&self, inbox: &std::path::Path) -> AgentConfig {
-        AgentConfig {
-            hub_url: self.hub_url.clone(),
-            gateway_id: self.demo.gateway.id,
-            credential: self.credential.clone(),
-            fetch: FetchMode::LongPoll {
-                wait: Duration::from_secs(2),
-            },
-            max_attempts: 3,
-            retry: Backoff {
-                base: Duration::from_millis(50),
-                max: Duration::from_millis(200),
-            },
-            hub_backoff: Backoff {
-                base: Duration::from_millis(100),
-                max: Duration::from_millis(500),
-            },
-            inbox_path: inbox.to_path_buf(),
-            heartbeat_interval: Duration::from_secs(300),
-            relay: None,
-            worklist: None,
-        }
+        agent_config(&self.hub_url, self.demo.gateway.id, &self.credential, inbox)
+    }
+}
+
+/// Agent settings for the gateway `gateway_id` of the hub at `hub_url`: long-poll, fast retries,
+/// 3 attempts, the inbox at `inbox`.
+pub fn agent_config(
+    hub_url: &str,
+    gateway_id: GatewayId,
+    credential: &str,
+    inbox: &std::path::Path,
+) -> AgentConfig {
+    AgentConfig {
+        hub_url: hub_url.to_string(),
+        gateway_id,
+        credential: credential.to_string(),
+        fetch: FetchMode::LongPoll {
+            wait: Duration::from_secs(2),
+        },
+        max_attempts: 3,
+        retry: Backoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        },
+        hub_backoff: Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        },
+        inbox_path: inbox.to_path_buf(),
+        heartbeat_interval: Duration::from_secs(300),
+        relay: None,
+        worklist: None,
     }
 }
 

@@ -11,58 +11,13 @@ use screening_core::ids::*;
 use screening_core::message::MessageStatus;
 use screening_core::worklist::{accession_number, WorklistOrder};
 use screening_gateway::agent::WorklistConfig;
+use screening_gateway::testing::peers::{
+    dcmtk_present, findscu, findscu_with, free_port, MODALITY_KEYS,
+};
 use screening_gateway::testing::{start_agent, start_worklist, worklist_order as order, LocalHub};
 use screening_gateway::worklist::{Stored, WorklistSettings};
 use tokio::process::Command;
 use uuid::Uuid;
-
-fn dcmtk_present() -> bool {
-    let present = std::process::Command::new("findscu")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !present {
-        let text = "DCMTK (findscu, echoscu) is not installed: apt-get install dcmtk";
-        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-            panic!("{text}");
-        }
-        eprintln!("NOTICE: skipped, {text}");
-    }
-    present
-}
-
-/// Runs findscu -W with `keys` in a fresh folder; returns the responses it wrote, in order.
-async fn findscu(port: u16, keys: &[&str]) -> Vec<dicom_object::DefaultDicomObject> {
-    let out = tempfile::tempdir().unwrap();
-    let mut command = Command::new("findscu");
-    command
-        .current_dir(out.path())
-        .args(["-W", "-X", "-aet", "MAMMO1", "-aec", "SCREENING_MWL"]);
-    for key in keys {
-        command.args(["-k", key]);
-    }
-    let output = command
-        .args(["127.0.0.1", &port.to_string()])
-        .output()
-        .await
-        .expect("findscu runs");
-    assert!(
-        output.status.success(),
-        "findscu failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut files: Vec<_> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "dcm"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|path| dicom_object::open_file(path).unwrap())
-        .collect()
-}
 
 fn text(object: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String {
     object
@@ -73,23 +28,6 @@ fn text(object: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String
         .trim_end_matches(['\0', ' '])
         .to_string()
 }
-
-const MODALITY_KEYS: &[&str] = &[
-    "(0040,0100)[0].Modality=MG",
-    "(0040,0100)[0].ScheduledProcedureStepStartTime",
-    "(0040,0100)[0].ScheduledStationAETitle",
-    "(0040,0100)[0].ScheduledProcedureStepID",
-    "(0040,0100)[0].ScheduledProcedureStepDescription",
-    "PatientName",
-    "PatientID",
-    "IssuerOfPatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "AccessionNumber",
-    "StudyInstanceUID",
-    "RequestedProcedureID",
-    "ReferringPhysicianName",
-];
 
 #[tokio::test]
 async fn echoscu_verifies_and_a_wrong_called_ae_title_is_rejected() {
@@ -295,14 +233,6 @@ async fn a_resend_replaces_the_item_and_a_revoke_takes_it_off() {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_sent_from_the_hub_is_found_by_findscu_replaced_on_resend_and_survives_a_restart()
 {
@@ -440,4 +370,78 @@ async fn cancelling_a_sent_appointment_takes_it_off_the_worklist() {
         "the revoked order is off the worklist"
     );
     agent.stop.send(true).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_pushed_through_the_relay_is_on_the_worklist() {
+    if !dcmtk_present() {
+        return;
+    }
+    let hub = LocalHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, relay_url) = screening_gateway::testing::start_local_relay().await;
+    hub.push_through_relay(
+        &relay_url,
+        screening_gateway::testing::RELAY_SEND_KEY,
+        "mwl:MAMMO2",
+        dir.path(),
+    )
+    .await;
+    let port = free_port();
+    let mut config = hub.relay_agent_config(&dir.path().join("agent.db"), &relay_url);
+    config.worklist = Some(WorklistConfig {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        settings: WorklistSettings::default(),
+    });
+    let agent = start_agent(config).await;
+    screening_gateway::testing::until_listening(&relay).await;
+
+    let sent = hub.send(0).await;
+    hub.until_status(sent.id, MessageStatus::Confirmed).await;
+    let accession = format!("AccessionNumber={}", accession_number(sent.appointment_id));
+    let mut keys = MODALITY_KEYS.to_vec();
+    keys.retain(|key| *key != "AccessionNumber");
+    keys.push(&accession);
+    let found = findscu(port, &keys).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "pushed, not polled (the agent polls hourly)"
+    );
+    let step = &found[0]
+        .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        text(step, tags::SCHEDULED_STATION_AE_TITLE),
+        "MAMMO2",
+        "the route names the station"
+    );
+    agent.stop.send(true).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findscu_cancelling_after_three_matches_gets_the_cancel_status_and_no_more() {
+    if !dcmtk_present() {
+        return;
+    }
+    let worklist = start_worklist(Vec::new()).await;
+    for _ in 0..2_000 {
+        let scheduled = order("Janet", "Williams", "2026-07-14T08:30:00Z", "");
+        worklist.store.store(&scheduled, Utc::now()).await.unwrap();
+    }
+    let (found, printed) =
+        findscu_with(worklist.port, &["--cancel", "3", "-v"], MODALITY_KEYS).await;
+    assert!(
+        found.len() < 2_000,
+        "matching stopped: {} of 2,000 sent",
+        found.len()
+    );
+    assert!(
+        printed.contains("Received Final Find Response (Cancel"),
+        "{printed}"
+    );
+    // The worklist serves the next query in full.
+    assert_eq!(findscu(worklist.port, MODALITY_KEYS).await.len(), 2_000);
 }

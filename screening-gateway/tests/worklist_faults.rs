@@ -1,6 +1,7 @@
 //! The worklist under faults: it answers what it can, refuses what it cannot with a status, and
 //! keeps serving — a query whose key it cannot read, a SOP class it does not offer, bytes that are
-//! not DICOM, a modality that vanishes mid-query, and queries while orders arrive.
+//! not DICOM, a modality that vanishes mid-query, a query it cancels, and queries while orders
+//! arrive.
 
 use chrono::Utc;
 use screening_gateway::testing::{start_worklist, worklist_order, Worklist};
@@ -124,4 +125,24 @@ async fn queries_while_fifty_orders_arrive_see_whole_items_and_then_all_of_them(
         .await
         .unwrap();
     assert_eq!(answer.matches.len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_c_cancel_stops_a_long_answer_and_the_association_goes_on() {
+    let worklist = start_worklist(Vec::new()).await;
+    schedule(&worklist, 2_000).await;
+    let mut machine = machine(&worklist).await;
+    let query = modality::todays_query("20260714", "");
+
+    let cancelled = machine.find_then_cancel(&query, 1).await.unwrap();
+    assert_eq!(cancelled.status, 0xFE00, "the Cancel status");
+    assert!(
+        cancelled.matches.len() < 2_000,
+        "matching stopped: {} of 2,000 sent",
+        cancelled.matches.len()
+    );
+
+    let answer = machine.find(&query).await.unwrap();
+    assert_eq!((answer.status, answer.matches.len()), (0x0000, 2_000));
+    machine.release().await.unwrap();
 }

@@ -4,8 +4,6 @@
 //!
 //! Without the peer the tests skip with a notice, except under `CI=true`, where they fail.
 
-use std::path::{Path, PathBuf};
-
 use screening_core::procedure::ProcedureStatus;
 use screening_core::worklist::{WorklistItem, WorklistOrder};
 use std::time::Duration;
@@ -13,53 +11,9 @@ use std::time::Duration;
 use screening_core::prelude::*;
 use screening_core::worklist::accession_number;
 use screening_gateway::agent::WorklistConfig;
+use screening_gateway::testing::peers::{mpps, mpps_peer};
 use screening_gateway::testing::{start_agent, start_worklist, worklist_order, LocalHub, Worklist};
 use screening_gateway::worklist::WorklistSettings;
-
-fn peer() -> Option<PathBuf> {
-    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mpps-peer");
-    let python = tools.join(".venv/bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    let text = format!(
-        "pynetdicom is not installed: python3 -m venv {0}/.venv && {0}/.venv/bin/pip install -r {0}/requirements.txt",
-        tools.display()
-    );
-    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-        panic!("{text}");
-    }
-    eprintln!("NOTICE: skipped, {text}");
-    None
-}
-
-/// Runs the steps in one association; the status answered to each (None: no response).
-async fn mpps(python: &Path, port: u16, steps: serde_json::Value) -> Vec<Option<u16>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/mpps-peer/mpps.py");
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .args(["127.0.0.1", &port.to_string(), "SCREENING_MWL"])
-        .arg(steps.to_string())
-        .output()
-        .await
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the MPPS peer failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .lines()
-        .map(|line| {
-            let answer: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(comment) = answer["comment"].as_str() {
-                eprintln!("{}: {comment}", answer["op"]);
-            }
-            answer["status"].as_u64().map(|code| code as u16)
-        })
-        .collect()
-}
 
 async fn scheduled(worklist: &Worklist, first: &str, last: &str) -> WorklistItem {
     let order = worklist_order(first, last, "2026-07-14T08:30:00Z", "MAMMO1");
@@ -76,7 +30,7 @@ async fn scheduled(worklist: &Worklist, first: &str, last: &str) -> WorklistItem
 
 #[tokio::test]
 async fn a_modality_starts_and_completes_and_every_wrong_request_gets_its_status() {
-    let Some(python) = peer() else {
+    let Some(python) = mpps_peer() else {
         return;
     };
     let worklist = start_worklist(Vec::new()).await;
@@ -152,7 +106,7 @@ async fn a_modality_starts_and_completes_and_every_wrong_request_gets_its_status
 
 #[tokio::test]
 async fn a_discontinued_step_carries_the_modalitys_reason_and_a_step_by_study_uid_links() {
-    let Some(python) = peer() else {
+    let Some(python) = mpps_peer() else {
         return;
     };
     let worklist = start_worklist(Vec::new()).await;
@@ -205,7 +159,7 @@ async fn until_state(hub: &LocalHub, appointment: AppointmentId, state: Appointm
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_modalitys_progress_reaches_the_appointment_through_the_gateway() {
-    let Some(python) = peer() else {
+    let Some(python) = mpps_peer() else {
         return;
     };
     let hub = LocalHub::start().await;

@@ -51,6 +51,8 @@ pub mod status {
     pub const SUCCESS: u16 = 0x0000;
     /// C-FIND: a match follows, more may come.
     pub const PENDING: u16 = 0xFF00;
+    /// C-FIND: matching stopped by the modality's C-CANCEL.
+    pub const CANCEL: u16 = 0xFE00;
     /// C-FIND: the identifier does not match the SOP class (a key it cannot read).
     pub const IDENTIFIER_DOES_NOT_MATCH: u16 = 0xA900;
     /// C-FIND: unable to process.
@@ -89,6 +91,15 @@ impl Request {
     /// MessageID (0 when absent, as in C-CANCEL's MessageIDBeingRespondedTo form).
     pub fn message_id(&self) -> u16 {
         self.uint16(tags::MESSAGE_ID, "MessageID").unwrap_or(0)
+    }
+
+    /// MessageIDBeingRespondedTo: the request a C-CANCEL stops (0 when absent).
+    pub fn message_id_being_responded_to(&self) -> u16 {
+        self.uint16(
+            tags::MESSAGE_ID_BEING_RESPONDED_TO,
+            "MessageIDBeingRespondedTo",
+        )
+        .unwrap_or(0)
     }
 
     /// AffectedSOPClassUID (RequestedSOPClassUID for N-SET), without DICOM's padding.

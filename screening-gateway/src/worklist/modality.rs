@@ -82,6 +82,47 @@ impl Modality {
         }
     }
 
+    /// Queries the worklist, then sends a C-CANCEL once `after` matches have come, as a modality
+    /// whose operator has found the participant; reads on to the final response.
+    pub async fn find_then_cancel(
+        &mut self,
+        identifier: &InMemDicomObject,
+        after: usize,
+    ) -> Result<Answer, DimseError> {
+        let message_id = self.message_id();
+        let request = request_command([
+            uid(tags::AFFECTED_SOP_CLASS_UID, dimse::WORKLIST_FIND),
+            us(tags::COMMAND_FIELD, command::C_FIND_RQ),
+            us(tags::MESSAGE_ID, message_id),
+            us(tags::PRIORITY, 0),
+            us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
+        ]);
+        self.send(dimse::WORKLIST_FIND, &request, Some(identifier))
+            .await?;
+        let cancel = request_command([
+            us(tags::COMMAND_FIELD, command::C_CANCEL_RQ),
+            us(tags::MESSAGE_ID_BEING_RESPONDED_TO, message_id),
+            us(tags::COMMAND_DATA_SET_TYPE, 0x0101),
+        ]);
+        let mut matches = Vec::new();
+        loop {
+            match self.response().await? {
+                (status::PENDING, Some(found)) => {
+                    matches.push(found);
+                    if matches.len() == after {
+                        self.send(dimse::WORKLIST_FIND, &cancel, None).await?;
+                    }
+                }
+                (code, _) => {
+                    return Ok(Answer {
+                        status: code,
+                        matches,
+                    })
+                }
+            }
+        }
+    }
+
     /// MPPS N-CREATE of the step `instance` with `attributes`; the status answered.
     pub async fn create_step(
         &mut self,

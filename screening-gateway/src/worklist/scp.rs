@@ -3,7 +3,10 @@
 //! the keys the modality asked for (empty where there is no value, PS3.4 K.6.1.2.2), and records
 //! the modality's progress (MPPS N-CREATE, N-SET) for the hub.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -112,49 +115,24 @@ async fn associate(
         .map_err(|e| format!("association: {e}"))?;
     let calling = association.peer_ae_title().to_string();
     tracing::info!(calling_ae_title = %calling, "worklist: association accepted");
-    let mut assembler = Assembler::default();
+    let mut inbound = Inbound::default();
     loop {
-        let pdu = association
-            .receive()
-            .await
-            .map_err(|e| format!("receive: {e}"))?;
+        if let Some(request) = inbound.requests.pop_front() {
+            respond_to(&mut association, &mut inbound, &request, store, &calling).await?;
+            continue;
+        }
+        let pdu = match inbound.held.take() {
+            Some(pdu) => pdu,
+            None => association
+                .receive()
+                .await
+                .map_err(|e| format!("receive: {e}"))?,
+        };
         match pdu {
             Pdu::PData { data } => {
-                for value in data {
-                    let request = match assembler.push(value) {
-                        Ok(Some(request)) => request,
-                        Ok(None) => continue,
-                        Err(error) => {
-                            let _ = association.abort().await;
-                            return Err(error.to_string());
-                        }
-                    };
-                    let transfer_syntax = association
-                        .presentation_contexts()
-                        .iter()
-                        .find(|pc| {
-                            pc.id == request.context_id
-                                && pc.reason == PresentationContextResultReason::Acceptance
-                        })
-                        .map(|pc| pc.transfer_syntax.clone())
-                        .ok_or_else(|| {
-                            format!(
-                                "presentation context {} was not accepted",
-                                request.context_id
-                            )
-                        })?;
-                    let max_pdu = association.requestor_max_pdu_length();
-                    let reply = Reply {
-                        request: &request,
-                        transfer_syntax: &transfer_syntax,
-                        max_pdu,
-                    };
-                    for pdu in answer(reply, store, &calling).await? {
-                        association
-                            .send(&pdu)
-                            .await
-                            .map_err(|e| format!("send: {e}"))?;
-                    }
+                if let Err(error) = inbound.take(data) {
+                    let _ = association.abort().await;
+                    return Err(error.to_string());
                 }
             }
             Pdu::ReleaseRQ => {
@@ -171,6 +149,144 @@ async fn associate(
     }
 }
 
+/// What has arrived from the modality and not yet been acted on: whole requests, in order, and a
+/// PDU other than P-DATA (a release or abort) that came while a C-FIND was being answered.
+#[derive(Default)]
+struct Inbound {
+    assembler: Assembler,
+    requests: VecDeque<Request>,
+    held: Option<Pdu>,
+}
+
+impl Inbound {
+    /// Adds the requests that P-DATA fragments complete.
+    fn take(&mut self, data: Vec<dicom_ul::pdu::PDataValue>) -> Result<(), dimse::DimseError> {
+        for value in data {
+            if let Some(request) = self.assembler.push(value)? {
+                self.requests.push_back(request);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes out a C-CANCEL of the request `message_id`, if one has arrived.
+    fn cancelled(&mut self, message_id: u16) -> bool {
+        let position = self.requests.iter().position(|request| {
+            request.command_field().ok() == Some(command::C_CANCEL_RQ)
+                && request.message_id_being_responded_to() == message_id
+        });
+        position
+            .and_then(|position| self.requests.remove(position))
+            .is_some()
+    }
+}
+
+/// Answers one request. A C-FIND's matches go out one at a time, and before each the association
+/// is checked, without waiting, for a C-CANCEL: when one has come, matching stops with the Cancel
+/// status (PS3.4 C.4.1.2.3).
+async fn respond_to<S>(
+    association: &mut dicom_ul::association::server::AsyncServerAssociation<S>,
+    inbound: &mut Inbound,
+    request: &Request,
+    store: &WorklistStore,
+    calling: &str,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let transfer_syntax = association
+        .presentation_contexts()
+        .iter()
+        .find(|pc| {
+            pc.id == request.context_id && pc.reason == PresentationContextResultReason::Acceptance
+        })
+        .map(|pc| pc.transfer_syntax.clone())
+        .ok_or_else(|| {
+            format!(
+                "presentation context {} was not accepted",
+                request.context_id
+            )
+        })?;
+    let reply = Reply {
+        request,
+        transfer_syntax: &transfer_syntax,
+        max_pdu: association.requestor_max_pdu_length(),
+    };
+    let (matches, last) = match answer(reply, store, calling).await? {
+        Answer::Now(pdus) => (Vec::new(), pdus),
+        Answer::Matches { each, done } => (each, done),
+    };
+    let total = matches.len();
+    for (sent, pdus) in matches.into_iter().enumerate() {
+        if heard(association, inbound).await? && inbound.cancelled(request.message_id()) {
+            tracing::info!(calling_ae_title = %calling, sent, total, "worklist: C-FIND cancelled by the modality");
+            let cancelled =
+                dimse::response(command::C_FIND_RSP, request, status::CANCEL, None, false);
+            return send_all(
+                association,
+                dimse::response_pdus(request.context_id, &cancelled, None, reply.max_pdu)
+                    .map_err(|e| e.to_string())?,
+            )
+            .await;
+        }
+        if inbound.held.is_some() {
+            // The modality released or aborted mid-answer: the rest would go nowhere.
+            return Ok(());
+        }
+        send_all(association, pdus).await?;
+    }
+    send_all(association, last).await
+}
+
+/// Reads what the modality has already sent, without waiting for more; true when a PDU came.
+async fn heard<S>(
+    association: &mut dicom_ul::association::server::AsyncServerAssociation<S>,
+    inbound: &mut Inbound,
+) -> Result<bool, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    // One poll: dicom-ul reads into the association's own buffer, so a PDU that is only partly in
+    // stays there for the next receive.
+    let mut receive = std::pin::pin!(association.receive());
+    let polled = std::future::poll_fn(|cx| Poll::Ready(receive.as_mut().poll(cx))).await;
+    match polled {
+        Poll::Pending => Ok(false),
+        Poll::Ready(Err(e)) => Err(format!("receive: {e}")),
+        Poll::Ready(Ok(Pdu::PData { data })) => {
+            inbound.take(data).map_err(|e| e.to_string())?;
+            Ok(true)
+        }
+        Poll::Ready(Ok(other)) => {
+            inbound.held = Some(other);
+            Ok(true)
+        }
+    }
+}
+
+async fn send_all<S>(
+    association: &mut dicom_ul::association::server::AsyncServerAssociation<S>,
+    pdus: Vec<Pdu>,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    for pdu in pdus {
+        association
+            .send(&pdu)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+    }
+    Ok(())
+}
+
+/// How a request is answered: PDUs sent at once, or a C-FIND's matches (each a response's PDUs)
+/// followed by its final response.
+enum Answer {
+    Now(Vec<Pdu>),
+    Matches { each: Vec<Vec<Pdu>>, done: Vec<Pdu> },
+}
+
 /// What a response needs to know of its request and association.
 #[derive(Clone, Copy)]
 struct Reply<'a> {
@@ -179,8 +295,16 @@ struct Reply<'a> {
     max_pdu: u32,
 }
 
-/// The PDUs that answer one request.
-async fn answer(
+/// How one request is answered.
+async fn answer(reply: Reply<'_>, store: &WorklistStore, calling: &str) -> Result<Answer, String> {
+    if reply.request.command_field().map_err(|e| e.to_string())? == command::C_FIND_RQ {
+        return find(reply, store, calling).await;
+    }
+    answer_now(reply, store, calling).await.map(Answer::Now)
+}
+
+/// The PDUs that answer a request other than C-FIND, sent at once.
+async fn answer_now(
     reply: Reply<'_>,
     store: &WorklistStore,
     calling: &str,
@@ -205,63 +329,6 @@ async fn answer(
             dimse::response(command::C_ECHO_RSP, request, status::SUCCESS, None, false),
             None,
         ),
-        command::C_FIND_RQ => {
-            let failure = |code: u16, why: &str| {
-                pdus(
-                    dimse::response(command::C_FIND_RSP, request, code, Some(why), false),
-                    None,
-                )
-            };
-            let Some(bytes) = request.dataset.as_deref() else {
-                return failure(
-                    status::IDENTIFIER_DOES_NOT_MATCH,
-                    "C-FIND without an identifier",
-                );
-            };
-            let identifier = match dimse::read_dataset(bytes, transfer_syntax) {
-                Ok(identifier) => identifier,
-                Err(error) => {
-                    return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string())
-                }
-            };
-            let query = query_of(&identifier);
-            let items = match store.open_items(query.date_bounds()).await {
-                Ok(items) => items,
-                Err(error) => {
-                    tracing::error!(%error, "worklist: C-FIND: reading the worklist failed");
-                    return failure(status::UNABLE_TO_PROCESS, "the worklist cannot be read");
-                }
-            };
-            let mut answers = Vec::new();
-            let mut matches = 0;
-            for item in items {
-                match query.matches(&item) {
-                    Ok(true) => {
-                        matches += 1;
-                        answers.extend(pdus(
-                            dimse::response(
-                                command::C_FIND_RSP,
-                                request,
-                                status::PENDING,
-                                None,
-                                true,
-                            ),
-                            Some(&answer_for(&identifier, &item)),
-                        )?);
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string())
-                    }
-                }
-            }
-            tracing::info!(calling_ae_title = %calling, matches, "worklist: C-FIND answered");
-            answers.extend(pdus(
-                dimse::response(command::C_FIND_RSP, request, status::SUCCESS, None, false),
-                None,
-            )?);
-            Ok(answers)
-        }
         command::N_CREATE_RQ | command::N_SET_RQ => {
             let creating = field == command::N_CREATE_RQ;
             let answer_field = if creating {
@@ -322,8 +389,8 @@ async fn answer(
                 }
             }
         }
-        // Every response of a C-FIND goes out before the next request is read, so a cancel arrives
-        // after the last one: nothing is left to stop, and it gets no response (PS3.7 9.3.2.3).
+        // A C-CANCEL that comes after its C-FIND's last response has nothing left to stop, and a
+        // C-CANCEL gets no response of its own (PS3.7 9.3.2.3).
         command::C_CANCEL_RQ => Ok(Vec::new()),
         other => {
             tracing::warn!(
@@ -342,6 +409,68 @@ async fn answer(
             )
         }
     }
+}
+
+/// C-FIND: one pending response per match, with the keys asked for, then success.
+async fn find(reply: Reply<'_>, store: &WorklistStore, calling: &str) -> Result<Answer, String> {
+    let Reply {
+        request,
+        transfer_syntax,
+        max_pdu,
+    } = reply;
+    let pdus = |command: InMemDicomObject, dataset: Option<&InMemDicomObject>| {
+        dimse::response_pdus(
+            request.context_id,
+            &command,
+            dataset.map(|d| (d, transfer_syntax)),
+            max_pdu,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let failure = |code: u16, why: &str| {
+        pdus(
+            dimse::response(command::C_FIND_RSP, request, code, Some(why), false),
+            None,
+        )
+        .map(Answer::Now)
+    };
+    let Some(bytes) = request.dataset.as_deref() else {
+        return failure(
+            status::IDENTIFIER_DOES_NOT_MATCH,
+            "C-FIND without an identifier",
+        );
+    };
+    let identifier = match dimse::read_dataset(bytes, transfer_syntax) {
+        Ok(identifier) => identifier,
+        Err(error) => return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string()),
+    };
+    let query = query_of(&identifier);
+    let items = match store.open_items(query.date_bounds()).await {
+        Ok(items) => items,
+        Err(error) => {
+            tracing::error!(%error, "worklist: C-FIND: reading the worklist failed");
+            return failure(status::UNABLE_TO_PROCESS, "the worklist cannot be read");
+        }
+    };
+    let mut each = Vec::new();
+    for item in items {
+        match query.matches(&item) {
+            Ok(true) => {
+                each.push(pdus(
+                    dimse::response(command::C_FIND_RSP, request, status::PENDING, None, true),
+                    Some(&answer_for(&identifier, &item)),
+                )?);
+            }
+            Ok(false) => {}
+            Err(error) => return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string()),
+        }
+    }
+    tracing::info!(calling_ae_title = %calling, matches = each.len(), "worklist: C-FIND answered");
+    let done = pdus(
+        dimse::response(command::C_FIND_RSP, request, status::SUCCESS, None, false),
+        None,
+    )?;
+    Ok(Answer::Matches { each, done })
 }
 
 /// What an N-CREATE or N-SET says of its step.
