@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use screening::core::prelude::*;
 use screening::core::worklist::{accession_number, uid_from_message};
-use screening::gateway::agent::WorklistConfig;
-use screening::gateway::testing::{start_agent, start_worklist, worklist_order, LocalHub};
+use screening::gateway::testing::{
+    serve_worklist, start_agent, start_worklist, worklist_order, LocalHub,
+};
 use screening::gateway::worklist::modality::{self, Modality};
 use screening::gateway::worklist::WorklistSettings;
 
@@ -74,16 +75,8 @@ async fn commit_to_findable(sends: usize) -> (f64, f64) {
     let hub = LocalHub::start().await;
     hub.route_to("mwl:").await;
     let folder = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut config = hub.agent_config(&folder.path().join("agent.db"));
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        settings: WorklistSettings::default(),
-    });
+    let port = serve_worklist(&mut config, WorklistSettings::default());
     let agent = start_agent(config).await;
     let mut machine = Modality::connect(&format!("127.0.0.1:{port}"), "MAMMO1", "SCREENING_MWL")
         .await

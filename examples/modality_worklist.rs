@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use screening::core::prelude::*;
 use screening::core::worklist::accession_number;
-use screening::gateway::agent::WorklistConfig;
-use screening::gateway::testing::{start_agent, LocalHub};
+use screening::gateway::testing::{serve_worklist, start_agent, LocalHub};
 use screening::gateway::worklist::modality::{self, Modality};
 use screening::gateway::worklist::WorklistSettings;
 
@@ -31,18 +30,14 @@ async fn main() {
 
     // 2. The gateway agent, long-polling, serving its worklist on a loopback port.
     let folder = tempfile::tempdir().expect("a temporary folder");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
     let mut config = hub.agent_config(&folder.path().join("agent.db"));
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().expect("an address"),
-        settings: WorklistSettings {
+    let port = serve_worklist(
+        &mut config,
+        WorklistSettings {
             station_ae_title: "MAMMO1".into(),
             ..WorklistSettings::default()
         },
-    });
+    );
     let agent = start_agent(config).await;
     println!("worklist       SCREENING_MWL at 127.0.0.1:{port}\n");
 

@@ -22,6 +22,8 @@
 
 #[cfg(feature = "agent")]
 pub mod agent;
+#[cfg(feature = "worklist")]
+mod agent_file;
 #[cfg(feature = "hub")]
 pub mod auth;
 pub mod backoff;

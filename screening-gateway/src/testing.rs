@@ -247,6 +247,19 @@ impl LocalHub {
     }
 }
 
+/// Gives the agent a worklist with `settings` on a free loopback port; returns the port.
+pub fn serve_worklist(
+    config: &mut AgentConfig,
+    settings: crate::worklist::WorklistSettings,
+) -> u16 {
+    let port = peers::free_port();
+    config.worklist = Some(crate::agent::WorklistConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        settings,
+    });
+    port
+}
+
 /// Agent settings for the gateway `gateway_id` of the hub at `hub_url`: long-poll, fast retries,
 /// 3 attempts, the inbox at `inbox`.
 pub fn agent_config(

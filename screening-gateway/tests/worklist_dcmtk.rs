@@ -10,11 +10,10 @@ use dicom_dictionary_std::tags;
 use screening_core::ids::*;
 use screening_core::message::MessageStatus;
 use screening_core::worklist::{accession_number, WorklistOrder};
-use screening_gateway::agent::WorklistConfig;
-use screening_gateway::testing::peers::{
-    dcmtk_present, findscu, findscu_with, free_port, MODALITY_KEYS,
+use screening_gateway::testing::peers::{dcmtk_present, findscu, findscu_with, MODALITY_KEYS};
+use screening_gateway::testing::{
+    serve_worklist, start_agent, start_worklist, worklist_order as order, LocalHub,
 };
-use screening_gateway::testing::{start_agent, start_worklist, worklist_order as order, LocalHub};
 use screening_gateway::worklist::{Stored, WorklistSettings};
 use tokio::process::Command;
 use uuid::Uuid;
@@ -232,7 +231,6 @@ async fn a_resend_replaces_the_item_and_a_revoke_takes_it_off() {
     assert!(findscu(worklist.port, MODALITY_KEYS).await.is_empty());
 }
 
-/// A loopback port that was free a moment ago.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_sent_from_the_hub_is_found_by_findscu_replaced_on_resend_and_survives_a_restart()
 {
@@ -242,15 +240,14 @@ async fn an_order_sent_from_the_hub_is_found_by_findscu_replaced_on_resend_and_s
     let hub = LocalHub::start().await;
     hub.route_to("mwl:").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut config = hub.agent_config(&dir.path().join("agent.db"));
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        settings: WorklistSettings {
+    let port = serve_worklist(
+        &mut config,
+        WorklistSettings {
             station_ae_title: "MAMMO1".into(),
             ..WorklistSettings::default()
         },
-    });
+    );
     let agent = start_agent(config.clone()).await;
 
     let sent = hub.send(0).await;
@@ -336,12 +333,8 @@ async fn cancelling_a_sent_appointment_takes_it_off_the_worklist() {
     let hub = LocalHub::start().await;
     hub.route_to("mwl:").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut config = hub.agent_config(&dir.path().join("agent.db"));
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        settings: WorklistSettings::default(),
-    });
+    let port = serve_worklist(&mut config, WorklistSettings::default());
     let agent = start_agent(config).await;
     let sent = hub.send(0).await;
     hub.until_status(sent.id, MessageStatus::Confirmed).await;
@@ -387,12 +380,8 @@ async fn an_order_pushed_through_the_relay_is_on_the_worklist() {
         dir.path(),
     )
     .await;
-    let port = free_port();
     let mut config = hub.relay_agent_config(&dir.path().join("agent.db"), &relay_url);
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        settings: WorklistSettings::default(),
-    });
+    let port = serve_worklist(&mut config, WorklistSettings::default());
     let agent = start_agent(config).await;
     screening_gateway::testing::until_listening(&relay).await;
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use screening_core::prelude::*;
 use screening_core::worklist::accession_number;
-use screening_gateway::agent::WorklistConfig;
 use screening_gateway::testing::peers::{mpps, mpps_peer};
-use screening_gateway::testing::{start_agent, start_worklist, worklist_order, LocalHub, Worklist};
+use screening_gateway::testing::{
+    serve_worklist, start_agent, start_worklist, worklist_order, LocalHub, Worklist,
+};
 use screening_gateway::worklist::WorklistSettings;
 
 async fn scheduled(worklist: &Worklist, first: &str, last: &str) -> WorklistItem {
@@ -165,16 +166,8 @@ async fn the_modalitys_progress_reaches_the_appointment_through_the_gateway() {
     let hub = LocalHub::start().await;
     hub.route_to("mwl:").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut config = hub.agent_config(&dir.path().join("agent.db"));
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        settings: WorklistSettings::default(),
-    });
+    let port = serve_worklist(&mut config, WorklistSettings::default());
     let agent = start_agent(config).await;
     let sent = hub.send(0).await;
     hub.until_status(sent.id, MessageStatus::Confirmed).await;

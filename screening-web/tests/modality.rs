@@ -15,10 +15,9 @@ use common::{row_of, TestApp, STAFF};
 use reqwest::StatusCode;
 use screening_core::prelude::*;
 use screening_core::worklist::accession_number;
-use screening_gateway::agent::WorklistConfig;
 use screening_gateway::auth::{generate_credential, hash_credential};
-use screening_gateway::testing::peers::{dcmtk_present, findscu, free_port, mpps, mpps_peer};
-use screening_gateway::testing::{agent_config, start_agent};
+use screening_gateway::testing::peers::{dcmtk_present, findscu, mpps, mpps_peer};
+use screening_gateway::testing::{agent_config, serve_worklist, start_agent};
 use screening_gateway::worklist::modality;
 use screening_gateway::worklist::WorklistSettings;
 use screening_store::now_utc;
@@ -59,17 +58,13 @@ async fn send_to_modality_reaches_the_worklist_and_the_modalitys_progress_reache
         .await
         .unwrap();
     let folder = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut config = agent_config(
         &app.base,
         gateway.id,
         &credential,
         &folder.path().join("agent.db"),
     );
-    config.worklist = Some(WorklistConfig {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        settings: WorklistSettings::default(),
-    });
+    let port = serve_worklist(&mut config, WorklistSettings::default());
     let agent = start_agent(config).await;
 
     let visitor = app.signed_in(STAFF).await;

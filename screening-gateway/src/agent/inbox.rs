@@ -1,12 +1,10 @@
 //! The agent's durable inbox (SQLite): store before forwarding, de-duplicate by message id, resume
 //! after a crash, and remember which outcomes the hub has not acknowledged yet.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use screening_core::prelude::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 /// The inbox failed.
@@ -64,27 +62,9 @@ fn entry(row: EntryRow) -> Result<InboxEntry, InboxError> {
 impl Inbox {
     /// Opens (creating) the inbox file.
     pub async fn open(path: &std::path::Path) -> Result<Self, InboxError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| InboxError(format!("creating {}: {e}", parent.display())))?;
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a message acknowledged by the inbox survives a power cut, not just a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await?;
-        // The worklist keeps its own migrations (versions 1001 on) in the same file.
-        let mut migrator = sqlx::migrate!("./migrations/inbox");
-        migrator.set_ignore_missing(true);
-        migrator
-            .run(&pool)
+        let pool = crate::agent_file::open(path, 2, sqlx::migrate!("./migrations/inbox"))
             .await
-            .map_err(|e| InboxError(format!("migrate: {e}")))?;
+            .map_err(InboxError)?;
         Ok(Self { pool })
     }
 

@@ -52,34 +52,7 @@ impl Modality {
 
     /// Queries the worklist with `identifier` (the keys to match and to return).
     pub async fn find(&mut self, identifier: &InMemDicomObject) -> Result<Answer, DimseError> {
-        let message_id = self.message_id();
-        let request = request_command([
-            uid(tags::AFFECTED_SOP_CLASS_UID, dimse::WORKLIST_FIND),
-            us(tags::COMMAND_FIELD, command::C_FIND_RQ),
-            us(tags::MESSAGE_ID, message_id),
-            us(tags::PRIORITY, 0),
-            us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
-        ]);
-        self.send(dimse::WORKLIST_FIND, &request, Some(identifier))
-            .await?;
-        let mut matches = Vec::new();
-        loop {
-            let (code, dataset) = self.response().await?;
-            match (code, dataset) {
-                (status::PENDING, Some(found)) => matches.push(found),
-                (status::PENDING, None) => {
-                    return Err(DimseError(
-                        "a pending C-FIND response without a match".into(),
-                    ))
-                }
-                (code, _) => {
-                    return Ok(Answer {
-                        status: code,
-                        matches,
-                    })
-                }
-            }
-        }
+        self.find_cancelling(identifier, None).await
     }
 
     /// Queries the worklist, then sends a C-CANCEL once `after` matches have come, as a modality
@@ -89,29 +62,39 @@ impl Modality {
         identifier: &InMemDicomObject,
         after: usize,
     ) -> Result<Answer, DimseError> {
+        self.find_cancelling(identifier, Some(after)).await
+    }
+
+    async fn find_cancelling(
+        &mut self,
+        identifier: &InMemDicomObject,
+        cancel_after: Option<usize>,
+    ) -> Result<Answer, DimseError> {
         let message_id = self.message_id();
-        let request = request_command([
-            uid(tags::AFFECTED_SOP_CLASS_UID, dimse::WORKLIST_FIND),
-            us(tags::COMMAND_FIELD, command::C_FIND_RQ),
-            us(tags::MESSAGE_ID, message_id),
-            us(tags::PRIORITY, 0),
-            us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
-        ]);
-        self.send(dimse::WORKLIST_FIND, &request, Some(identifier))
-            .await?;
-        let cancel = request_command([
-            us(tags::COMMAND_FIELD, command::C_CANCEL_RQ),
-            us(tags::MESSAGE_ID_BEING_RESPONDED_TO, message_id),
-            us(tags::COMMAND_DATA_SET_TYPE, 0x0101),
-        ]);
+        self.send(
+            dimse::WORKLIST_FIND,
+            &find_request(message_id),
+            Some(identifier),
+        )
+        .await?;
         let mut matches = Vec::new();
         loop {
             match self.response().await? {
                 (status::PENDING, Some(found)) => {
                     matches.push(found);
-                    if matches.len() == after {
+                    if cancel_after == Some(matches.len()) {
+                        let cancel = request_command([
+                            us(tags::COMMAND_FIELD, command::C_CANCEL_RQ),
+                            us(tags::MESSAGE_ID_BEING_RESPONDED_TO, message_id),
+                            us(tags::COMMAND_DATA_SET_TYPE, 0x0101),
+                        ]);
                         self.send(dimse::WORKLIST_FIND, &cancel, None).await?;
                     }
+                }
+                (status::PENDING, None) => {
+                    return Err(DimseError(
+                        "a pending C-FIND response without a match".into(),
+                    ))
                 }
                 (code, _) => {
                     return Ok(Answer {
@@ -129,16 +112,12 @@ impl Modality {
         instance: &str,
         attributes: &InMemDicomObject,
     ) -> Result<u16, DimseError> {
-        let message_id = self.message_id();
-        let request = request_command([
-            uid(tags::AFFECTED_SOP_CLASS_UID, dimse::MPPS),
-            us(tags::COMMAND_FIELD, command::N_CREATE_RQ),
-            us(tags::MESSAGE_ID, message_id),
-            us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
-            uid(tags::AFFECTED_SOP_INSTANCE_UID, instance),
-        ]);
-        self.send(dimse::MPPS, &request, Some(attributes)).await?;
-        Ok(self.response().await?.0)
+        let (class, field, named) = (
+            tags::AFFECTED_SOP_CLASS_UID,
+            command::N_CREATE_RQ,
+            tags::AFFECTED_SOP_INSTANCE_UID,
+        );
+        self.mpps(class, field, named, instance, attributes).await
     }
 
     /// MPPS N-SET of the step `instance` with `attributes`; the status answered.
@@ -147,13 +126,30 @@ impl Modality {
         instance: &str,
         attributes: &InMemDicomObject,
     ) -> Result<u16, DimseError> {
+        let (class, field, named) = (
+            tags::REQUESTED_SOP_CLASS_UID,
+            command::N_SET_RQ,
+            tags::REQUESTED_SOP_INSTANCE_UID,
+        );
+        self.mpps(class, field, named, instance, attributes).await
+    }
+
+    /// An MPPS request: N-CREATE names its class and instance as "affected", N-SET as "requested".
+    async fn mpps(
+        &mut self,
+        class: dicom_core::Tag,
+        field: u16,
+        named: dicom_core::Tag,
+        instance: &str,
+        attributes: &InMemDicomObject,
+    ) -> Result<u16, DimseError> {
         let message_id = self.message_id();
         let request = request_command([
-            uid(tags::REQUESTED_SOP_CLASS_UID, dimse::MPPS),
-            us(tags::COMMAND_FIELD, command::N_SET_RQ),
+            uid(class, dimse::MPPS),
+            us(tags::COMMAND_FIELD, field),
             us(tags::MESSAGE_ID, message_id),
             us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
-            uid(tags::REQUESTED_SOP_INSTANCE_UID, instance),
+            uid(named, instance),
         ]);
         self.send(dimse::MPPS, &request, Some(attributes)).await?;
         Ok(self.response().await?.0)
@@ -165,14 +161,7 @@ impl Modality {
         mut self,
         identifier: &InMemDicomObject,
     ) -> Result<(), DimseError> {
-        let request = request_command([
-            uid(tags::AFFECTED_SOP_CLASS_UID, dimse::WORKLIST_FIND),
-            us(tags::COMMAND_FIELD, command::C_FIND_RQ),
-            us(tags::MESSAGE_ID, 1),
-            us(tags::PRIORITY, 0),
-            us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
-        ]);
-        self.send(dimse::WORKLIST_FIND, &request, Some(identifier))
+        self.send(dimse::WORKLIST_FIND, &find_request(1), Some(identifier))
             .await?;
         drop(self);
         Ok(())
@@ -259,6 +248,17 @@ impl Modality {
             }
         }
     }
+}
+
+/// A C-FIND-RQ command on the worklist model.
+fn find_request(message_id: u16) -> InMemDicomObject {
+    request_command([
+        uid(tags::AFFECTED_SOP_CLASS_UID, dimse::WORKLIST_FIND),
+        us(tags::COMMAND_FIELD, command::C_FIND_RQ),
+        us(tags::MESSAGE_ID, message_id),
+        us(tags::PRIORITY, 0),
+        us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
+    ])
 }
 
 fn request_command<const N: usize>(

@@ -222,12 +222,7 @@ where
             tracing::info!(calling_ae_title = %calling, sent, total, "worklist: C-FIND cancelled by the modality");
             let cancelled =
                 dimse::response(command::C_FIND_RSP, request, status::CANCEL, None, false);
-            return send_all(
-                association,
-                dimse::response_pdus(request.context_id, &cancelled, None, reply.max_pdu)
-                    .map_err(|e| e.to_string())?,
-            )
-            .await;
+            return send_all(association, reply.pdus(cancelled, None)?).await;
         }
         if inbound.held.is_some() {
             // The modality released or aborted mid-answer: the rest would go nowhere.
@@ -295,6 +290,23 @@ struct Reply<'a> {
     max_pdu: u32,
 }
 
+impl Reply<'_> {
+    /// The PDUs of a response on the request's presentation context.
+    fn pdus(
+        &self,
+        command: InMemDicomObject,
+        dataset: Option<&InMemDicomObject>,
+    ) -> Result<Vec<Pdu>, String> {
+        dimse::response_pdus(
+            self.request.context_id,
+            &command,
+            dataset.map(|d| (d, self.transfer_syntax)),
+            self.max_pdu,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// How one request is answered.
 async fn answer(reply: Reply<'_>, store: &WorklistStore, calling: &str) -> Result<Answer, String> {
     if reply.request.command_field().map_err(|e| e.to_string())? == command::C_FIND_RQ {
@@ -312,17 +324,11 @@ async fn answer_now(
     let Reply {
         request,
         transfer_syntax,
-        max_pdu,
+        ..
     } = reply;
     let field = request.command_field().map_err(|e| e.to_string())?;
     let pdus = |command: InMemDicomObject, dataset: Option<&InMemDicomObject>| {
-        dimse::response_pdus(
-            request.context_id,
-            &command,
-            dataset.map(|d| (d, transfer_syntax)),
-            max_pdu,
-        )
-        .map_err(|e| e.to_string())
+        reply.pdus(command, dataset)
     };
     match field {
         command::C_ECHO_RQ => pdus(
@@ -416,16 +422,10 @@ async fn find(reply: Reply<'_>, store: &WorklistStore, calling: &str) -> Result<
     let Reply {
         request,
         transfer_syntax,
-        max_pdu,
+        ..
     } = reply;
     let pdus = |command: InMemDicomObject, dataset: Option<&InMemDicomObject>| {
-        dimse::response_pdus(
-            request.context_id,
-            &command,
-            dataset.map(|d| (d, transfer_syntax)),
-            max_pdu,
-        )
-        .map_err(|e| e.to_string())
+        reply.pdus(command, dataset)
     };
     let failure = |code: u16, why: &str| {
         pdus(

@@ -1,14 +1,10 @@
 //! The worklist's items in the agent's SQLite file (beside the inbox, so an order the inbox holds is
 //! never lost between delivery and the modality's query).
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use screening_core::ids::MessageId;
 use screening_core::procedure::{self, MppsRefusal, ProcedureReport, ProcedureStatus};
 use screening_core::worklist::{WorklistItem, WorklistOrder};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 /// The worklist store failed.
@@ -54,27 +50,9 @@ pub struct WorklistStore {
 impl WorklistStore {
     /// Opens (creating) the worklist in the SQLite file at `path` (the agent's inbox file).
     pub async fn open(path: &std::path::Path) -> Result<Self, WorklistStoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| WorklistStoreError(format!("creating {}: {e}", parent.display())))?;
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: an order reported as forwarded is on disk, not just in the OS cache.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        // Versions 1001 on, in the same file as the inbox's: each migrator ignores the other's.
-        let mut migrator = sqlx::migrate!("./migrations/worklist");
-        migrator.set_ignore_missing(true);
-        migrator
-            .run(&pool)
+        let pool = crate::agent_file::open(path, 4, sqlx::migrate!("./migrations/worklist"))
             .await
-            .map_err(|e| WorklistStoreError(format!("migrate: {e}")))?;
+            .map_err(WorklistStoreError)?;
         Ok(Self {
             pool,
             queued: Default::default(),
