@@ -473,7 +473,11 @@ async fn the_modalitys_reports_move_the_appointment_once_and_show_on_the_clinic_
     );
     assert_eq!(
         store
-            .record_procedure(gateway, &report(&second, ProcedureStatus::Completed, t(40)))
+            // The setting now has two gateways; the resend went to whichever the route chose.
+            .record_procedure(
+                second.gateway_id,
+                &report(&second, ProcedureStatus::Completed, t(40))
+            )
             .await
             .unwrap(),
         AppointmentState::Complete
