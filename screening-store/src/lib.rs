@@ -54,8 +54,8 @@ pub use rows::ClinicAppointment;
 pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
 pub use web::{
-    ClinicPage, ClinicPageRow, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter,
-    MessageListing, ProcedureNote, StaffAccount, WebStore,
+    ClinicPage, ClinicPageRow, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
+    MessageFilter, MessageListing, ProcedureNote, StaffAccount, WebStore,
 };
 
 /// Everything the applications need from storage: the core's ports plus the reads and writes of

@@ -18,8 +18,8 @@ use crate::rows::{
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::web::{
-    ClinicPage, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter, MessageListing,
-    StaffAccount, WebStore,
+    ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage, MessageFilter,
+    MessageListing, StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
 #[cfg(feature = "demo")]
@@ -27,6 +27,9 @@ use screening_core::demo::DemoData;
 
 /// The channel on which instances tell each other that a gateway has pending messages.
 const CHANNEL: &str = "screening_outbox";
+
+/// This build's migrations, embedded.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The store on PostgreSQL.
 #[derive(Clone)]
@@ -49,10 +52,7 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|source| ConnectError::connect(url, source))?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(ConnectError::Migrate)?;
+        MIGRATOR.run(&pool).await.map_err(ConnectError::Migrate)?;
         let notifier = Arc::<Notifier>::default();
         let mut listener = PgListener::connect_with(&pool)
             .await
@@ -142,4 +142,4 @@ impl_sql_store!(
     skip_locked: " FOR UPDATE SKIP LOCKED",
     lock_row: " FOR UPDATE"
 );
-impl_web_store!(store: PgStore);
+impl_web_store!(store: PgStore, migrator: MIGRATOR);

@@ -17,12 +17,15 @@ use crate::rows::{
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::web::{
-    ClinicPage, ClinicSummary, GatewayBacklog, LatestMessage, MessageFilter, MessageListing,
-    StaffAccount, WebStore,
+    ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage, MessageFilter,
+    MessageListing, StaffAccount, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
 #[cfg(feature = "demo")]
 use screening_core::demo::DemoData;
+
+/// This build's migrations, embedded.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The store on SQLite.
 #[derive(Clone)]
@@ -62,10 +65,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(|source| ConnectError::connect(url, source))?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(ConnectError::Migrate)?;
+        MIGRATOR.run(&writer).await.map_err(ConnectError::Migrate)?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool = if in_memory {
             // Every connection to :memory: is a separate database: the writer is the only one.
@@ -107,7 +107,7 @@ impl SqliteStore {
 
 // A single process owns the file's writers, so claiming needs no row locks.
 impl_sql_store!(store: SqliteStore, db: Sqlite, skip_locked: "", lock_row: "");
-impl_web_store!(store: SqliteStore);
+impl_web_store!(store: SqliteStore, migrator: MIGRATOR);
 
 #[cfg(test)]
 mod tests {

@@ -130,6 +130,29 @@ pub struct GatewayBacklog {
     pub oldest_pending_at: Option<DateTime<Utc>>,
 }
 
+/// One gateway's figures for operations, read at each metrics scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayFigures {
+    /// The gateway.
+    pub gateway_id: GatewayId,
+    /// How many of its messages are in each status (every status, zeros included).
+    pub by_status: Vec<(MessageStatus, u64)>,
+    /// When its oldest pending message was created.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// When it last called the hub.
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl GatewayFigures {
+    /// How many of its messages are in `status`.
+    pub fn messages(&self, status: MessageStatus) -> u64 {
+        self.by_status
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, count)| *count)
+    }
+}
+
 /// A staff account as stored: the user and their argon2 password hash (PHC string).
 #[derive(Debug, Clone)]
 pub struct StaffAccount {
@@ -165,6 +188,13 @@ pub trait WebStore: Send + Sync {
 
     /// Pending counts and the oldest pending message of every gateway that has any.
     async fn gateway_backlogs(&self) -> Result<Vec<GatewayBacklog>, StoreError>;
+
+    /// Every gateway's message counts by status, oldest pending message and last contact: the
+    /// figures a metrics scrape reads (two queries, whatever the number of gateways).
+    async fn gateway_figures(&self) -> Result<Vec<GatewayFigures>, StoreError>;
+
+    /// Whether the database answers and has every migration this build knows applied.
+    async fn ready(&self) -> Result<(), StoreError>;
 
     /// Every setting, by name (the gateway form's choices).
     async fn settings(&self) -> Result<Vec<Setting>, StoreError>;
@@ -221,7 +251,7 @@ macro_rules! latest_message_id {
 
 /// Implements [`WebStore`] for an adapter with a `pool` (reads) and `begin_write()`.
 macro_rules! impl_web_store {
-    (store: $Store:ty) => {
+    (store: $Store:ty, migrator: $migrator:path) => {
         impl $Store {
             async fn clinic_summaries(
                 &self,
@@ -373,6 +403,74 @@ macro_rules! impl_web_store {
                         oldest_pending_at: oldest,
                     })
                     .collect())
+            }
+
+            async fn gateway_figures(&self) -> Result<Vec<GatewayFigures>, StoreError> {
+                // Statuses through the one rule (MessageStatus::from_times), from which times are set.
+                let counts: Vec<(uuid::Uuid, i32, i32, i32, i64)> = sqlx::query_as(
+                    "SELECT gateway_id, \
+                     CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END, \
+                     CASE WHEN confirmed_at IS NULL THEN 0 ELSE 1 END, \
+                     CASE WHEN failed_at IS NULL THEN 0 ELSE 1 END, COUNT(*) \
+                     FROM messages GROUP BY 1, 2, 3, 4",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                let gateways: Vec<(uuid::Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+                    sqlx::query_as(concat!(
+                        "SELECT g.id, g.last_seen_at, (SELECT m.created_at FROM messages m \
+                         WHERE m.gateway_id = g.id AND ",
+                        pending!(),
+                        " ORDER BY m.created_at LIMIT 1) FROM gateways g ORDER BY g.id"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(crate::db)?;
+                Ok(gateways
+                    .into_iter()
+                    .map(|(id, last_seen_at, oldest_pending_at)| {
+                        let by_status = MessageStatus::ALL
+                            .into_iter()
+                            .map(|status| {
+                                let count = counts
+                                    .iter()
+                                    .filter(|(gateway, delivered, confirmed, failed, _)| {
+                                        *gateway == id
+                                            && MessageStatus::from_times(
+                                                *delivered != 0,
+                                                *confirmed != 0,
+                                                *failed != 0,
+                                            ) == status
+                                    })
+                                    .map(|row| row.4.max(0) as u64)
+                                    .sum();
+                                (status, count)
+                            })
+                            .collect();
+                        GatewayFigures {
+                            gateway_id: GatewayId::from_uuid(id),
+                            by_status,
+                            oldest_pending_at,
+                            last_seen_at,
+                        }
+                    })
+                    .collect())
+            }
+
+            async fn ready(&self) -> Result<(), StoreError> {
+                let applied: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(crate::db)?;
+                let known = $migrator.iter().count() as i64;
+                if applied < known {
+                    return Err(StoreError::Corrupt(format!(
+                        "{applied} of this build's {known} migrations are applied"
+                    )));
+                }
+                Ok(())
             }
 
             async fn settings(&self) -> Result<Vec<Setting>, StoreError> {

@@ -10,6 +10,7 @@
 //! [`Hub::spawn_lease_sweeper`] makes unconfirmed ones pending again when the lease runs out.
 
 mod error;
+pub mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,12 +177,13 @@ impl Hub {
             let mut interval = tokio::time::interval(hub.config.sweep_interval);
             loop {
                 interval.tick().await;
-                if let Err(error) = hub
+                match hub
                     .store
                     .redeliver_expired(now_utc(), hub.config.max_attempts)
                     .await
                 {
-                    tracing::error!(%error, "hub: lease sweep failed (store)");
+                    Ok(count) => metrics::redelivered(count),
+                    Err(error) => tracing::error!(%error, "hub: lease sweep failed (store)"),
                 }
             }
         })
@@ -224,6 +226,28 @@ impl Hub {
         }
     }
 
+    /// Confirms a message for its gateway, counting a first confirmation with its latency.
+    async fn confirm(
+        &self,
+        gateway_id: GatewayId,
+        message_id: MessageId,
+    ) -> Result<Confirmed, ApiError> {
+        let now = now_utc();
+        let outcome = self.store.confirm(gateway_id, message_id, now).await?;
+        if outcome == Confirmed::Now {
+            // One read by key for the creation time; the latency histogram is worth it.
+            match self.store.message(message_id).await {
+                Ok(message) => {
+                    metrics::confirmed(gateway_id, metrics::Path::Poll, message.created_at, now)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %message_id, "hub: reading a confirmed message for its latency failed (store)")
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
     async fn take(&self, gateway_id: GatewayId) -> Result<Vec<GatewayMessage>, ApiError> {
         let now = now_utc();
         let lease = TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(120));
@@ -231,6 +255,7 @@ impl Hub {
             .store
             .take_pending(gateway_id, now, now + lease, self.config.batch_limit)
             .await?;
+        metrics::delivered(gateway_id, metrics::Path::Poll, taken.len());
         Ok(taken.iter().map(GatewayMessage::from_message).collect())
     }
 }
@@ -252,9 +277,7 @@ async fn poc_confirmation(
 ) -> Result<Json<Confirmation>, ApiError> {
     let gateway_id = hub.authenticate(&headers, &gateway).await?;
     let Json(confirmation) = body?;
-    hub.store
-        .confirm(gateway_id, confirmation.message_id, now_utc())
-        .await?;
+    hub.confirm(gateway_id, confirmation.message_id).await?;
     Ok(Json(confirmation))
 }
 
@@ -301,7 +324,7 @@ async fn v1_confirmation(
 ) -> Result<Json<OutcomeResponse>, ApiError> {
     let gateway_id = hub.authenticate(&headers, &gateway).await?;
     let message_id = message_id(&message)?;
-    let outcome = hub.store.confirm(gateway_id, message_id, now_utc()).await?;
+    let outcome = hub.confirm(gateway_id, message_id).await?;
     Ok(Json(OutcomeResponse {
         message_id,
         status: MessageStatus::Confirmed,
@@ -328,6 +351,7 @@ async fn v1_failure(
     hub.store
         .fail(gateway_id, message_id, now_utc(), &reason)
         .await?;
+    metrics::failed(gateway_id, metrics::Path::Poll);
     Ok(Json(OutcomeResponse {
         message_id,
         status: MessageStatus::Failed,

@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use super::client::{send_message, RelayEndpoint};
 use crate::backoff::Backoff;
+use crate::hub::metrics;
 
 /// How the dispatcher sends.
 #[derive(Debug, Clone)]
@@ -173,6 +174,7 @@ pub async fn dispatch(
                 continue;
             }
         };
+        metrics::delivered(gateway_id, metrics::Path::Relay, taken.len());
         if taken.is_empty() {
             if let Err(error) = store
                 .wait_for_pending(gateway_id, config.safety_sweep)
@@ -220,10 +222,14 @@ async fn send_one(
     let wire = GatewayMessage::from_message(message);
     match send_message(endpoint, &wire, config.reply_timeout).await {
         Ok(reply) if reply.status == RelayStatus::Processed => {
-            store
-                .confirm(gateway_id, message.id, now_utc())
+            let now = now_utc();
+            let outcome = store
+                .confirm(gateway_id, message.id, now)
                 .await
                 .map_err(|e| e.to_string())?;
+            if outcome == Confirmed::Now {
+                metrics::confirmed(gateway_id, metrics::Path::Relay, message.created_at, now);
+            }
             Ok(())
         }
         // The gateway received it and refused: that counts towards parking it as failed.
@@ -232,6 +238,7 @@ async fn send_one(
                 .reason
                 .unwrap_or_else(|| "forward to destination: the gateway reported an error".into());
             let outcome = if message.attempts >= config.max_attempts {
+                metrics::failed(gateway_id, metrics::Path::Relay);
                 store.fail(gateway_id, message.id, now_utc(), &reason).await
             } else {
                 store.release(gateway_id, message.id, &reason).await

@@ -26,7 +26,9 @@ use super::{router, AppState, WebConfig};
   SCREENING_ADMIN_PASSWORD   creates the first admin if no account has its username
                              (at least 12 characters; there is no default password)
   SCREENING_ADMIN_USERNAME   that admin's username [default: admin]
-  SCREENING_USER_PASSWORD    add-user's password (else the first line of standard input)"
+  SCREENING_USER_PASSWORD    add-user's password (else the first line of standard input)
+  SCREENING_METRICS_TOKEN    serves Prometheus metrics at /metrics to this bearer token
+                             (at least 16 characters; without it there is no /metrics)"
 )]
 pub struct Cli {
     /// What to do (serve when none is given).
@@ -96,6 +98,15 @@ pub struct AddUserOptions {
     /// How the app greets them.
     #[arg(long = "name", default_value = "")]
     pub display_name: String,
+}
+
+/// The metrics token from the environment: none, or at least 16 characters.
+fn metrics_token() -> Result<Option<String>, String> {
+    match std::env::var("SCREENING_METRICS_TOKEN") {
+        Err(_) => Ok(None),
+        Ok(token) if token.chars().count() >= 16 => Ok(Some(token)),
+        Ok(_) => Err("SCREENING_METRICS_TOKEN: at least 16 characters".into()),
+    }
 }
 
 fn public_url(text: &str) -> Result<String, String> {
@@ -205,6 +216,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             .public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://")),
+        metrics_token: metrics_token()?,
         ..WebConfig::default()
     };
     if !config.site_root.join("pkg/screening_web_bg.wasm").exists() {

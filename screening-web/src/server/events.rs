@@ -36,6 +36,8 @@ pub async fn clinic_events(
 }
 
 struct Watch {
+    /// Counted as an open stream while the stream lives.
+    _open: super::metrics::OpenStream,
     state: AppState,
     clinic_id: ClinicId,
     sent: HashMap<String, StatusView>,
@@ -48,6 +50,7 @@ fn status_changes(
     clinic_id: ClinicId,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let watch = Watch {
+        _open: super::metrics::OpenStream::open(),
         state,
         clinic_id,
         sent: HashMap::new(),

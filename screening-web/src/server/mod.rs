@@ -6,7 +6,9 @@ pub mod cli;
 mod events;
 pub mod form;
 pub mod format;
+mod health;
 pub mod html;
+pub mod metrics;
 pub mod pages;
 
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub struct WebConfig {
     pub assets_dir: PathBuf,
     /// How often a clinic page's live stream looks for status changes.
     pub events_interval: Duration,
+    /// The bearer token `/metrics` answers; without one there is no `/metrics`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -51,6 +55,7 @@ impl Default for WebConfig {
             site_root: crate_dir.join("site"),
             assets_dir: crate_dir.join("assets/nhsuk-frontend"),
             events_interval: Duration::from_secs(1),
+            metrics_token: None,
         }
     }
 }
@@ -68,6 +73,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Becomes true when the server begins to shut down: long-lived streams end on it.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The Prometheus recorder, when metrics are on (a metrics token is configured).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
@@ -77,6 +84,7 @@ impl AppState {
             authenticator: Arc::new(auth::PasswordAuthenticator::new(store.clone())),
             throttle: Arc::default(),
             store,
+            metrics: config.metrics_token.is_some().then(metrics::recorder),
             config: Arc::new(config),
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         }
@@ -112,6 +120,7 @@ async fn server_functions(
 
 /// The whole application: pages, assets, and the hub's gateway API (its own bearer-token auth).
 pub fn router(state: AppState, hub: &Hub) -> Router {
+    let timed = state.metrics.is_some();
     let admin = Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/messages") }))
         .route("/admin/messages", get(pages::messages::list))
@@ -148,6 +157,9 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), auth::require_session));
     let pages = Router::new()
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .route(
             "/sign-in",
             get(pages::sign_in::form).post(pages::sign_in::sign_in),
@@ -161,9 +173,11 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
     // A span per HTTP request (method, path, request id) with its status and latency. The request
     // id comes from `X-Request-Id` or is made here, and is echoed in the response.
     let request_id = HeaderName::from_static("x-request-id");
-    pages
-        .merge(hub.router())
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    let mut app = pages.merge(hub.router());
+    if timed {
+        app = app.layer(axum::middleware::from_fn(metrics::time_requests));
+    }
+    app.layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
                 let id = request

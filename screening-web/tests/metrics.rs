@@ -1,0 +1,220 @@
+//! Operations endpoints: `/healthz` and `/readyz` answer without signing in; `/metrics` is absent
+//! without a token, refuses a wrong one, and with the right one serves Prometheus text that
+//! promtool (Debian `prometheus`, the independent checker) accepts and in which a send and its
+//! confirmation through the hub API move the right figures.
+//!
+//! One test sends messages: the `metrics` recorder is one per process, so the figures it checks
+//! must not be moved by another test in this binary.
+
+mod common;
+
+use common::{TestApp, STAFF};
+use reqwest::StatusCode;
+use screening_core::message::MessageStatus;
+use screening_gateway::auth::{generate_credential, hash_credential};
+use screening_store::testing::Backend;
+use screening_web::server::WebConfig;
+
+const TOKEN: &str = "metrics-token-for-tests-0123";
+
+async fn metrics_app() -> TestApp {
+    TestApp::with_config(
+        Backend::Sqlite,
+        WebConfig {
+            metrics_token: Some(TOKEN.into()),
+            ..WebConfig::default()
+        },
+    )
+    .await
+    .expect("SQLite is always there")
+}
+
+async fn scrape(app: &TestApp, token: Option<&str>) -> (StatusCode, String) {
+    let mut request = reqwest::Client::new().get(format!("{}/metrics", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The value of the sample `name{labels}` (labels in the exporter's order), or 0 when absent.
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+fn promtool_checks(text: &str) {
+    let present = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !present {
+        let why = "promtool is not installed: apt-get install prometheus";
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            panic!("{why}");
+        }
+        eprintln!("NOTICE: skipped the promtool check, {why}");
+        return;
+    }
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn health_answers_without_signing_in_and_metrics_need_their_token() {
+    let app = TestApp::sqlite().await;
+    let visitor = app.visitor();
+    let alive = visitor.get("/healthz").await;
+    assert_eq!(
+        (alive.status, alive.body.as_str()),
+        (StatusCode::OK, "ok\n")
+    );
+    let ready = visitor.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (StatusCode::OK, "ready\n")
+    );
+    assert_eq!(
+        scrape(&app, Some(TOKEN)).await.0,
+        StatusCode::NOT_FOUND,
+        "no token configured: no /metrics"
+    );
+    app.stop().await;
+
+    let app = metrics_app().await;
+    assert_eq!(scrape(&app, None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = scrape(&app, Some("metrics-token-for-tests-0124")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("authenticate"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them() {
+    let app = metrics_app().await;
+    let gateway = app.demo.gateway.id;
+    let credential = generate_credential();
+    app.store
+        .set_gateway_credential_hash(gateway, &hash_credential(&credential))
+        .await
+        .unwrap();
+    let label = format!("gateway=\"{gateway}\"");
+    let (status, before) = scrape(&app, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let visitor = app.signed_in(STAFF).await;
+    let appointment = app.sendable().clone();
+    assert_eq!(
+        app.send(&visitor, &appointment).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let (_, pending) = scrape(&app, Some(TOKEN)).await;
+    assert_eq!(
+        sample(
+            &pending,
+            &format!("screening_messages{{{label},status=\"pending\"}}")
+        ) - sample(
+            &before,
+            &format!("screening_messages{{{label},status=\"pending\"}}")
+        ),
+        1.0,
+        "{pending}"
+    );
+    assert!(
+        sample(
+            &pending,
+            &format!("screening_oldest_pending_message_age_seconds{{{label}}}")
+        ) >= 0.0
+    );
+
+    // The gateway takes it and confirms it over the hub API.
+    let client = reqwest::Client::new();
+    let taken: serde_json::Value = client
+        .get(format!("{}/api/v1/gateways/{gateway}/messages", app.base))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message_id = taken["messages"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirmed = client
+        .post(format!(
+            "{}/api/v1/gateways/{gateway}/messages/{message_id}/confirmation",
+            app.base
+        ))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+
+    let (_, after) = scrape(&app, Some(TOKEN)).await;
+    let moved = |name: &str| sample(&after, name) - sample(&before, name);
+    assert_eq!(
+        moved(&format!(
+            "screening_messages_delivered_total{{{label},transport=\"poll\"}}"
+        )),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved(&format!(
+            "screening_messages_confirmed_total{{{label},transport=\"poll\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        moved("screening_commit_to_confirmed_seconds_count{transport=\"poll\"}"),
+        1.0
+    );
+    assert_eq!(
+        moved(&format!(
+            "screening_messages{{{label},status=\"{}\"}}",
+            MessageStatus::Confirmed.code()
+        )),
+        1.0
+    );
+    assert!(
+        sample(
+            &after,
+            &format!("screening_gateway_last_seen_age_seconds{{{label}}}")
+        ) < 60.0
+    );
+    assert!(
+        after.contains("screening_http_request_duration_seconds_count{route=\"/clinics/{clinic_id}/appointments/{appointment_id}\",method=\"POST\",status=\"303\"}"),
+        "requests are timed by route template, never by concrete path:\n{after}"
+    );
+    assert!(
+        !after.contains(&appointment.id.to_string()),
+        "no ids of patients' appointments in labels"
+    );
+    promtool_checks(&after);
+    app.stop().await;
+}
