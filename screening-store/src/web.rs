@@ -196,6 +196,9 @@ pub trait WebStore: Send + Sync {
     /// Whether the database answers and has every migration this build knows applied.
     async fn ready(&self) -> Result<(), StoreError>;
 
+    /// The read pool's connections: how many are open, and how many of those are idle.
+    fn connections(&self) -> (u32, usize);
+
     /// Every setting, by name (the gateway form's choices).
     async fn settings(&self) -> Result<Vec<Setting>, StoreError>;
 
@@ -456,6 +459,10 @@ macro_rules! impl_web_store {
                         }
                     })
                     .collect())
+            }
+
+            fn connections(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
             }
 
             async fn ready(&self) -> Result<(), StoreError> {

@@ -215,6 +215,7 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
         !after.contains(&appointment.id.to_string()),
         "no ids of patients' appointments in labels"
     );
+    assert!(sample(&after, "screening_database_connections{state=\"open\"}") >= 1.0);
     promtool_checks(&after);
     app.stop().await;
 }

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{row_of, TestApp, STAFF};
+use common::{read_until, row_of, TestApp, STAFF};
 use reqwest::StatusCode;
 use screening_core::prelude::*;
 use screening_core::worklist::accession_number;
@@ -116,8 +116,23 @@ async fn send_to_modality_reaches_the_worklist_and_the_modalitys_progress_reache
          "study": summary.study_instance_uid, "status": "IN PROGRESS", "station": "MAMMO1",
          "date": date, "time": time},
     ]);
+    // The clinic page open in a browser hears it live, on the same stream as the message status.
+    let mut live = visitor
+        .client
+        .get(format!("{}{}/events", app.base, app.clinic_path()))
+        .send()
+        .await
+        .unwrap();
+    let mut heard = String::new();
+    read_until(&mut live, &mut heard, "\"status\":\"confirmed\"").await;
     assert_eq!(mpps(&python, port, started).await, [Some(0)]);
     let hh_mm = today.format("%H:%M").to_string();
+    read_until(
+        &mut live,
+        &mut heard,
+        &format!("Started at {hh_mm} on MAMMO1"),
+    )
+    .await;
     until_row_says(
         &app,
         &visitor,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{csrf_in, row_of, TestApp, ADMIN, STAFF};
+use common::{csrf_in, read_until, row_of, TestApp, ADMIN, STAFF};
 use reqwest::StatusCode;
 use screening_core::prelude::*;
 use screening_core::procedure::{ProcedureReport, ProcedureStatus};
@@ -906,22 +906,6 @@ async fn the_live_stream_sends_every_status_then_each_change() {
     read_until(&mut stream, &mut received, "\"status\":\"confirmed\"").await;
     assert!(received.contains(&format!("\"appointment_id\":\"{}\"", appointment.id)));
     app.stop().await;
-}
-
-/// Reads the event stream until `needle` has arrived (10 s at most).
-async fn read_until(stream: &mut reqwest::Response, received: &mut String, needle: &str) {
-    tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while !received.contains(needle) {
-            let chunk = stream
-                .chunk()
-                .await
-                .unwrap()
-                .expect("the stream stays open");
-            received.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {needle} in {received}"));
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Prometheus metrics at `/metrics`, for the people who run the service: what the hub counts
 //! (deliveries, confirmations, failures, redeliveries, commit → confirmed latency), what the
 //! database says at each scrape (messages by gateway and status, the oldest pending message, when
-//! each gateway was last seen), HTTP request durations by route, and open live-status streams.
+//! each gateway was last seen, the database pool's connections), HTTP request durations by route,
+//! and open live-status streams.
 //!
 //! Never public by accident: the endpoint answers only a bearer token set at start-up
 //! (`SCREENING_METRICS_TOKEN`), and is not there at all without one.
@@ -30,6 +31,8 @@ pub const MESSAGES: &str = "screening_messages";
 pub const OLDEST_PENDING: &str = "screening_oldest_pending_message_age_seconds";
 /// Seconds since each gateway was last seen, read at each scrape (absent when never seen).
 pub const LAST_SEEN: &str = "screening_gateway_last_seen_age_seconds";
+/// The database read pool's connections, open and idle, at each scrape.
+pub const DATABASE_CONNECTIONS: &str = "screening_database_connections";
 
 /// Latency buckets in seconds, from a fast hand-off (1 ms) to a slow one (1 min).
 const BUCKETS: &[f64] = &[
@@ -76,6 +79,10 @@ fn describe() {
         OLDEST_PENDING,
         metrics::Unit::Seconds,
         "Age of the gateway's oldest pending message (0 when none waits)."
+    );
+    metrics::describe_gauge!(
+        DATABASE_CONNECTIONS,
+        "The database read pool's connections, by state (open, idle)."
     );
     metrics::describe_gauge!(
         LAST_SEEN,
@@ -129,6 +136,9 @@ async fn record_database_figures(
     state: &AppState,
 ) -> Result<(), screening_core::ports::StoreError> {
     let now = now_utc();
+    let (open, idle) = state.store.connections();
+    metrics::gauge!(DATABASE_CONNECTIONS, "state" => "open").set(open as f64);
+    metrics::gauge!(DATABASE_CONNECTIONS, "state" => "idle").set(idle as f64);
     for figures in state.store.gateway_figures().await? {
         let gateway = figures.gateway_id.to_string();
         for status in MessageStatus::ALL {

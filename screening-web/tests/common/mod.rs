@@ -316,3 +316,19 @@ pub fn peers_present(what: &str, missing: &[String]) -> bool {
     eprintln!("NOTICE: skipped, {text}");
     false
 }
+
+/// Reads the event stream until `needle` has arrived (10 s at most).
+pub async fn read_until(stream: &mut reqwest::Response, received: &mut String, needle: &str) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !received.contains(needle) {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle} in {received}"));
+}
