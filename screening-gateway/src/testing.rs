@@ -17,7 +17,7 @@ use screening_store::testing::TestStore;
 use screening_store::{now_utc, DemoData, ScreeningStore};
 use tokio::sync::watch;
 
-use crate::agent::{Agent, AgentConfig, FetchMode};
+use crate::agent::{Agent, AgentConfig, AllowList, FetchMode};
 use crate::auth::{generate_credential, hash_credential};
 use crate::backoff::Backoff;
 use crate::hub::{Hub, HubConfig};
@@ -128,6 +128,8 @@ pub struct LocalHub {
     pub requests: Arc<AtomicU64>,
     /// While true, confirmations fail with 503 (a hub the agent cannot confirm to).
     pub refuse_confirmations: Arc<AtomicBool>,
+    /// The http(s) and file destinations routed so far, which its agents are allowed to use.
+    routed: Arc<Mutex<Vec<String>>>,
 }
 
 impl LocalHub {
@@ -172,6 +174,7 @@ impl LocalHub {
             credential,
             requests,
             refuse_confirmations,
+            routed: Arc::default(),
         }
     }
 
@@ -183,6 +186,9 @@ impl LocalHub {
 
     /// Saves the demo gateway with `transport` and its FHIR route to `destination`.
     async fn save_demo_gateway(&self, transport: Transport, destination: &str) {
+        if !matches!(destination.split(':').next(), Some("log" | "mwl")) {
+            self.routed.lock().unwrap().push(destination.to_string());
+        }
         let gateway = Gateway {
             transport,
             routes: vec![Route {
@@ -241,9 +247,18 @@ impl LocalHub {
         panic!("message {id} never became {status}");
     }
 
-    /// Agent settings for this hub: long-poll, fast retries, 3 attempts.
+    /// Agent settings for this hub: long-poll, fast retries, 3 attempts, allowed to forward to
+    /// the destinations routed so far (as a hospital would allow its own RIS and spool folder).
     pub fn agent_config(&self, inbox: &std::path::Path) -> AgentConfig {
-        agent_config(&self.hub_url, self.demo.gateway.id, &self.credential, inbox)
+        let mut config = agent_config(&self.hub_url, self.demo.gateway.id, &self.credential, inbox);
+        let routed = self.routed.lock().unwrap().clone();
+        let (folders, urls): (Vec<_>, Vec<_>) =
+            routed.into_iter().partition(|d| d.starts_with("file:"));
+        let spool = folders.last().map(|folder| {
+            crate::agent::allow::folder_of(&Destination::parse(folder).expect("routed already"))
+        });
+        config.allow = AllowList::new(&urls, spool).expect("routed destinations are URLs");
+        config
     }
 }
 
@@ -288,6 +303,7 @@ pub fn agent_config(
         heartbeat_interval: Duration::from_secs(300),
         relay: None,
         worklist: None,
+        allow: AllowList::default(),
     }
 }
 

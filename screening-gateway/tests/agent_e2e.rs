@@ -150,3 +150,33 @@ async fn a_file_destination_gets_the_order_and_the_message_is_confirmed() {
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_the_hospital_has_not_allowed_is_refused_at_once_and_reported() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = h.agent_config(&dir.path().join("inbox.db"));
+    // The hub routes to the endpoint, but this agent's configuration allows only another one.
+    config.allow =
+        screening_gateway::agent::AllowList::new(&["https://ris.example.nhs.uk/fhir".into()], None)
+            .unwrap();
+    let agent = start_agent(config).await;
+
+    let sent = h.send(0).await;
+    let failed = h.until_status(sent.id, MessageStatus::Failed).await;
+    let reason = failed.last_error.unwrap();
+    assert!(
+        reason.starts_with("forward to destination: not allowed by this gateway's configuration"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("/fhir/ServiceRequest"),
+        "no path in the reason: {reason}"
+    );
+    assert_eq!(failed.attempts, 1, "refused for good, not retried");
+    assert_eq!(endpoint.count(), 0, "nothing reached the endpoint");
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}

@@ -56,6 +56,30 @@ pub struct AgentSettings {
     #[command(flatten)]
     #[serde(default)]
     pub mwl: MwlSettings,
+    /// What the agent may forward to beyond `log:` and the worklist. TOML: [allow].
+    #[command(flatten)]
+    #[serde(default)]
+    pub allow: AllowSettings,
+}
+
+/// `[allow]`: the hospital's limits on where this agent sends and writes orders. By default only
+/// `log:` and the worklist are allowed; anything else is refused and reported to the hub.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowSettings {
+    /// URL prefixes http(s) destinations must fall under, comma-separated [default: none]. TOML:
+    /// [allow] destinations = ["https://ris.example.nhs.uk/fhir/"].
+    #[arg(
+        long = "allow-destinations",
+        env = "SCREENING_ALLOW_DESTINATIONS",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub destinations: Vec<String>,
+    /// The one folder `file:` destinations may write inside (absolute) [default: none]. TOML:
+    /// [allow] spool_dir.
+    #[arg(long = "spool-dir", env = "SCREENING_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// `[mwl]`: the worklist is served only when `listen` is set.
@@ -257,6 +281,14 @@ impl AgentSettings {
                 },
                 station_ae_title: self.mwl.station_ae_title.or(file.mwl.station_ae_title),
             },
+            allow: AllowSettings {
+                destinations: if self.allow.destinations.is_empty() {
+                    file.allow.destinations
+                } else {
+                    self.allow.destinations
+                },
+                spool_dir: self.allow.spool_dir.or(file.allow.spool_dir),
+            },
         }
     }
 }
@@ -301,6 +333,8 @@ pub struct AgentConfig {
     pub relay: Option<RelayEndpoint>,
     /// The worklist served to modalities, if any (`mwl:` destinations need it).
     pub worklist: Option<WorklistConfig>,
+    /// Where the agent may forward beyond `log:` and the worklist.
+    pub allow: super::AllowList,
 }
 
 /// Where and how the agent serves its DICOM Modality Worklist.
@@ -436,8 +470,11 @@ impl AgentConfig {
         };
 
         let worklist = worklist_config(settings.mwl)?;
+        let allow = super::AllowList::new(&settings.allow.destinations, settings.allow.spool_dir)
+            .map_err(|e| ConfigError(format!("[allow] {e}")))?;
 
         Ok(Self {
+            allow,
             relay,
             worklist,
             hub_url,
@@ -577,6 +614,46 @@ mod tests {
         assert_eq!(config.max_attempts, 3);
         assert_eq!(config.heartbeat_interval, Duration::from_secs(300));
         assert!(!format!("{config:?}").contains("sgw_secret"));
+    }
+
+    #[test]
+    fn the_allow_list_comes_from_the_file_or_the_flags_and_nothing_is_allowed_by_default() {
+        let nothing = AgentConfig::from_settings(flags(&base())).unwrap();
+        assert_eq!(nothing.allow, super::super::AllowList::default());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(
+            &file,
+            "[allow]\ndestinations = [\"https://ris.example.nhs.uk/fhir/\"]\nspool_dir = \"/var/spool/screening\"\n",
+        )
+        .unwrap();
+        let from_file =
+            AgentConfig::from_settings(flags(&base()).or(AgentSettings::from_file(&file).unwrap()))
+                .unwrap();
+        assert_eq!(from_file.allow.url_prefixes.len(), 1);
+        assert_eq!(
+            from_file.allow.spool_dir.as_deref(),
+            Some(std::path::Path::new("/var/spool/screening"))
+        );
+        let mut overridden = base();
+        overridden.extend([
+            "--allow-destinations",
+            "https://a.example/x,https://b.example/",
+        ]);
+        let from_flags = AgentConfig::from_settings(
+            flags(&overridden).or(AgentSettings::from_file(&file).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(from_flags.allow.url_prefixes.len(), 2, "the flags win");
+
+        let mut bad = base();
+        bad.extend(["--spool-dir", "relative/spool"]);
+        let error = AgentConfig::from_settings(flags(&bad)).unwrap_err();
+        assert!(
+            error.to_string().contains("[allow] spool directory"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! `http(s)://` POSTs the payload, `file:///folder` writes one file per message id atomically,
 //! `log:` writes a structured line with the NHS number masked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use screening_core::prelude::*;
 
 use screening_core::worklist::WorklistOrder;
 
+use super::allow::{folder_of, AllowList};
 use super::http_text::{body_excerpt, error_chain};
 use crate::worklist::WorklistStore;
 
@@ -21,17 +22,30 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Forwarder {
     http: reqwest::Client,
     worklist: Option<(WorklistStore, String)>,
+    allow: AllowList,
 }
 
-impl Default for Forwarder {
-    fn default() -> Self {
-        Self::new()
+/// Why a message was not forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    /// It may work later: the destination was unreachable, slow or answered with an error.
+    #[error("{0}")]
+    Failed(String),
+    /// It never will: this agent's configuration does not allow the destination.
+    #[error("{0}")]
+    NotAllowed(String),
+}
+
+impl ForwardError {
+    /// Whether trying again could help.
+    pub fn may_succeed_later(&self) -> bool {
+        matches!(self, ForwardError::Failed(_))
     }
 }
 
 impl Forwarder {
-    /// A forwarder with its own connection pool.
-    pub fn new() -> Self {
+    /// A forwarder with its own connection pool, forwarding only where `allow` permits.
+    pub fn new(allow: AllowList) -> Self {
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
@@ -40,6 +54,7 @@ impl Forwarder {
         Self {
             http,
             worklist: None,
+            allow,
         }
     }
 
@@ -52,18 +67,32 @@ impl Forwarder {
         }
     }
 
-    /// Delivers the message to its destination. The error text names the phase and the cause.
-    pub async fn forward(&self, message: &GatewayMessage) -> Result<(), String> {
+    /// Delivers the message to its destination, if this agent's allow-list permits it. The
+    /// error text names the phase and the cause.
+    pub async fn forward(&self, message: &GatewayMessage) -> Result<(), ForwardError> {
+        self.allow
+            .check(&message.destination)
+            .map_err(ForwardError::NotAllowed)?;
+        if message.destination.scheme() == "file" {
+            // Writing and fsyncing block, so they run off the async workers.
+            let (message, allow) = (message.clone(), self.allow.clone());
+            return tokio::task::spawn_blocking(move || write_file(&message, &allow))
+                .await
+                .map_err(|e| {
+                    ForwardError::Failed(format!(
+                        "forward to destination: the file writer stopped: {e}"
+                    ))
+                })?;
+        }
+        self.forward_allowed(message)
+            .await
+            .map_err(ForwardError::Failed)
+    }
+
+    async fn forward_allowed(&self, message: &GatewayMessage) -> Result<(), String> {
         let destination = message.destination.as_str();
         match message.destination.scheme().as_str() {
             "http" | "https" => self.post(message, destination).await,
-            "file" => {
-                // Writing and fsyncing block, so they run off the async workers.
-                let (message, destination) = (message.clone(), destination.to_string());
-                tokio::task::spawn_blocking(move || write_file(&message, &destination))
-                    .await
-                    .map_err(|e| format!("forward to destination: the file writer stopped: {e}"))?
-            }
             "log" => {
                 log_line(message);
                 Ok(())
@@ -144,23 +173,21 @@ impl Forwarder {
     }
 }
 
-/// The folder of a `file:///folder` destination.
-fn folder_of(destination: &str) -> PathBuf {
-    PathBuf::from(
-        destination
-            .trim_start_matches("file://")
-            .trim_start_matches("FILE://"),
-    )
-}
-
 /// Writes `<folder>/<message id>.json` via a temporary file and a rename, so a reader never sees a
-/// half-written order and a repeat overwrites the same file.
-fn write_file(message: &GatewayMessage, destination: &str) -> Result<(), String> {
-    let folder = folder_of(destination);
+/// half-written order and a repeat overwrites the same file; the folder must be inside the spool
+/// directory once links are followed.
+fn write_file(message: &GatewayMessage, allow: &AllowList) -> Result<(), ForwardError> {
+    let folder = folder_of(&message.destination);
     let fail = |what: &str, path: &Path, error: std::io::Error| {
-        format!("forward to destination: {what} {}: {error}", path.display())
+        ForwardError::Failed(format!(
+            "forward to destination: {what} {}: {error}",
+            path.display()
+        ))
     };
     std::fs::create_dir_all(&folder).map_err(|e| fail("creating folder", &folder, e))?;
+    allow
+        .check_on_disk(&folder)
+        .map_err(ForwardError::NotAllowed)?;
     let extension = if message.message_type.content_type().ends_with("json") {
         "json"
     } else {
@@ -170,8 +197,13 @@ fn write_file(message: &GatewayMessage, destination: &str) -> Result<(), String>
     let temporary = folder.join(format!(".{}.tmp", message.message_id));
     {
         use std::io::Write;
-        let mut file =
-            std::fs::File::create(&temporary).map_err(|e| fail("creating", &temporary, e))?;
+        // A new file, never one already there: a link left at that name is not followed.
+        let _ = std::fs::remove_file(&temporary);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .map_err(|e| fail("creating", &temporary, e))?;
         file.write_all(&message.payload_bytes())
             .map_err(|e| fail("writing", &temporary, e))?;
         file.sync_all()
@@ -226,13 +258,18 @@ mod tests {
         );
     }
 
+    fn spool(dir: &Path) -> AllowList {
+        AllowList::new(&[], Some(dir.to_path_buf())).unwrap()
+    }
+
     #[tokio::test]
     async fn a_file_destination_gets_one_complete_file_per_message() {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("orders");
         let msg = message(&format!("file://{}", folder.display()));
-        Forwarder::new().forward(&msg).await.unwrap();
-        Forwarder::new().forward(&msg).await.unwrap();
+        let forwarder = Forwarder::new(spool(dir.path()));
+        forwarder.forward(&msg).await.unwrap();
+        forwarder.forward(&msg).await.unwrap();
         let files: Vec<_> = std::fs::read_dir(&folder)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -244,13 +281,88 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreachable_http_destination_names_the_connect_phase() {
-        let error = Forwarder::new()
-            .forward(&message("http://127.0.0.1:1/orders"))
+    async fn a_link_inside_the_spool_cannot_lead_a_write_outside_it() {
+        let spool_dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let link = spool_dir.path().join("leeds");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        let forwarder = Forwarder::new(spool(spool_dir.path()));
+        let refused = forwarder
+            .forward(&message(&format!("file://{}", link.display())))
+            .await
+            .unwrap_err();
+        assert!(!refused.may_succeed_later(), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("leads outside the spool directory"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+
+        // Nor can a link planted at the temporary file's name.
+        let folder = spool_dir.path().join("york");
+        std::fs::create_dir(&folder).unwrap();
+        let victim = elsewhere.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        std::os::unix::fs::symlink(
+            &victim,
+            folder.join(".67e55044-10b1-426f-9247-bb680e5fe0c8.tmp"),
+        )
+        .unwrap();
+        forwarder
+            .forward(&message(&format!("file://{}", folder.display())))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    }
+
+    #[tokio::test]
+    async fn a_folder_that_climbs_out_of_the_spool_is_refused_before_anything_is_written() {
+        let spool_dir = tempfile::tempdir().unwrap();
+        let inside = spool_dir.path().join("inside");
+        let climbing = format!("file://{}/../../escaped", inside.display());
+        let refused = Forwarder::new(spool(&inside))
+            .forward(&message(&climbing))
             .await
             .unwrap_err();
         assert!(
-            error.starts_with("forward to destination: connect:"),
+            refused
+                .to_string()
+                .starts_with(super::super::allow::NOT_ALLOWED),
+            "{refused}"
+        );
+        assert!(!spool_dir.path().join("escaped").exists());
+        assert!(!inside.exists(), "nothing was created");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_http_destination_names_the_connect_phase() {
+        let allowed = AllowList::new(&["http://127.0.0.1:1/".into()], None).unwrap();
+        let error = Forwarder::new(allowed)
+            .forward(&message("http://127.0.0.1:1/orders"))
+            .await
+            .unwrap_err();
+        assert!(error.may_succeed_later());
+        assert!(
+            error
+                .to_string()
+                .starts_with("forward to destination: connect:"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_destination_off_the_allow_list_is_refused_for_good() {
+        let error = Forwarder::new(AllowList::default())
+            .forward(&message("http://127.0.0.1:1/orders"))
+            .await
+            .unwrap_err();
+        assert!(!error.may_succeed_later());
+        assert!(
+            error
+                .to_string()
+                .starts_with("forward to destination: not allowed by this gateway's configuration"),
             "{error}"
         );
     }

@@ -6,6 +6,7 @@
 //! retried with backoff while the others move on, then reported as failed. Nothing in a round blocks
 //! on one message, and a crash at any point loses nothing: the inbox is the source of truth.
 
+pub mod allow;
 pub mod config;
 pub mod destination;
 mod http_text;
@@ -20,8 +21,9 @@ use screening_core::prelude::*;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub use allow::AllowList;
 pub use config::{AgentArgs, AgentConfig, AgentSettings, ConfigError, FetchMode, WorklistConfig};
-pub use destination::Forwarder;
+pub use destination::{ForwardError, Forwarder};
 pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
 pub use inbox::{Inbox, InboxError};
 
@@ -63,7 +65,7 @@ impl Agent {
     pub async fn new(config: AgentConfig) -> Result<Self, StartError> {
         let inbox = Inbox::open(&config.inbox_path).await?;
         let hub = HubClient::new(&config.hub_url, config.gateway_id, &config.credential);
-        let mut forwarder = Forwarder::new();
+        let mut forwarder = Forwarder::new(config.allow.clone());
         let mut worklist = None;
         if let Some(settings) = &config.worklist {
             let store = WorklistStore::open(&config.inbox_path)
@@ -252,8 +254,11 @@ impl Agent {
                 }
                 Err(error) => {
                     let attempt = entry.attempts + 1;
-                    let retry_in = (attempt < self.config.max_attempts)
+                    // A destination this agent may not use never will be: reported at once.
+                    let retry_in = (error.may_succeed_later()
+                        && attempt < self.config.max_attempts)
                         .then(|| self.config.retry.delay_with_jitter(attempt));
+                    let error = error.to_string();
                     self.inbox
                         .mark_attempt_failed(id, Utc::now(), &error, retry_in)
                         .await?;
@@ -408,8 +413,9 @@ impl PushedMessages {
                 }
                 Err(error) => {
                     let attempt = attempts + 1;
-                    let retry_in = (attempt < self.max_attempts)
+                    let retry_in = (error.may_succeed_later() && attempt < self.max_attempts)
                         .then(|| self.retry.delay_with_jitter(attempt));
+                    let error = error.to_string();
                     self.inbox
                         .mark_attempt_failed(id, Utc::now(), &error, retry_in)
                         .await?;
