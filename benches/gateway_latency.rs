@@ -67,7 +67,7 @@ async fn measure(
         }
         Way::Relay => {
             let (relay, relay_url) = start_local_relay().await;
-            hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url, folder.path())
+            hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url)
                 .await;
             let agent = start_agent(hub.relay_agent_config(&inbox, &relay_url)).await;
             until_listening(&relay).await;

@@ -36,8 +36,14 @@ async fn find_latency(items: usize, queries: usize) -> (f64, f64, usize) {
     let worklist = start_worklist(Vec::new()).await;
     let today = Utc::now();
     for n in 0..items {
-        // 40 today, the rest spread over the past and coming year.
-        let day = if n < 40 { 0 } else { (n as i64 % 365) - 182 };
+        // 40 today, the rest spread over the past and coming half-years, never today.
+        let day = match n {
+            0..40 => 0,
+            _ => match (n as i64 % 364) - 182 {
+                d if d >= 0 => d + 1,
+                d => d,
+            },
+        };
         let starts_at = (today + TimeDelta::days(day)).to_rfc3339();
         let order = worklist_order("Janet", "Williams", &starts_at, "");
         worklist.store.store(&order, today).await.unwrap();

@@ -26,7 +26,7 @@ async fn main() {
     let folder = tempfile::tempdir().expect("a temporary folder");
 
     // The demo gateway becomes a relay gateway; the hub's dispatcher pushes its messages.
-    hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url, folder.path())
+    hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url)
         .await;
     // The gateway agent listens on the relay (its control channel is outbound, like polling).
     let agent =

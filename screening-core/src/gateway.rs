@@ -138,6 +138,52 @@ impl FromStr for SecretRef {
     }
 }
 
+/// A secret reference the hub may not read: outside its fence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OutsideTheFence(pub String);
+
+impl SecretRef {
+    /// The prefix of every environment variable a reference may name, so a gateway's settings can
+    /// never make the hub read (and send) its other variables, such as `DATABASE_URL`.
+    pub const ENV_PREFIX: &'static str = "SCREENING_SECRET_";
+
+    /// Whether the hub may read this reference: an environment variable named with
+    /// [`SecretRef::ENV_PREFIX`], or a file inside `secrets_dir` (by the path's words, with no
+    /// `..`; whoever reads the file checks again once links are followed).
+    pub fn check_fence(
+        &self,
+        secrets_dir: Option<&std::path::Path>,
+    ) -> Result<(), OutsideTheFence> {
+        match self {
+            SecretRef::Env(name) if name.starts_with(Self::ENV_PREFIX) => Ok(()),
+            SecretRef::Env(name) => Err(OutsideTheFence(format!(
+                "a key reference may name only environment variables that start with {}, not {name}",
+                Self::ENV_PREFIX
+            ))),
+            SecretRef::File(path) => {
+                let path = std::path::Path::new(path);
+                let Some(dir) = secrets_dir else {
+                    return Err(OutsideTheFence(
+                        "file: key references need the hub's secrets directory (--secrets-dir)"
+                            .into(),
+                    ));
+                };
+                let climbs = path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+                if climbs || !path.starts_with(dir) {
+                    return Err(OutsideTheFence(format!(
+                        "a key file must be inside the secrets directory {}",
+                        dir.display()
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 impl TryFrom<String> for SecretRef {
     type Error = SecretRefError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -305,5 +351,22 @@ mod tests {
         );
         assert!("MDEyMzQ1Njc4OWFi".parse::<SecretRef>().is_err());
         assert!("file:relative".parse::<SecretRef>().is_err());
+    }
+
+    #[test]
+    fn the_hub_reads_only_fenced_secrets() {
+        let dir = std::path::Path::new("/run/secrets/screening");
+        let inside = |text: &str, dir| text.parse::<SecretRef>().unwrap().check_fence(dir);
+        assert!(inside("env:SCREENING_SECRET_LEEDS_SEND_KEY", None).is_ok());
+        assert!(inside("env:DATABASE_URL", Some(dir))
+            .unwrap_err()
+            .to_string()
+            .contains("start with SCREENING_SECRET_"));
+        assert!(inside("env:SCREENING_ADMIN_PASSWORD", Some(dir)).is_err());
+        assert!(inside("file:/run/secrets/screening/leeds.key", Some(dir)).is_ok());
+        assert!(inside("file:/run/secrets/screening/leeds.key", None).is_err());
+        assert!(inside("file:/etc/shadow", Some(dir)).is_err());
+        assert!(inside("file:/run/secrets/screening/../../../etc/shadow", Some(dir)).is_err());
+        assert!(inside("file:/run/secrets/screening-other/k", Some(dir)).is_err());
     }
 }

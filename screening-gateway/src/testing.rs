@@ -130,6 +130,8 @@ pub struct LocalHub {
     pub refuse_confirmations: Arc<AtomicBool>,
     /// The http(s) and file destinations routed so far, which its agents are allowed to use.
     routed: Arc<Mutex<Vec<String>>>,
+    /// The hub's secrets directory, where relay send keys are kept.
+    secrets: Arc<tempfile::TempDir>,
 }
 
 impl LocalHub {
@@ -175,6 +177,7 @@ impl LocalHub {
             requests,
             refuse_confirmations,
             routed: Arc::default(),
+            secrets: Arc::new(tempfile::tempdir().expect("a secrets directory")),
         }
     }
 
@@ -404,29 +407,17 @@ pub async fn start_local_relay() -> (LocalRelay, String) {
 
 impl LocalHub {
     /// Makes the demo gateway a relay gateway on `relay_url`'s `leeds` hybrid connection, with its
-    /// send key in a file under `folder` and its FHIR route to `destination`, and starts the
-    /// dispatcher.
-    pub async fn push_through_relay(
-        &self,
-        relay_url: &str,
-        send_key: &str,
-        destination: &str,
-        folder: &std::path::Path,
-    ) {
-        self.make_relay_gateway(relay_url, send_key, destination, folder)
+    /// send key in a file in the hub's secrets directory and its FHIR route to `destination`, and
+    /// starts the dispatcher.
+    pub async fn push_through_relay(&self, relay_url: &str, send_key: &str, destination: &str) {
+        self.make_relay_gateway(relay_url, send_key, destination)
             .await;
         self.start_dispatcher().await;
     }
 
     /// Makes the demo gateway a relay gateway (see [`LocalHub::push_through_relay`]).
-    pub async fn make_relay_gateway(
-        &self,
-        relay_url: &str,
-        send_key: &str,
-        destination: &str,
-        folder: &std::path::Path,
-    ) {
-        let key_file = folder.join("relay-send.key");
+    pub async fn make_relay_gateway(&self, relay_url: &str, send_key: &str, destination: &str) {
+        let key_file = self.secrets.path().join("relay-send.key");
         std::fs::write(&key_file, send_key).expect("the key file is written");
         let transport = Transport::Relay(RelayTransport {
             namespace: relay_url.into(),
@@ -451,6 +442,7 @@ impl LocalHub {
                     max: Duration::from_millis(300),
                 },
                 rescan: Duration::from_millis(200),
+                secrets_dir: Some(self.secrets.path().to_path_buf()),
                 ..DispatcherConfig::default()
             },
         )

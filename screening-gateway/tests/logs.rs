@@ -30,7 +30,7 @@ async fn a_full_run_logs_ids_and_masked_numbers_only() {
 
     // Pushed through the local relay.
     let (relay, relay_url) = start_local_relay().await;
-    h.push_through_relay(&relay_url, RELAY_SEND_KEY, "log:", dir.path())
+    h.push_through_relay(&relay_url, RELAY_SEND_KEY, "log:")
         .await;
     let pushing =
         start_agent(h.relay_agent_config(&dir.path().join("relay-inbox.db"), &relay_url)).await;

@@ -29,8 +29,7 @@ async fn start(send_key: &str) -> Push {
     let (relay, relay_url) = start_local_relay().await;
     let (endpoint, url) = OrderEndpoint::start(vec![]).await;
     let folder = tempfile::tempdir().unwrap();
-    hub.push_through_relay(&relay_url, send_key, &url, folder.path())
-        .await;
+    hub.push_through_relay(&relay_url, send_key, &url).await;
     Push {
         hub,
         relay,
@@ -179,7 +178,7 @@ async fn after_a_relay_outage_the_listener_reconnects_and_nothing_is_lost_or_dou
     let via_proxy = format!("ws://{}", proxy.address);
     let (endpoint, url) = OrderEndpoint::start(vec![]).await;
     let folder = tempfile::tempdir().unwrap();
-    hub.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url, folder.path())
+    hub.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url)
         .await;
     let agent =
         start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &via_proxy)).await;
@@ -279,7 +278,7 @@ async fn a_relay_gateway_configured_after_the_dispatcher_started_is_picked_up() 
     let (relay, relay_url) = start_local_relay().await;
     let (endpoint, url) = OrderEndpoint::start(vec![]).await;
     let folder = tempfile::tempdir().unwrap();
-    hub.make_relay_gateway(&relay_url, RELAY_SEND_KEY, &url, folder.path())
+    hub.make_relay_gateway(&relay_url, RELAY_SEND_KEY, &url)
         .await;
     let agent =
         start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &relay_url)).await;

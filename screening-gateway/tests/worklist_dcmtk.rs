@@ -377,7 +377,6 @@ async fn an_order_pushed_through_the_relay_is_on_the_worklist() {
         &relay_url,
         screening_gateway::testing::RELAY_SEND_KEY,
         "mwl:MAMMO2",
-        dir.path(),
     )
     .await;
     let mut config = hub.relay_agent_config(&dir.path().join("agent.db"), &relay_url);

@@ -745,7 +745,7 @@ async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() 
                 ("relay_namespace", "ws://127.0.0.1:9400"),
                 ("relay_hybrid_connection", "bradford"),
                 ("relay_key_name", "hub-send"),
-                ("relay_key_ref", "env:BRADFORD_SEND_KEY"),
+                ("relay_key_ref", "env:SCREENING_SECRET_BRADFORD_SEND_KEY"),
                 ("route_type", "FHIR"),
                 ("route_destination", "file:///var/spool/bradford"),
                 ("route_type", "WORKLIST"),
@@ -757,6 +757,38 @@ async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() 
     let gateway = app.store.gateway(gateway.id).await.unwrap();
     assert!(matches!(&gateway.transport, Transport::Relay(r) if r.hybrid_connection == "bradford"));
     assert_eq!(gateway.routes.len(), 2);
+    // A key reference can name only where the hub keeps relay keys, never its other secrets.
+    for (key_ref, says) in [
+        ("env:DATABASE_URL", "start with SCREENING_SECRET_"),
+        ("file:/etc/shadow", "secrets directory"),
+    ] {
+        let fenced = admin
+            .submit(
+                &edit_path,
+                &edit_path,
+                &[
+                    ("name", "Bradford gateway"),
+                    ("setting", &setting),
+                    ("transport", "relay"),
+                    ("relay_namespace", "ws://127.0.0.1:9400"),
+                    ("relay_hybrid_connection", "bradford"),
+                    ("relay_key_name", "hub-send"),
+                    ("relay_key_ref", key_ref),
+                    ("route_type", "FHIR"),
+                    ("route_destination", "log:"),
+                ],
+            )
+            .await;
+        assert_eq!(fenced.status, StatusCode::BAD_REQUEST, "{key_ref}");
+        assert!(fenced.body.contains(says), "{key_ref}: {}", fenced.body);
+    }
+    assert!(
+        matches!(
+            &app.store.gateway(gateway.id).await.unwrap().transport,
+            Transport::Relay(r) if r.key_ref.to_string() == "env:SCREENING_SECRET_BRADFORD_SEND_KEY"
+        ),
+        "nothing changed"
+    );
     let duplicate = admin
         .submit(
             &edit_path,

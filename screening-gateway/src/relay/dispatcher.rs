@@ -37,6 +37,8 @@ pub struct DispatcherConfig {
     pub token_lifetime: Duration,
     /// How often to look for relay gateways created or changed since the start.
     pub rescan: Duration,
+    /// The only folder `file:` key references may name (none: only `env:SCREENING_SECRET_…`).
+    pub secrets_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for DispatcherConfig {
@@ -52,6 +54,7 @@ impl Default for DispatcherConfig {
             },
             token_lifetime: Duration::from_secs(3600),
             rescan: Duration::from_secs(30),
+            secrets_dir: None,
         }
     }
 }
@@ -67,14 +70,31 @@ pub fn relay_base_url(namespace: &str) -> String {
 }
 
 /// Reads a secret from where its reference points.
-pub fn resolve_secret(secret: &SecretRef) -> Result<String, String> {
+pub fn resolve_secret(
+    secret: &SecretRef,
+    secrets_dir: Option<&std::path::Path>,
+) -> Result<String, String> {
+    secret.check_fence(secrets_dir).map_err(|e| e.to_string())?;
     match secret {
         SecretRef::Env(name) => {
             std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
         }
-        SecretRef::File(path) => std::fs::read_to_string(path)
-            .map(|text| text.trim().to_string())
-            .map_err(|e| format!("reading {path}: {e}")),
+        SecretRef::File(path) => {
+            // Once links are followed, the file must still be inside the secrets directory.
+            let real = |p: &std::path::Path| {
+                std::fs::canonicalize(p).map_err(|e| format!("reading {}: {e}", p.display()))
+            };
+            let dir = secrets_dir.expect("checked by the fence");
+            if !real(std::path::Path::new(path))?.starts_with(real(dir)?) {
+                return Err(format!(
+                    "the key file {path} leads outside the secrets directory {}",
+                    dir.display()
+                ));
+            }
+            std::fs::read_to_string(path)
+                .map(|text| text.trim().to_string())
+                .map_err(|e| format!("reading {path}: {e}"))
+        }
     }
 }
 
@@ -148,7 +168,7 @@ pub async fn dispatch(
     loop {
         let current = match endpoint.take() {
             Some(current) => current,
-            None => match resolve_secret(&relay.key_ref) {
+            None => match resolve_secret(&relay.key_ref, config.secrets_dir.as_deref()) {
                 Ok(key) => RelayEndpoint {
                     base_url: relay_base_url(&relay.namespace),
                     hybrid_connection: relay.hybrid_connection.clone(),
@@ -277,8 +297,35 @@ mod tests {
 
     #[test]
     fn a_missing_secret_is_named() {
-        let error =
-            resolve_secret(&SecretRef::Env("SCREENING_TEST_SURELY_UNSET_KEY".into())).unwrap_err();
-        assert!(error.contains("SCREENING_TEST_SURELY_UNSET_KEY"));
+        let name = "SCREENING_SECRET_SURELY_UNSET_KEY";
+        let error = resolve_secret(&SecretRef::Env(name.into()), None).unwrap_err();
+        assert!(error.contains(name), "{error}");
+    }
+
+    #[test]
+    fn the_hubs_own_variables_and_files_outside_the_secrets_directory_are_never_read() {
+        // Set in every process that runs these tests; a reference must not reach it.
+        let error = resolve_secret(&SecretRef::Env("PATH".into()), None).unwrap_err();
+        assert!(error.contains("SCREENING_SECRET_"), "{error}");
+
+        let secrets = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let key = secrets.path().join("leeds.key");
+        std::fs::write(&key, "c2VuZC1rZXk=\n").unwrap();
+        let inside = SecretRef::File(key.display().to_string());
+        assert_eq!(
+            resolve_secret(&inside, Some(secrets.path())).unwrap(),
+            "c2VuZC1rZXk="
+        );
+        let outside_file = elsewhere.path().join("private");
+        std::fs::write(&outside_file, "not for the relay").unwrap();
+        let outside = SecretRef::File(outside_file.display().to_string());
+        assert!(resolve_secret(&outside, Some(secrets.path())).is_err());
+        // A link inside the folder to a file outside it.
+        let link = secrets.path().join("link.key");
+        std::os::unix::fs::symlink(&outside_file, &link).unwrap();
+        let linked = SecretRef::File(link.display().to_string());
+        let error = resolve_secret(&linked, Some(secrets.path())).unwrap_err();
+        assert!(error.contains("leads outside"), "{error}");
     }
 }

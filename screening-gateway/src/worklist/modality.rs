@@ -44,6 +44,12 @@ impl Modality {
             .establish_async(address)
             .await
             .map_err(|e| DimseError(format!("associate with {called} at {address}: {e}")))?;
+        let mut association = association;
+        // Requests are several small writes; see the worklist's own note on Nagle's algorithm.
+        association
+            .inner_stream()
+            .set_nodelay(true)
+            .map_err(|e| DimseError(format!("connect: TCP_NODELAY: {e}")))?;
         Ok(Self {
             association,
             next_message_id: 1,

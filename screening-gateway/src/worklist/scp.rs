@@ -109,6 +109,11 @@ async fn associate(
         .with_transfer_syntax(dimse::EXPLICIT_VR_LE)
         // A modality that goes quiet mid-association does not hold a task for ever.
         .read_timeout(Duration::from_secs(60));
+    // A response is several small writes (command, then dataset): without this, Nagle's
+    // algorithm and the peer's delayed ACK add about 40 ms to each exchange.
+    socket
+        .set_nodelay(true)
+        .map_err(|e| format!("association: TCP_NODELAY: {e}"))?;
     let mut association = options
         .establish_async(socket)
         .await

@@ -73,6 +73,10 @@ pub struct ServeOptions {
     /// Seconds open connections (live status streams included) get to finish on SIGTERM.
     #[arg(long, env = "SCREENING_DRAIN_SECONDS", default_value_t = 10)]
     pub drain_seconds: u64,
+    /// The folder relay key files must be in (`file:` key references); without it, relay keys
+    /// come only from environment variables named SCREENING_SECRET_….
+    #[arg(long, env = "SCREENING_SECRETS_DIR", value_parser = absolute_path)]
+    pub secrets_dir: Option<std::path::PathBuf>,
 }
 
 impl ServeOptions {
@@ -106,6 +110,15 @@ fn metrics_token() -> Result<Option<String>, String> {
         Err(_) => Ok(None),
         Ok(token) if token.chars().count() >= 16 => Ok(Some(token)),
         Ok(_) => Err("SCREENING_METRICS_TOKEN: at least 16 characters".into()),
+    }
+}
+
+fn absolute_path(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err("must be an absolute path".into())
     }
 }
 
@@ -217,6 +230,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             .as_deref()
             .is_some_and(|url| url.starts_with("https://")),
         metrics_token: metrics_token()?,
+        secrets_dir: options.secrets_dir.clone(),
         ..WebConfig::default()
     };
     if !config.site_root.join("pkg/screening_web_bg.wasm").exists() {
@@ -227,7 +241,11 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     }
     let hub = Hub::new(store.clone(), HubConfig::default());
     hub.spawn_lease_sweeper();
-    let _dispatchers = spawn_dispatchers(store.clone(), DispatcherConfig::default())
+    let dispatching = DispatcherConfig {
+        secrets_dir: options.secrets_dir.clone(),
+        ..DispatcherConfig::default()
+    };
+    let _dispatchers = spawn_dispatchers(store.clone(), dispatching)
         .await
         .map_err(|e| format!("starting the relay dispatchers: {e}"))?;
     let state = AppState::new(store, config);

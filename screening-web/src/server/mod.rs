@@ -45,6 +45,8 @@ pub struct WebConfig {
     pub events_interval: Duration,
     /// The bearer token `/metrics` answers; without one there is no `/metrics`.
     pub metrics_token: Option<String>,
+    /// The only folder relay key references (`file:`) may name.
+    pub secrets_dir: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -56,6 +58,7 @@ impl Default for WebConfig {
             assets_dir: crate_dir.join("assets/nhsuk-frontend"),
             events_interval: Duration::from_secs(1),
             metrics_token: None,
+            secrets_dir: None,
         }
     }
 }

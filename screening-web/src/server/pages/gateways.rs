@@ -150,7 +150,12 @@ impl GatewayForm {
     }
 
     /// The gateway, or every problem with the form.
-    fn parse(&self, id: GatewayId, settings: &[Setting]) -> Result<Gateway, Vec<Problem>> {
+    fn parse(
+        &self,
+        id: GatewayId,
+        settings: &[Setting],
+        secrets_dir: Option<&std::path::Path>,
+    ) -> Result<Gateway, Vec<Problem>> {
         let mut problems = Vec::new();
         if self.name.is_empty() {
             problems.push(Problem::field("name", "Enter the gateway's name"));
@@ -182,12 +187,16 @@ impl GatewayForm {
                     "hybrid connection name",
                 );
                 required(&self.key_name, "relay_key_name", "key name");
-                let key_ref = self.key_ref.parse::<SecretRef>();
+                let key_ref = self.key_ref.parse::<SecretRef>().map_err(|e| e.to_string());
+                // Only where the hub keeps relay keys: never its other variables or files.
+                let key_ref = key_ref.and_then(|key_ref| {
+                    key_ref
+                        .check_fence(secrets_dir)
+                        .map(|()| key_ref)
+                        .map_err(|e| e.to_string())
+                });
                 if let Err(error) = &key_ref {
-                    problems.push(Problem::field(
-                        "relay_key_ref",
-                        capitalised(&error.to_string()),
-                    ));
+                    problems.push(Problem::field("relay_key_ref", capitalised(error)));
                 }
                 key_ref.ok().map(|key_ref| {
                     Transport::Relay(RelayTransport {
@@ -287,7 +296,7 @@ pub async fn create(
     let settings = state.store.settings().await?;
     let form = GatewayForm::posted(&posted);
     let id = GatewayId::from_uuid(uuid::Uuid::new_v4());
-    match form.parse(id, &settings) {
+    match form.parse(id, &settings, state.config.secrets_dir.as_deref()) {
         Ok(gateway) => {
             state.store.save_gateway(&gateway, now_utc()).await?;
             Ok(page.redirect_with_flash(
@@ -369,7 +378,7 @@ pub async fn update(
         .await?
         .is_some();
     let form = GatewayForm::posted(&posted);
-    match form.parse(gateway_id, &settings) {
+    match form.parse(gateway_id, &settings, state.config.secrets_dir.as_deref()) {
         Ok(gateway) => {
             state.store.save_gateway(&gateway, now_utc()).await?;
             Ok(page.redirect_with_flash(
@@ -547,7 +556,7 @@ fn render_form(
                         <TextInput id="relay_namespace" label="Relay namespace" value=form.namespace.clone() hint="contoso.servicebus.windows.net, or ws://127.0.0.1:9400 for the local relay" error=error_for("relay_namespace")/>
                         <TextInput id="relay_hybrid_connection" label="Hybrid connection" value=form.hybrid_connection.clone() error=error_for("relay_hybrid_connection")/>
                         <TextInput id="relay_key_name" label="Send key name" value=form.key_name.clone() error=error_for("relay_key_name")/>
-                        <TextInput id="relay_key_ref" label="Where the hub finds the Send key" value=form.key_ref.clone() hint="env:VARIABLE_NAME or file:/absolute/path – never the key itself" error=error_for("relay_key_ref")/>
+                        <TextInput id="relay_key_ref" label="Where the hub finds the Send key" value=form.key_ref.clone() hint="env:SCREENING_SECRET_NAME or file:/path in the hub's secrets directory – never the key itself" error=error_for("relay_key_ref")/>
                     </div>
                 </details>
                 <h2>"Routes"</h2>
