@@ -338,10 +338,8 @@ async fn cancelling_a_sent_appointment_takes_it_off_the_worklist() {
     let agent = start_agent(config).await;
     let sent = hub.send(0).await;
     hub.until_status(sent.id, MessageStatus::Confirmed).await;
-    let accession = format!("AccessionNumber={}", accession_number(sent.appointment_id));
-    let mut keys = MODALITY_KEYS.to_vec();
-    keys.retain(|key| *key != "AccessionNumber");
-    keys.push(&accession);
+    let accession = keys_matching(sent.appointment_id);
+    let keys: Vec<&str> = accession.iter().map(String::as_str).collect();
     assert_eq!(findscu(port, &keys).await.len(), 1);
 
     let cancel = screening_core::send::ActionRequest::new(
@@ -365,6 +363,16 @@ async fn cancelling_a_sent_appointment_takes_it_off_the_worklist() {
     agent.stop.send(true).unwrap();
 }
 
+/// The modality's keys, matching one appointment's accession number.
+fn keys_matching(appointment: AppointmentId) -> Vec<String> {
+    MODALITY_KEYS
+        .iter()
+        .filter(|key| **key != "AccessionNumber")
+        .map(|key| key.to_string())
+        .chain([format!("AccessionNumber={}", accession_number(appointment))])
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_pushed_through_the_relay_is_on_the_worklist() {
     if !dcmtk_present() {
@@ -386,10 +394,8 @@ async fn an_order_pushed_through_the_relay_is_on_the_worklist() {
 
     let sent = hub.send(0).await;
     hub.until_status(sent.id, MessageStatus::Confirmed).await;
-    let accession = format!("AccessionNumber={}", accession_number(sent.appointment_id));
-    let mut keys = MODALITY_KEYS.to_vec();
-    keys.retain(|key| *key != "AccessionNumber");
-    keys.push(&accession);
+    let accession = keys_matching(sent.appointment_id);
+    let keys: Vec<&str> = accession.iter().map(String::as_str).collect();
     let found = findscu(port, &keys).await;
     assert_eq!(
         found.len(),

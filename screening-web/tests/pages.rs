@@ -661,6 +661,19 @@ async fn a_message_detail_pretty_prints_the_payload_and_a_failed_message_can_be_
     app.stop().await;
 }
 
+/// The gateway form's fields for the Bradford relay gateway, with the key reference `key_ref`.
+fn bradford_relay<'a>(setting: &'a str, key_ref: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", "Bradford gateway"),
+        ("setting", setting),
+        ("transport", "relay"),
+        ("relay_namespace", "ws://127.0.0.1:9400"),
+        ("relay_hybrid_connection", "bradford"),
+        ("relay_key_name", "hub-send"),
+        ("relay_key_ref", key_ref),
+    ]
+}
+
 #[tokio::test]
 async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() {
     let app = TestApp::sqlite().await;
@@ -739,18 +752,15 @@ async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() 
             &edit_path,
             &edit_path,
             &[
-                ("name", "Bradford gateway"),
-                ("setting", &setting),
-                ("transport", "relay"),
-                ("relay_namespace", "ws://127.0.0.1:9400"),
-                ("relay_hybrid_connection", "bradford"),
-                ("relay_key_name", "hub-send"),
-                ("relay_key_ref", "env:SCREENING_SECRET_BRADFORD_SEND_KEY"),
-                ("route_type", "FHIR"),
-                ("route_destination", "file:///var/spool/bradford"),
-                ("route_type", "WORKLIST"),
-                ("route_destination", "log:"),
-            ],
+                bradford_relay(&setting, "env:SCREENING_SECRET_BRADFORD_SEND_KEY"),
+                vec![
+                    ("route_type", "FHIR"),
+                    ("route_destination", "file:///var/spool/bradford"),
+                    ("route_type", "WORKLIST"),
+                    ("route_destination", "log:"),
+                ],
+            ]
+            .concat(),
         )
         .await;
     assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
@@ -767,16 +777,10 @@ async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() 
                 &edit_path,
                 &edit_path,
                 &[
-                    ("name", "Bradford gateway"),
-                    ("setting", &setting),
-                    ("transport", "relay"),
-                    ("relay_namespace", "ws://127.0.0.1:9400"),
-                    ("relay_hybrid_connection", "bradford"),
-                    ("relay_key_name", "hub-send"),
-                    ("relay_key_ref", key_ref),
-                    ("route_type", "FHIR"),
-                    ("route_destination", "log:"),
-                ],
+                    bradford_relay(&setting, key_ref),
+                    vec![("route_type", "FHIR"), ("route_destination", "log:")],
+                ]
+                .concat(),
             )
             .await;
         assert_eq!(fenced.status, StatusCode::BAD_REQUEST, "{key_ref}");
