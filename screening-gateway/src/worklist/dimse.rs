@@ -323,6 +323,23 @@ pub fn response_pdus(
             0 => usize::MAX,
             max => (max as usize).saturating_sub(12).max(1),
         };
+        // Small enough to travel with its command: one PDU with two PDVs (PS3.8 9.3.5), so a
+        // match is one write, not two.
+        let command_len = match &pdus[0] {
+            Pdu::PData { data } => data[0].data.len(),
+            _ => unreachable!("built above"),
+        };
+        if command_len + 6 + bytes.len() <= room {
+            if let Pdu::PData { data } = &mut pdus[0] {
+                data.push(PDataValue {
+                    presentation_context_id: context_id,
+                    value_type: PDataValueType::Data,
+                    is_last: true,
+                    data: bytes,
+                });
+            }
+            return Ok(pdus);
+        }
         let chunks: Vec<&[u8]> = bytes.chunks(room).collect();
         let last = chunks.len().saturating_sub(1);
         for (index, chunk) in chunks.into_iter().enumerate() {
