@@ -115,8 +115,16 @@ async fn commit_to_findable(sends: usize) -> (f64, f64) {
     (percentile(&latencies, 50.0), percentile(&latencies, 99.0))
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    screening::gateway::logging::library_backtraces_off_unless_asked();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(run());
+}
+
+async fn run() {
     let queries = env_number("SCREENING_BENCH_QUERIES", 200);
     let sends = env_number("SCREENING_BENCH_SENDS", 50);
     println!("| Measure | Items on the worklist | p50 | p99 |");

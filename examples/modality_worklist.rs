@@ -18,8 +18,16 @@ use screening::gateway::testing::{serve_worklist, start_agent, LocalHub};
 use screening::gateway::worklist::modality::{self, Modality};
 use screening::gateway::worklist::WorklistSettings;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    screening::gateway::logging::library_backtraces_off_unless_asked();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(run());
+}
+
+async fn run() {
     let began = Instant::now();
     let at = |what: &str| println!("{:>8.1} ms  {what}", began.elapsed().as_secs_f64() * 1e3);
 

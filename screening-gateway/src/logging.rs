@@ -66,3 +66,14 @@ impl LogArgs {
         Ok(())
     }
 }
+
+/// Turns off backtraces for errors that libraries build and handle themselves, unless
+/// `RUST_LIB_BACKTRACE` says otherwise; panics keep theirs under `RUST_BACKTRACE=1`. dicom-rs
+/// (through snafu) captures a backtrace for each error it builds, and it builds them on its
+/// normal reading path: with `RUST_BACKTRACE=1` that cost the worklist about 25 µs per dataset
+/// (C-FIND of 40 matches: 3.5 ms, 2.1 ms without). Call first in `main`, before any thread starts.
+pub fn library_backtraces_off_unless_asked() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+}
