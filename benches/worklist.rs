@@ -117,12 +117,7 @@ async fn commit_to_findable(sends: usize) -> (f64, f64) {
 }
 
 fn main() {
-    screening::gateway::logging::library_backtraces_off_unless_asked();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the async runtime starts")
-        .block_on(run());
+    screening::gateway::logging::run_main(run())
 }
 
 async fn run() {

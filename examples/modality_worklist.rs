@@ -19,12 +19,7 @@ use screening::gateway::worklist::modality::{self, Modality};
 use screening::gateway::worklist::WorklistSettings;
 
 fn main() {
-    screening::gateway::logging::library_backtraces_off_unless_asked();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the async runtime starts")
-        .block_on(run());
+    screening::gateway::logging::run_main(run())
 }
 
 async fn run() {

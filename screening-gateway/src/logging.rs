@@ -77,3 +77,14 @@ pub fn library_backtraces_off_unless_asked() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
 }
+
+/// Runs a binary's async `main` on a multi-threaded runtime, with library backtraces off unless
+/// asked (see [`library_backtraces_off_unless_asked`]), which must happen before threads start.
+pub fn run_main<F: std::future::Future>(main: F) -> F::Output {
+    library_backtraces_off_unless_asked();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(main)
+}

@@ -31,12 +31,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    screening_gateway::logging::library_backtraces_off_unless_asked();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the async runtime starts")
-        .block_on(run())
+    screening_gateway::logging::run_main(run())
 }
 
 async fn run() -> ExitCode {
