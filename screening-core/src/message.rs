@@ -166,8 +166,9 @@ pub enum Confirmed {
     Already,
 }
 
-/// An order or notification on its way to a gateway and then to a destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An order or notification on its way to a gateway and then to a destination. Its `Debug` leaves
+/// the payload out (it holds the participant's name and NHS number): only its size is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Our identifier; the gateway de-duplicates by it.
     pub id: MessageId,
@@ -199,6 +200,28 @@ pub struct Message {
     pub last_error: Option<String>,
     /// The message this one resends, if any (lineage).
     pub resend_of: Option<MessageId>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("gateway_id", &self.gateway_id)
+            .field("participant_id", &self.participant_id)
+            .field("appointment_id", &self.appointment_id)
+            .field("message_type", &self.message_type)
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .field("destination", &self.destination)
+            .field("created_at", &self.created_at)
+            .field("delivered_at", &self.delivered_at)
+            .field("lease_expires_at", &self.lease_expires_at)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("failed_at", &self.failed_at)
+            .field("attempts", &self.attempts)
+            .field("last_error", &self.last_error)
+            .field("resend_of", &self.resend_of)
+            .finish()
+    }
 }
 
 impl Message {
@@ -335,6 +358,24 @@ mod tests {
             last_error: None,
             resend_of: None,
         }
+    }
+
+    #[test]
+    fn debug_shows_the_payloads_size_never_its_contents() {
+        let message = Message {
+            payload: r#"{"name":[{"family":"O'Brien","given":["Siân"]}],"nhs":"9434765919"}"#
+                .into(),
+            ..pending()
+        };
+        let shown = format!("{message:?}");
+        assert!(shown.contains("payload: <"), "{shown}");
+        for secret in ["O'Brien", "Siân", "9434765919"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("attempts: 0"),
+            "the rest is still shown: {shown}"
+        );
     }
 
     #[test]
