@@ -295,9 +295,26 @@ async fn send_to_modality_commits_the_message_and_comes_back_with_its_status() {
         "audited as the user"
     );
 
+    let participant = app
+        .demo
+        .participants
+        .iter()
+        .find(|p| p.id == appointment.participant_id)
+        .unwrap();
+    for cookie in reply.set_cookies() {
+        for name in [&participant.first_name, &participant.last_name] {
+            assert!(
+                !cookie.contains(name.as_str()),
+                "no name in a cookie: {cookie}"
+            );
+        }
+    }
     let page = visitor.get(&app.clinic_path()).await.body;
     assert!(page.contains("nhsuk-notification-banner--success"));
-    assert!(page.contains("Send to modality – the message is on its way"));
+    assert!(page.contains(&format!(
+        "{} {}: Send to modality – the message is on its way",
+        participant.first_name, participant.last_name
+    )));
     let row = row_of(&page, appointment.id);
     assert!(row.contains("data-status=\"pending\""));
     assert!(row.contains("value=\"resend\""));

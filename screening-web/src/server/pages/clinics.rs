@@ -129,6 +129,9 @@ pub async fn detail(
     render_clinic(&state, &page, clinic_id, StatusCode::OK, Vec::new()).await
 }
 
+/// Between the appointment's id and the words in the success banner's cookie.
+const FLASH_SEPARATOR: char = '|';
+
 /// The clinic page, with problems to show in the error summary (a refused action).
 async fn render_clinic(
     state: &AppState,
@@ -138,6 +141,24 @@ async fn render_clinic(
     problems: Vec<Problem>,
 ) -> Result<Response, PageError> {
     let ClinicPage { summary, rows } = state.store.clinic_page(clinic_id).await?;
+    // The banner's cookie names the appointment, not the participant: the name is put back here.
+    let banner =
+        page.chrome
+            .flash
+            .as_deref()
+            .map(|flash| match flash.split_once(FLASH_SEPARATOR) {
+                Some((id, text)) => rows
+                    .iter()
+                    .find(|row| row.appointment.id.to_string() == id)
+                    .map(|row| {
+                        format!(
+                            "{} {}: {text}",
+                            row.participant.first_name, row.participant.last_name
+                        )
+                    })
+                    .unwrap_or_else(|| text.to_string()),
+                None => flash.to_string(),
+            });
     let csrf = page.chrome.csrf.clone();
     let rows = rows
         .into_iter()
@@ -204,7 +225,8 @@ async fn render_clinic(
         summary.clinic.name,
         format::date(summary.clinic.date)
     );
-    Ok(page.render(
+    Ok(page.render_with_banner(
+        banner,
         status,
         &title,
         Section::Clinics,
@@ -307,14 +329,15 @@ pub async fn perform_action(
         Ok(outcome) => {
             let done = match (&outcome.message, action) {
                 (Some(_), AppointmentAction::Cancel) => {
-                    format!("{name}: cancelled – the order is being withdrawn from the modality.")
+                    "cancelled – the order is being withdrawn from the modality.".to_string()
                 }
-                (Some(_), _) => format!("{name}: {} – the message is on its way.", action.label()),
-                (None, _) => format!("{name}: {}.", outcome.appointment.state.label()),
+                (Some(_), _) => format!("{} – the message is on its way.", action.label()),
+                (None, _) => format!("{}.", outcome.appointment.state.label()),
             };
+            // No participant's name in a cookie: the appointment's id, and the words.
             Ok(page.redirect_with_flash(
                 &format!("/clinics/{clinic_id}#appointment-{appointment_id}"),
-                &done,
+                &format!("{appointment_id}{FLASH_SEPARATOR}{done}"),
             ))
         }
         Err(ActionError::Store(error)) => Err(error.into()),

@@ -64,7 +64,24 @@ impl Page {
         section: Section,
         body: AnyView,
     ) -> Response {
-        let mut response = render_page(status, title, section, &self.chrome, body);
+        self.render_with_banner(self.chrome.flash.clone(), status, title, section, body)
+    }
+
+    /// As [`Page::render`], with the banner's words as the page worked them out (the clinic page
+    /// puts back the participant's name, which the cookie never carries).
+    pub fn render_with_banner(
+        &self,
+        banner: Option<String>,
+        status: StatusCode,
+        title: &str,
+        section: Section,
+        body: AnyView,
+    ) -> Response {
+        let chrome = Chrome {
+            flash: banner,
+            ..self.chrome.clone()
+        };
+        let mut response = render_page(status, title, section, &chrome, body);
         if self.had_flash {
             append_cookie(&mut response, &set_cookie(FLASH_COOKIE, "", 0, self.secure));
         }
