@@ -52,11 +52,9 @@ fn promtool_checks(text: &str) {
         .output()
         .is_ok();
     if !present {
-        let why = "promtool is not installed: apt-get install prometheus";
-        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-            panic!("{why}");
-        }
-        eprintln!("NOTICE: skipped the promtool check, {why}");
+        screening_gateway::testing::peers::missing(
+            "the promtool check: promtool is not installed (apt-get install prometheus)",
+        );
         return;
     }
     use std::io::Write;

@@ -89,12 +89,7 @@ async fn send_to_modality_reaches_the_worklist_and_the_modalitys_progress_reache
     )
     .await;
     assert_eq!(found.len(), 1, "the participant is on the worklist");
-    let participant = app
-        .demo
-        .participants
-        .iter()
-        .find(|p| p.id == appointment.participant_id)
-        .unwrap();
+    let participant = app.participant_of(&appointment);
     let summary = modality::summary(&found[0]);
     assert_eq!(summary.patient_id, participant.nhs_number.digits());
     assert_eq!(

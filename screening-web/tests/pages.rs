@@ -295,12 +295,7 @@ async fn send_to_modality_commits_the_message_and_comes_back_with_its_status() {
         "audited as the user"
     );
 
-    let participant = app
-        .demo
-        .participants
-        .iter()
-        .find(|p| p.id == appointment.participant_id)
-        .unwrap();
+    let participant = app.participant_of(&appointment);
     for cookie in reply.set_cookies() {
         for name in [&participant.first_name, &participant.last_name] {
             assert!(
