@@ -89,6 +89,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod appointment;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -102,6 +103,7 @@ pub mod people;
 pub mod ports;
 pub mod procedure;
 pub mod send;
+pub mod signing;
 pub mod staff;
 pub mod wire;
 pub mod worklist;

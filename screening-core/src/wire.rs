@@ -26,6 +26,10 @@ pub struct GatewayMessage {
     pub payload: serde_json::Value,
     /// Where the gateway forwards it.
     pub destination: Destination,
+    /// The hub's signature over the fields above ([`crate::signing`]); absent from proof-of-concept
+    /// hubs and from hubs without a signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signing::OrderSignature>,
 }
 
 impl GatewayMessage {
@@ -42,6 +46,7 @@ impl GatewayMessage {
             message_type: message.message_type.clone(),
             payload,
             destination: message.destination.clone(),
+            signature: None,
         }
     }
 

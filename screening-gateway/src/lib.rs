@@ -33,6 +33,7 @@ pub mod logging;
 pub mod random;
 #[cfg(feature = "relay")]
 pub mod relay;
+pub mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "worklist")]

@@ -28,6 +28,8 @@ enum Command {
     /// Serve the local Azure Relay (Hybrid Connections) for development and tests.
     #[cfg(feature = "local-relay")]
     Relay(screening_gateway::relay::local::LocalRelayArgs),
+    /// Make or inspect the hub's order-signing key (Ed25519, PEM files).
+    SigningKey(screening_gateway::signing::SigningKeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ async fn run() -> ExitCode {
             .serve(shutdown_signal())
             .await
             .map_err(|e| e.to_string()),
+        Command::SigningKey(args) => args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,7 @@ use crate::relay::client::RelayEndpoint;
 use crate::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
 use crate::relay::local::{LocalRelay, LocalRelayConfig};
 use crate::relay::sas::{Right, SasRule};
+use screening_core::signing::{HubSigningKey, TrustedHubKeys};
 
 pub mod peers;
 
@@ -45,6 +46,8 @@ pub struct Received {
     pub content_type: String,
     /// The X-Message-Id header.
     pub message_id: String,
+    /// The Authorization header ("" when there was none).
+    pub authorization: String,
     /// The body, parsed as JSON (null if it was not JSON).
     pub body: serde_json::Value,
 }
@@ -61,15 +64,24 @@ impl OrderEndpoint {
     /// Starts one answering `statuses` in turn, then 200; a status given as `1000 + s` is answered
     /// for ever. Returns the endpoint and its URL.
     pub async fn start(statuses: Vec<u16>) -> (OrderEndpoint, String) {
-        let endpoint = OrderEndpoint {
+        let endpoint = OrderEndpoint::new(statuses);
+        let url = serve(endpoint.router()).await;
+        (endpoint, format!("{url}/fhir/ServiceRequest"))
+    }
+
+    /// One not yet served: serve [`OrderEndpoint::router`] where the test needs it (over TLS, say).
+    pub fn new(statuses: Vec<u16>) -> OrderEndpoint {
+        OrderEndpoint {
             received: Arc::default(),
             script: Arc::new(Mutex::new(statuses)),
-        };
-        let router = Router::new()
+        }
+    }
+
+    /// Its routes: `POST /fhir/ServiceRequest`.
+    pub fn router(&self) -> Router {
+        Router::new()
             .route("/fhir/ServiceRequest", post(record))
-            .with_state(endpoint.clone());
-        let url = serve(router).await;
-        (endpoint, format!("{url}/fhir/ServiceRequest"))
+            .with_state(self.clone())
     }
 
     /// How many requests arrived.
@@ -94,6 +106,7 @@ async fn record(
         at: Utc::now(),
         content_type: header("content-type"),
         message_id: header("x-message-id"),
+        authorization: header("authorization"),
         body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
     });
     let status = {
@@ -132,6 +145,11 @@ pub struct LocalHub {
     routed: Arc<Mutex<Vec<String>>>,
     /// The hub's secrets directory, where relay send keys are kept.
     secrets: Arc<tempfile::TempDir>,
+    /// The key the hub signs orders with; [`LocalHub::agent_config`] trusts it and requires it.
+    pub signing_key: HubSigningKey,
+    /// While true, every message the polling API hands out has its payload altered on the way
+    /// out, after signing: a man in the middle rewriting the NHS number.
+    pub tamper_payloads: Arc<AtomicBool>,
 }
 
 impl LocalHub {
@@ -145,8 +163,12 @@ impl LocalHub {
         .await
     }
 
-    /// A hub with the given configuration.
-    pub async fn with_config(config: HubConfig) -> LocalHub {
+    /// A hub with the given configuration, signing with a new key unless it names one.
+    pub async fn with_config(mut config: HubConfig) -> LocalHub {
+        let signing_key = config
+            .signing_key
+            .get_or_insert_with(crate::signing::generate_signing_key)
+            .clone();
         let test = TestStore::sqlite().await;
         let store = test.store.clone();
         let now = now_utc();
@@ -163,10 +185,17 @@ impl LocalHub {
         hub.spawn_lease_sweeper();
         let refuse_confirmations = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
-        let router = hub.router().layer(middleware::from_fn_with_state(
-            (refuse_confirmations.clone(), requests.clone()),
-            count_and_gate,
-        ));
+        let tamper_payloads = Arc::new(AtomicBool::new(false));
+        let router = hub
+            .router()
+            .layer(middleware::from_fn_with_state(
+                tamper_payloads.clone(),
+                tamper_with_payloads,
+            ))
+            .layer(middleware::from_fn_with_state(
+                (refuse_confirmations.clone(), requests.clone()),
+                count_and_gate,
+            ));
         let hub_url = serve(router).await;
         LocalHub {
             test,
@@ -178,6 +207,8 @@ impl LocalHub {
             refuse_confirmations,
             routed: Arc::default(),
             secrets: Arc::new(tempfile::tempdir().expect("a secrets directory")),
+            signing_key,
+            tamper_payloads,
         }
     }
 
@@ -261,7 +292,13 @@ impl LocalHub {
             crate::agent::allow::folder_of(&Destination::parse(folder).expect("routed already"))
         });
         config.allow = AllowList::new(&urls, spool).expect("routed destinations are URLs");
+        config.signatures = TrustedHubKeys::new([self.signing_key.public_key()], true);
         config
+    }
+
+    /// `message` signed by this hub's key, as a genuine hub would send it.
+    pub fn sign(&self, message: GatewayMessage) -> GatewayMessage {
+        self.signing_key.signed(message, now_utc())
     }
 }
 
@@ -307,6 +344,8 @@ pub fn agent_config(
         relay: None,
         worklist: None,
         allow: AllowList::default(),
+        signatures: Default::default(),
+        destination_auth: Vec::new(),
     }
 }
 
@@ -326,6 +365,37 @@ async fn count_and_gate(
             .into_response();
     }
     next.run(request).await
+}
+
+/// Rewrites the NHS number in every payload of a message list the polling API answers with
+/// while `tamper` is set, leaving the signatures as the hub made them.
+async fn tamper_with_payloads(
+    State(tamper): State<Arc<AtomicBool>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let listing = request.method() == axum::http::Method::GET;
+    let response = next.run(request).await;
+    if !(listing && tamper.load(Ordering::SeqCst) && response.status().is_success()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("the hub's answer is readable");
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).expect("the hub answers JSON");
+    // The v1 answer wraps the list; the proof of concept's is the list.
+    let messages = match value.get_mut("messages") {
+        Some(list) => list.as_array_mut(),
+        None => value.as_array_mut(),
+    };
+    for message in messages.into_iter().flatten() {
+        message["payload"]["subject"]["identifier"]["value"] = "9990001243".into();
+    }
+    let altered = serde_json::to_vec(&value).expect("JSON");
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(altered))
 }
 
 /// A running agent: stop it cleanly, or abort it like a killed process.
@@ -382,6 +452,7 @@ pub fn sample_message() -> GatewayMessage {
         message_type: MessageType::fhir(),
         payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
         destination: Destination::parse("log:").expect("a valid destination"),
+        signature: None,
     }
 }
 
@@ -443,6 +514,7 @@ impl LocalHub {
                 },
                 rescan: Duration::from_millis(200),
                 secrets_dir: Some(self.secrets.path().to_path_buf()),
+                signing_key: Some(self.signing_key.clone()),
                 ..DispatcherConfig::default()
             },
         )

@@ -167,6 +167,7 @@ async fn the_relay_command_serves_the_protocol() {
         message_type: screening_core::message::MessageType::fhir(),
         payload: serde_json::json!({}),
         destination: screening_core::gateway::Destination::parse("log:").unwrap(),
+        signature: None,
     };
     // Until it is up the sender cannot connect; once up, with no listener, it answers 404.
     let mut answer = None;
@@ -197,4 +198,67 @@ async fn the_relay_command_serves_the_protocol() {
         "{answer:?}"
     );
     child.kill().await.unwrap();
+}
+
+#[test]
+fn signing_key_generate_writes_a_private_key_only_its_owner_reads_and_its_public_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("hub.pem");
+    let output = Command::new(BINARY)
+        .args(["signing-key", "generate", "--out"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8(output.stdout).unwrap();
+    assert!(said.starts_with("key id ed25519:"), "{said}");
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let public = std::fs::read_to_string(dir.path().join("hub.pem.pub")).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+
+    let shown = Command::new(BINARY)
+        .args(["signing-key", "public", "--key"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(shown.ends_with(&public), "{shown}");
+    assert!(shown.contains(said.lines().next().unwrap().trim_start_matches("key id ")));
+
+    let again = Command::new(BINARY)
+        .args(["signing-key", "generate", "--out"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8(again.stderr).unwrap().contains("exists"));
+}
+
+#[test]
+fn a_hub_will_not_start_with_a_signing_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("hub.pem");
+    std::fs::write(
+        &private,
+        screening_gateway::signing::generate_signing_key().to_pem(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = Command::new(BINARY)
+        .args(["hub", "--listen", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}", dir.path().join("hub.db").display()))
+        .arg("--signing-key")
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("--signing-key: signing key") && text.contains("readable by others"),
+        "{text}"
+    );
 }

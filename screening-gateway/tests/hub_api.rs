@@ -30,7 +30,11 @@ async fn the_proof_of_concept_routes_deliver_and_confirm() {
     assert_eq!(messages.len(), 1);
     let mut keys: Vec<_> = messages[0].as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(keys, ["destination", "message_id", "payload", "type"]);
+    // The proof of concept's four fields, and the hub's signature (an added field its clients ignore).
+    assert_eq!(
+        keys,
+        ["destination", "message_id", "payload", "signature", "type"]
+    );
     assert_eq!(messages[0]["type"], "FHIR");
     assert_eq!(messages[0]["payload"]["resourceType"], "ServiceRequest");
     assert_eq!(

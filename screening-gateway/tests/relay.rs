@@ -396,3 +396,66 @@ async fn connections_are_spread_over_several_listeners() {
         "both listeners served connections: {answered_by:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_that_is_not_a_gateway_message_gets_no_reply_and_the_listener_goes_on() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (relay, url) = start_relay().await;
+    let handled = Arc::new(AtomicUsize::new(0));
+    let (_stop, stopped) = watch::channel(false);
+    let counting = {
+        let handled = handled.clone();
+        move |message: GatewayMessage| {
+            handled.fetch_add(1, Ordering::SeqCst);
+            processed(message)
+        }
+    };
+    tokio::spawn(listen(
+        relay_endpoint(&url, "listen", LISTEN_KEY),
+        ListenerTiming::default(),
+        counting,
+        stopped,
+    ));
+    screening_gateway::testing::until_listening(&relay).await;
+
+    // A sender holding the send key, but sending something that is not a gateway message.
+    let sender = relay_endpoint(&url, "send", SEND_KEY);
+    let mut request = format!("{url}/$hc/leeds?sb-hc-action=connect&sb-hc-id=garbage")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("ServiceBusAuthorization", sender.token().parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::Text("{\"message_id\": \"not a uuid\"}".into()))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Text(text)) => return Some(text.to_string()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the listener closes the rendezvous");
+    assert_eq!(answer, None, "no reply to what is not a gateway message");
+    assert_eq!(handled.load(Ordering::SeqCst), 0, "nothing was handled");
+
+    // The listener still serves proper messages.
+    let sent = sample_message();
+    let reply = send_message(&sender, &sent, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, RelayStatus::Processed);
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+}

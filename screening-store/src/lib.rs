@@ -35,6 +35,10 @@
 mod sql;
 #[macro_use]
 mod web;
+#[macro_use]
+pub mod alerts;
+#[macro_use]
+pub mod retention;
 mod notify;
 mod postgres;
 mod rows;
@@ -48,20 +52,25 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use screening_core::prelude::*;
 
+pub use alerts::{AlertEventRecord, AlertRecord, AlertStore, WebhookState};
 pub use postgres::PgStore;
+pub use retention::{Pruned, RetentionPolicy, RetentionStore};
 pub use rows::ClinicAppointment;
 #[cfg(feature = "demo")]
 pub use screening_core::demo::{self, DemoData};
 pub use sqlite::SqliteStore;
 pub use web::{
-    ClinicPage, ClinicPageRow, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
-    MessageFilter, MessageListing, ProcedureNote, StaffAccount, WebStore,
+    AdminEvent, ClinicPage, ClinicPageRow, ClinicSummary, GatewayBacklog, GatewayFigures,
+    LatestMessage, MessageEvent, MessageFilter, MessageListing, MessageStep, ProcedureNote,
+    StaffAccount, StaffChange, StaffListing, WebStore,
 };
 
 /// Everything the applications need from storage: the core's ports plus the reads and writes of
 /// the admin and the demo. Implemented by [`SqliteStore`] and [`PgStore`].
 #[async_trait]
-pub trait ScreeningStore: AppointmentStore + Outbox + WebStore {
+pub trait ScreeningStore:
+    AppointmentStore + Outbox + WebStore + AlertStore + RetentionStore
+{
     /// Creates or replaces a gateway and its routes.
     async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError>;
 

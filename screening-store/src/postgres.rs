@@ -18,8 +18,8 @@ use crate::rows::{
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::web::{
-    ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage, MessageFilter,
-    MessageListing, StaffAccount, WebStore,
+    AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
+    MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
 #[cfg(feature = "demo")]
@@ -79,6 +79,11 @@ impl PgStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
         self.pool.begin().await.map_err(crate::db)
+    }
+
+    /// PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here.
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn wake(&self, gateway_id: GatewayId) {
@@ -142,4 +147,10 @@ impl_sql_store!(
     skip_locked: " FOR UPDATE SKIP LOCKED",
     lock_row: " FOR UPDATE"
 );
-impl_web_store!(store: PgStore, migrator: MIGRATOR);
+impl_web_store!(
+    store: PgStore,
+    migrator: MIGRATOR,
+    appointment_low_hex: "upper(right(replace(m.appointment_id::text, '-', ''), 14))"
+);
+impl_alert_store!(store: PgStore);
+impl_retention_store!(store: PgStore);

@@ -388,6 +388,15 @@ pub(crate) struct StaffRow {
     password_hash: String,
 }
 
+/// A staff account with its dates, for the admin's list.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StaffListingRow {
+    #[sqlx(flatten)]
+    pub(crate) account: StaffRow,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) disabled_at: Option<DateTime<Utc>>,
+}
+
 impl TryFrom<StaffRow> for crate::web::StaffAccount {
     type Error = StoreError;
     fn try_from(row: StaffRow) -> Result<Self, Self::Error> {

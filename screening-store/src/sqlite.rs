@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use screening_core::message::LifecycleError;
 use screening_core::prelude::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, SqlitePool};
 
 use crate::notify::Notifier;
@@ -17,8 +19,8 @@ use crate::rows::{
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::web::{
-    ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage, MessageFilter,
-    MessageListing, StaffAccount, WebStore,
+    AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
+    MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
 };
 use crate::{ConnectError, ScreeningStore};
 #[cfg(feature = "demo")]
@@ -49,6 +51,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
+            // Pages freed by retention go back to the file system (see `reclaim_space`).
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             // sqlx's default (50) makes a clinic's 100 rows stop and wake the worker thread mid-result.
             .row_buffer_size(512);
         // No ping before each use: a local file cannot drop like a network connection, and the ping
@@ -66,6 +70,18 @@ impl SqliteStore {
             .await
             .map_err(|source| ConnectError::connect(url, source))?;
         MIGRATOR.run(&writer).await.map_err(ConnectError::Migrate)?;
+        // A file made before incremental vacuum was set keeps its old mode until one VACUUM
+        // rewrites it (once; quick for the sizes a single site holds).
+        let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&writer)
+            .await
+            .map_err(|source| ConnectError::connect(url, source))?;
+        if auto_vacuum != 2 {
+            sqlx::query("VACUUM")
+                .execute(&writer)
+                .await
+                .map_err(|source| ConnectError::connect(url, source))?;
+        }
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool = if in_memory {
             // Every connection to :memory: is a separate database: the writer is the only one.
@@ -103,11 +119,31 @@ impl SqliteStore {
     fn wake(&self, gateway_id: GatewayId) {
         self.notifier.notify(gateway_id);
     }
+
+    /// Gives the pages that pruning freed back to the file system: the free list is truncated
+    /// (incremental vacuum) and the write-ahead log checkpointed into the file and emptied.
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&self.writer)
+            .await
+            .map_err(crate::db)?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+            .map_err(crate::db)?;
+        Ok(())
+    }
 }
 
 // A single process owns the file's writers, so claiming needs no row locks.
 impl_sql_store!(store: SqliteStore, db: Sqlite, skip_locked: "", lock_row: "");
-impl_web_store!(store: SqliteStore, migrator: MIGRATOR);
+impl_web_store!(
+    store: SqliteStore,
+    migrator: MIGRATOR,
+    appointment_low_hex: "substr(hex(m.appointment_id), 19)"
+);
+impl_alert_store!(store: SqliteStore);
+impl_retention_store!(store: SqliteStore);
 
 #[cfg(test)]
 mod tests {
@@ -118,13 +154,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
-        assert_eq!(store.writer.num_idle(), 1);
+        assert_eq!(store.writer.options().get_max_connections(), 1);
         let transaction = store.begin_write().await.unwrap();
-        assert_eq!(
-            store.writer.num_idle(),
-            0,
-            "the writer holds the transaction"
+        // The pool returns connections from a background task, so count what can be had, not idles.
+        assert!(
+            store.writer.try_acquire().is_none(),
+            "the writer holds the transaction: a second writer must wait"
         );
         drop(transaction);
+        let second = tokio::time::timeout(Duration::from_secs(10), store.begin_write())
+            .await
+            .expect("the second writer gets the connection once the first is done");
+        second.unwrap();
     }
 }

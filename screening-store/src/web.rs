@@ -106,8 +106,86 @@ pub struct MessageFilter {
     pub status: Option<MessageStatus>,
     /// Only messages for this gateway.
     pub gateway_id: Option<GatewayId>,
+    /// Only messages for the participant with this NHS number.
+    pub nhs_number: Option<NhsNumber>,
+    /// Only messages of the appointment with this accession number (`BS` and 14 hex digits,
+    /// `screening_core::worklist::accession_number`); any other text matches nothing.
+    pub accession_number: Option<String>,
+    /// Only messages created at or after this.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only messages created before this.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Skip this many of the matches (pages).
+    pub offset: u32,
     /// At most this many, newest first (0 means 100).
     pub limit: u32,
+}
+
+/// One step in a message's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStep {
+    /// Made by Send to modality (or a resend); the detail is who.
+    Created,
+    /// A gateway took it; the detail is the attempt.
+    Taken,
+    /// Back in the queue: its lease expired, or the relay could not hand it on; the detail is why.
+    Returned,
+    /// The gateway's destination accepted it.
+    Confirmed,
+    /// Parked as failed; the detail is why.
+    Failed,
+    /// A newer message replaced it (the related message).
+    Resent,
+    /// The modality reported on the order; the detail is what and where.
+    Procedure,
+    /// Retention removed its payload.
+    PayloadRemoved,
+}
+
+impl MessageStep {
+    fn parse(code: &str) -> Result<Self, StoreError> {
+        Ok(match code {
+            "created" => Self::Created,
+            "taken" => Self::Taken,
+            "returned" => Self::Returned,
+            "confirmed" => Self::Confirmed,
+            "failed" => Self::Failed,
+            "resent" => Self::Resent,
+            "procedure" => Self::Procedure,
+            "payload_removed" => Self::PayloadRemoved,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown message step {other:?}"
+                )))
+            }
+        })
+    }
+}
+
+/// One entry of a message's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub step: MessageStep,
+    /// By whom or why, where the step has it.
+    pub detail: Option<String>,
+    /// The message it replaced or was replaced by.
+    pub related: Option<MessageId>,
+}
+
+impl MessageEvent {
+    pub(crate) fn from_row(
+        (at, step, detail, related): (DateTime<Utc>, String, Option<String>, Option<uuid::Uuid>),
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            at,
+            step: MessageStep::parse(&step)?,
+            detail,
+            related: related.map(MessageId::from_uuid),
+        })
+    }
 }
 
 /// A message with the participant's NHS number, for the admin's list (shown masked).
@@ -162,6 +240,30 @@ pub struct StaffAccount {
     pub password_hash: String,
 }
 
+/// A staff account as the admin's list shows it (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffListing {
+    /// The user.
+    pub user: StaffUser,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+    /// When an admin disabled it; `None` while it may sign in.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// A change an admin makes to a staff account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffChange {
+    /// It may no longer sign in; its sessions end.
+    Disable,
+    /// It may sign in again.
+    Enable,
+    /// A new role, effective on the next request.
+    Role(StaffRole),
+    /// A new password (its argon2 hash); its sessions end.
+    Password(String),
+}
+
 /// The web app's reads and writes. Implemented by both adapters through one SQL implementation (the crate-private `impl_web_store!` macro).
 #[async_trait]
 pub trait WebStore: Send + Sync {
@@ -182,6 +284,9 @@ pub trait WebStore: Send + Sync {
 
     /// Messages matching the filter, newest first, with the participant's NHS number.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError>;
+
+    /// A message's history, oldest first.
+    async fn message_events(&self, message_id: MessageId) -> Result<Vec<MessageEvent>, StoreError>;
 
     /// One message with the participant's NHS number.
     async fn message_listing(&self, message_id: MessageId) -> Result<MessageListing, StoreError>;
@@ -209,8 +314,20 @@ pub trait WebStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<StaffUser, StoreError>;
 
-    /// The account with this username, if any.
+    /// The account with this username, if any and not disabled (what signing in checks).
     async fn staff_account(&self, username: &Username) -> Result<Option<StaffAccount>, StoreError>;
+
+    /// Every staff account, disabled ones included, by username.
+    async fn staff_accounts(&self) -> Result<Vec<StaffListing>, StoreError>;
+
+    /// Changes an account; `NotFound` when no account has the username. Disabling and a new
+    /// password end the account's sessions in the same transaction.
+    async fn change_staff_account(
+        &self,
+        username: &Username,
+        change: &StaffChange,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Records a new sign-in session by the hash of its token, and forgets expired sessions.
     async fn create_session(
@@ -230,6 +347,38 @@ pub trait WebStore: Send + Sync {
 
     /// Ends a session (signing out); an unknown session is not an error.
     async fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    /// Counts one sign-in attempt against `key` (a username or a client address) and returns the
+    /// attempts in its window, this one included. A window starts at a key's first attempt and
+    /// ends `window` later. Atomic, on every instance: parallel attempts each get their own count.
+    async fn count_sign_in_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> Result<u32, StoreError>;
+
+    /// Takes back one attempt counted against `key` (one that succeeded), or all of them.
+    async fn forgive_sign_in_attempts(&self, key: &str, all: bool) -> Result<(), StoreError>;
+
+    /// Records what an admin did (or looked at).
+    async fn record_admin_event(&self, event: &AdminEvent) -> Result<(), StoreError>;
+
+    /// The newest `limit` admin events, newest first.
+    async fn admin_events(&self, limit: u32) -> Result<Vec<AdminEvent>, StoreError>;
+}
+
+/// One thing an admin did, for the audit page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminEvent {
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Who (their username).
+    pub actor: String,
+    /// What, in a few words ("showed a message's payload").
+    pub action: String,
+    /// What it was done to ("message 67e5…", "gateway Leeds").
+    pub subject: String,
 }
 
 /// The SQL predicate of each message status, matching `Message::status`.
@@ -253,8 +402,10 @@ macro_rules! latest_message_id {
 }
 
 /// Implements [`WebStore`] for an adapter with a `pool` (reads) and `begin_write()`.
+/// `appointment_low_hex` is the SQL for the low 56 bits of `m.appointment_id` as 14 upper-case hex
+/// digits (what an accession number carries), which each database spells its own way.
 macro_rules! impl_web_store {
-    (store: $Store:ty, migrator: $migrator:path) => {
+    (store: $Store:ty, migrator: $migrator:path, appointment_low_hex: $low_hex:literal) => {
         impl $Store {
             async fn clinic_summaries(
                 &self,
@@ -282,20 +433,38 @@ macro_rules! impl_web_store {
                 crate::rows::clinic_summaries(clinics, counts)
             }
 
-            async fn listings_where(
-                &self,
-                predicate: &str,
-                gateway_id: Option<uuid::Uuid>,
-                limit: i64,
-            ) -> Result<Vec<MessageListing>, StoreError> {
+            async fn listings(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError> {
+                let predicate = filter.status.map_or("1 = 1", crate::web::status_predicate);
+                let limit = if filter.limit == 0 { 100 } else { filter.limit };
+                // An accession number names the low 56 bits of its appointment's id.
+                let accession = filter.accession_number.as_deref().map(|text| {
+                    let text = text.trim().to_ascii_uppercase();
+                    match text.strip_prefix("BS") {
+                        Some(hex) if hex.len() == 14 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+                            hex.to_string()
+                        }
+                        // Matches no appointment.
+                        _ => "-".to_string(),
+                    }
+                });
                 let rows: Vec<ListingRow> = sqlx::query_as(&format!(
                     "SELECT {}, (SELECT p.nhs_number FROM participants p WHERE p.id = m.participant_id) \
                      AS nhs_number FROM messages m WHERE {predicate} \
-                     AND ($1 IS NULL OR m.gateway_id = $1) ORDER BY m.created_at DESC, m.id DESC LIMIT $2",
-                    message_columns!()
+                     AND ($1 IS NULL OR m.gateway_id = $1) \
+                     AND ($2 IS NULL OR m.participant_id IN (SELECT p.id FROM participants p WHERE p.nhs_number = $2)) \
+                     AND ($3 IS NULL OR {} = $3) \
+                     AND ($4 IS NULL OR m.created_at >= $4) AND ($5 IS NULL OR m.created_at < $5) \
+                     ORDER BY m.created_at DESC, m.id DESC LIMIT $6 OFFSET $7",
+                    message_columns!(),
+                    $low_hex
                 ))
-                .bind(gateway_id)
-                .bind(limit)
+                .bind(filter.gateway_id.map(|id| id.as_uuid()))
+                .bind(filter.nhs_number.as_ref().map(|n| n.digits().to_string()))
+                .bind(accession)
+                .bind(filter.created_from)
+                .bind(filter.created_before)
+                .bind(i64::from(limit))
+                .bind(i64::from(filter.offset))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(crate::db)?;
@@ -362,10 +531,19 @@ macro_rules! impl_web_store {
             }
 
             async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageListing>, StoreError> {
-                let predicate = filter.status.map_or("1 = 1", crate::web::status_predicate);
-                let limit = if filter.limit == 0 { 100 } else { filter.limit };
-                self.listings_where(predicate, filter.gateway_id.map(|id| id.as_uuid()), i64::from(limit))
-                    .await
+                self.listings(filter).await
+            }
+
+            async fn message_events(&self, message_id: MessageId) -> Result<Vec<crate::web::MessageEvent>, StoreError> {
+                let rows: Vec<(DateTime<Utc>, String, Option<String>, Option<uuid::Uuid>)> = sqlx::query_as(
+                    "SELECT occurred_at, step, detail, related_message_id FROM message_events \
+                     WHERE message_id = $1 ORDER BY id",
+                )
+                .bind(message_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                rows.into_iter().map(crate::web::MessageEvent::from_row).collect()
             }
 
             async fn message_listing(&self, message_id: MessageId) -> Result<MessageListing, StoreError> {
@@ -526,13 +704,87 @@ macro_rules! impl_web_store {
 
             async fn staff_account(&self, username: &Username) -> Result<Option<StaffAccount>, StoreError> {
                 let row: Option<StaffRow> = sqlx::query_as(
-                    "SELECT id, username, display_name, role, password_hash FROM staff_users WHERE username = $1",
+                    "SELECT id, username, display_name, role, password_hash FROM staff_users \
+                     WHERE username = $1 AND disabled_at IS NULL",
                 )
                 .bind(username.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(crate::db)?;
                 row.map(StaffAccount::try_from).transpose()
+            }
+
+            async fn staff_accounts(&self) -> Result<Vec<StaffListing>, StoreError> {
+                let rows: Vec<crate::rows::StaffListingRow> = sqlx::query_as(
+                    "SELECT id, username, display_name, role, password_hash, created_at, disabled_at \
+                     FROM staff_users ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                rows.into_iter()
+                    .map(|row| {
+                        Ok(StaffListing {
+                            user: StaffAccount::try_from(row.account)?.user,
+                            created_at: row.created_at,
+                            disabled_at: row.disabled_at,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn change_staff_account(
+                &self,
+                username: &Username,
+                change: &StaffChange,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let name = username.as_str();
+                let id: Option<uuid::Uuid> = match change {
+                    StaffChange::Disable => sqlx::query_scalar(
+                        "UPDATE staff_users SET disabled_at = COALESCE(disabled_at, $2) \
+                         WHERE username = $1 RETURNING id",
+                    )
+                    .bind(name)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await,
+                    StaffChange::Enable => sqlx::query_scalar(
+                        "UPDATE staff_users SET disabled_at = NULL WHERE username = $1 RETURNING id",
+                    )
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await,
+                    StaffChange::Role(role) => sqlx::query_scalar(
+                        "UPDATE staff_users SET role = $2 WHERE username = $1 RETURNING id",
+                    )
+                    .bind(name)
+                    .bind(role.code())
+                    .fetch_optional(&mut *tx)
+                    .await,
+                    StaffChange::Password(hash) => sqlx::query_scalar(
+                        "UPDATE staff_users SET password_hash = $2 WHERE username = $1 RETURNING id",
+                    )
+                    .bind(name)
+                    .bind(hash.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await,
+                }
+                .map_err(crate::db)?;
+                let id = id.ok_or_else(|| StoreError::NotFound {
+                    what: "staff account",
+                    id: username.to_string(),
+                })?;
+                let ends_sessions = matches!(change, StaffChange::Disable | StaffChange::Password(_));
+                if ends_sessions {
+                    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(crate::db)?;
+                }
+                tx.commit().await.map_err(crate::db)
             }
 
             async fn create_session(
@@ -568,7 +820,8 @@ macro_rules! impl_web_store {
             ) -> Result<Option<StaffUser>, StoreError> {
                 let row: Option<StaffRow> = sqlx::query_as(
                     "SELECT u.id, u.username, u.display_name, u.role, u.password_hash FROM web_sessions s \
-                     JOIN staff_users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+                     JOIN staff_users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 \
+                     AND u.disabled_at IS NULL",
                 )
                 .bind(token_hash)
                 .bind(now)
@@ -581,6 +834,82 @@ macro_rules! impl_web_store {
             async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
                     .bind(token_hash)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(crate::db)?;
+                Ok(())
+            }
+
+            async fn count_sign_in_attempt(
+                &self,
+                key: &str,
+                now: DateTime<Utc>,
+                window: chrono::TimeDelta,
+            ) -> Result<u32, StoreError> {
+                let mut tx = self.begin_write().await?;
+                // Expired windows go first, so the table holds only live ones and a key whose
+                // window ended starts a new one at 1.
+                sqlx::query("DELETE FROM sign_in_attempts WHERE window_started_at <= $1")
+                    .bind(now - window)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db)?;
+                let attempts: i32 = sqlx::query_scalar(
+                    "INSERT INTO sign_in_attempts (key, window_started_at, attempts) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET attempts = sign_in_attempts.attempts + 1 \
+                     RETURNING attempts",
+                )
+                .bind(key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                tx.commit().await.map_err(crate::db)?;
+                Ok(u32::try_from(attempts).unwrap_or(0))
+            }
+
+            async fn record_admin_event(&self, event: &AdminEvent) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO admin_events (occurred_at, actor, action, subject) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(event.occurred_at)
+                .bind(&event.actor)
+                .bind(&event.action)
+                .bind(&event.subject)
+                .execute(&self.writer)
+                .await
+                .map_err(crate::db)?;
+                Ok(())
+            }
+
+            async fn admin_events(&self, limit: u32) -> Result<Vec<AdminEvent>, StoreError> {
+                let rows: Vec<(DateTime<Utc>, String, String, String)> = sqlx::query_as(
+                    "SELECT occurred_at, actor, action, subject FROM admin_events \
+                     ORDER BY occurred_at DESC, id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(occurred_at, actor, action, subject)| AdminEvent {
+                        occurred_at,
+                        actor,
+                        action,
+                        subject,
+                    })
+                    .collect())
+            }
+
+            async fn forgive_sign_in_attempts(&self, key: &str, all: bool) -> Result<(), StoreError> {
+                let sql = if all {
+                    "DELETE FROM sign_in_attempts WHERE key = $1"
+                } else {
+                    "UPDATE sign_in_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0"
+                };
+                sqlx::query(sql)
+                    .bind(key)
                     .execute(&self.writer)
                     .await
                     .map_err(crate::db)?;

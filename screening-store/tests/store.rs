@@ -6,11 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use screening_core::alert::{
+    self, AlertChange, AlertRule, AlertThresholds, AlertTransition, GatewayObservation,
+};
 use screening_core::prelude::*;
 use screening_core::procedure::{ProcedureReport, ProcedureStatus};
 use screening_core::send::SendError;
 use screening_store::testing::{Backend, CapturedLogs, Scope, TestStore};
-use screening_store::{DemoData, MessageFilter, ScreeningStore, StaffAccount};
+use screening_store::{
+    DemoData, MessageFilter, MessageStep, RetentionPolicy, ScreeningStore, StaffAccount,
+    WebhookState,
+};
 use uuid::Uuid;
 
 /// Runs a scenario once per backend, as two tests.
@@ -51,8 +57,13 @@ on_both_backends!(
     the_gateway_backlog_counts_pending_messages_and_their_age,
     a_staff_account_is_saved_once_per_username,
     a_session_lasts_until_it_expires_or_ends,
+    sign_in_attempts_are_counted_atomically_per_window,
     the_clinic_page_reads_appointments_with_their_latest_message_and_counts,
     the_modalitys_reports_move_the_appointment_once_and_show_on_the_clinic_page,
+    an_alert_opens_once_resolves_once_and_queues_its_webhook_in_order,
+    unresolved_failures_count_until_the_appointment_is_resent,
+    retention_removes_old_payloads_then_old_records_and_never_a_moving_message,
+    a_messages_history_has_every_step_and_the_admin_finds_it_by_business_keys,
 );
 
 fn day() -> NaiveDate {
@@ -1131,5 +1142,574 @@ async fn the_clinic_page_reads_appointments_with_their_latest_message_and_counts
             .await,
         Err(StoreError::NotFound { what: "clinic", .. })
     ));
+    test.cleanup().await;
+}
+
+async fn sign_in_attempts_are_counted_atomically_per_window(backend: Backend) {
+    let Some(test) = TestStore::new(backend).await else {
+        return;
+    };
+    let window = chrono::TimeDelta::seconds(900);
+    // Twenty attempts at once: each gets its own count, 1 to 20, none lost or repeated.
+    let attempts = (0..20).map(|_| {
+        let store = test.store.clone();
+        tokio::spawn(async move {
+            store
+                .count_sign_in_attempt("user:clinic.lead", t(0), window)
+                .await
+                .unwrap()
+        })
+    });
+    let mut counts: Vec<u32> = futures_counts(attempts).await;
+    counts.sort();
+    assert_eq!(counts, (1..=20).collect::<Vec<u32>>());
+    // Another key has its own count; a success takes one back; the window's end starts afresh.
+    assert_eq!(
+        test.store
+            .count_sign_in_attempt("addr:192.0.2.7", t(1), window)
+            .await
+            .unwrap(),
+        1
+    );
+    test.store
+        .forgive_sign_in_attempts("user:clinic.lead", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        test.store
+            .count_sign_in_attempt("user:clinic.lead", t(2), window)
+            .await
+            .unwrap(),
+        20
+    );
+    assert_eq!(
+        test.store
+            .count_sign_in_attempt("user:clinic.lead", t(900), window)
+            .await
+            .unwrap(),
+        1,
+        "the window ended"
+    );
+    test.store
+        .forgive_sign_in_attempts("user:clinic.lead", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        test.store
+            .count_sign_in_attempt("user:clinic.lead", t(901), window)
+            .await
+            .unwrap(),
+        1
+    );
+    test.cleanup().await;
+}
+
+async fn futures_counts(tasks: impl Iterator<Item = tokio::task::JoinHandle<u32>>) -> Vec<u32> {
+    let mut counts = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        counts.push(task.await.unwrap());
+    }
+    counts
+}
+
+/// The alerts' changes as the watcher works them out at `now` (core rules, store's view).
+async fn alert_changes(
+    store: &dyn ScreeningStore,
+    thresholds: &AlertThresholds,
+    now: DateTime<Utc>,
+) -> Vec<AlertChange> {
+    let observations = store.gateway_observations().await.unwrap();
+    let holding = alert::conditions(&observations, thresholds, now);
+    let open: Vec<alert::OpenAlert> = store
+        .open_alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| alert::OpenAlert {
+            id: record.id,
+            rule: record.rule,
+            gateway_id: record.gateway_id,
+        })
+        .collect();
+    alert::reconcile(&open, &holding)
+}
+
+async fn an_alert_opens_once_resolves_once_and_queues_its_webhook_in_order(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    store.record_seen(demo.gateway.id, t(1)).await.unwrap();
+    let thresholds = AlertThresholds {
+        oldest_pending: chrono::TimeDelta::seconds(60),
+        ..AlertThresholds::default()
+    };
+    let message = send(store, sendable(&demo), t(10)).await;
+    let seen = store.gateway_observations().await.unwrap();
+    let leeds = seen
+        .iter()
+        .find(|o| o.gateway_id == demo.gateway.id)
+        .unwrap();
+    assert_eq!(leeds.oldest_pending_at, Some(t(10)));
+    assert_eq!(leeds.last_seen_at, Some(t(1)));
+    assert!(alert_changes(store, &thresholds, t(70)).await.is_empty());
+
+    // Past the threshold: one alert opens, with one event queued for the webhook.
+    let changes = alert_changes(store, &thresholds, t(71)).await;
+    assert_eq!(changes.len(), 1);
+    let written = store
+        .apply_alert_changes(&changes, t(71), true)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].1, AlertTransition::Opened);
+    // Another instance that saw the same condition at the same time writes nothing.
+    assert!(store
+        .apply_alert_changes(&changes, t(71), true)
+        .await
+        .unwrap()
+        .is_empty());
+    // Still true a minute later: nothing changes.
+    assert!(alert_changes(store, &thresholds, t(130)).await.is_empty());
+    let open = store.open_alerts().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].rule, AlertRule::MessagesWaiting);
+    assert_eq!(open[0].setting_id, demo.gateway.setting_id);
+    assert_eq!(open[0].since, t(10));
+    assert!(
+        open[0].summary.contains("not being delivered"),
+        "{}",
+        open[0].summary
+    );
+
+    // The webhook queue: claimed once under a lease, tried again after its retry time.
+    let claimed = store
+        .claim_alert_notification(t(72), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .expect("the opening is due");
+    assert_eq!(claimed.transition, AlertTransition::Opened);
+    assert_eq!(claimed.webhook_attempts, 1);
+    assert!(store
+        .claim_alert_notification(t(73), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .alert_notification_failed(claimed.id, "connect: refused", t(80))
+        .await
+        .unwrap();
+    assert!(store
+        .claim_alert_notification(t(79), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .is_none());
+    let again = store
+        .claim_alert_notification(t(80), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .expect("due again");
+    assert_eq!((again.id, again.webhook_attempts), (claimed.id, 2));
+
+    // The gateway takes and confirms the message: the alert resolves, once, and its resolution
+    // queues behind the opening that is still being sent.
+    store
+        .take_pending(demo.gateway.id, t(140), t(170), 5)
+        .await
+        .unwrap();
+    store
+        .confirm(demo.gateway.id, message.id, t(141))
+        .await
+        .unwrap();
+    let changes = alert_changes(store, &thresholds, t(150)).await;
+    assert!(
+        matches!(changes.as_slice(), [AlertChange::Resolve(_)]),
+        "{changes:?}"
+    );
+    let written = store
+        .apply_alert_changes(&changes, t(150), true)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].1, AlertTransition::Resolved);
+    assert!(store
+        .apply_alert_changes(&changes, t(150), true)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.open_alerts().await.unwrap().is_empty());
+    // The second try's sender never said how it went (it crashed): once its lease is over the
+    // opening is handed out again, still ahead of the resolution queued behind it.
+    let third = store
+        .claim_alert_notification(t(151), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .expect("the opening's lease is over");
+    assert_eq!((third.id, third.webhook_attempts), (claimed.id, 3));
+    assert!(
+        store
+            .claim_alert_notification(t(152), chrono::TimeDelta::seconds(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "the resolution waits for the opening"
+    );
+    store
+        .alert_notification_sent(claimed.id, t(152))
+        .await
+        .unwrap();
+    let resolution = store
+        .claim_alert_notification(t(152), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .expect("now the resolution is due");
+    assert_eq!(resolution.transition, AlertTransition::Resolved);
+    assert_eq!(resolution.alert.resolved_at, Some(t(150)));
+    store
+        .alert_notification_sent(resolution.id, t(153))
+        .await
+        .unwrap();
+
+    let history = store.alert_events(10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (e.transition, e.webhook, e.webhook_attempts))
+            .collect::<Vec<_>>(),
+        [
+            (AlertTransition::Resolved, WebhookState::Sent, 1),
+            (AlertTransition::Opened, WebhookState::Sent, 3),
+        ]
+    );
+    test.cleanup().await;
+}
+
+async fn unresolved_failures_count_until_the_appointment_is_resent(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    let id = sendable(&demo);
+    let first = send(store, id, t(1)).await;
+    store
+        .take_pending(demo.gateway.id, t(2), t(32), 5)
+        .await
+        .unwrap();
+    store
+        .fail(
+            demo.gateway.id,
+            first.id,
+            t(3),
+            "forward to destination: HTTP 500",
+        )
+        .await
+        .unwrap();
+    let of_leeds = |seen: Vec<GatewayObservation>| {
+        seen.into_iter()
+            .find(|o| o.gateway_id == demo.gateway.id)
+            .unwrap()
+    };
+    let seen = of_leeds(store.gateway_observations().await.unwrap());
+    assert_eq!(
+        (seen.unresolved_failures, seen.earliest_failure_at),
+        (1, Some(t(3)))
+    );
+    // Without a webhook the events are kept but not queued.
+    let changes = alert_changes(store, &AlertThresholds::default(), t(4)).await;
+    assert!(
+        matches!(changes.as_slice(), [AlertChange::Open(c)] if c.rule == AlertRule::MessagesFailed)
+    );
+    store
+        .apply_alert_changes(&changes, t(4), false)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_alert_notification(t(5), chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.alert_events(5).await.unwrap()[0].webhook,
+        WebhookState::NotConfigured
+    );
+
+    perform(store, id, AppointmentAction::Resend, t(6))
+        .await
+        .unwrap();
+    let seen = of_leeds(store.gateway_observations().await.unwrap());
+    assert_eq!(
+        seen.unresolved_failures, 0,
+        "the resend superseded the failure"
+    );
+    let changes = alert_changes(store, &AlertThresholds::default(), t(7)).await;
+    assert!(
+        matches!(changes.as_slice(), [AlertChange::Resolve(_)]),
+        "{changes:?}"
+    );
+    test.cleanup().await;
+}
+
+const DAY: i64 = 24 * 60 * 60;
+
+/// A confirmed message with a payload of `size` bytes, created and confirmed at `at`.
+async fn confirmed_message(
+    store: &dyn ScreeningStore,
+    demo: &DemoData,
+    at: DateTime<Utc>,
+    size: usize,
+) -> Message {
+    let mut message = loose_message(demo, at);
+    message.payload = format!(
+        "{{\"resourceType\":\"ServiceRequest\",\"note\":\"{}\"}}",
+        "x".repeat(size)
+    );
+    store.enqueue(&message).await.unwrap();
+    store
+        .take_pending(
+            demo.gateway.id,
+            at,
+            at + chrono::TimeDelta::seconds(30),
+            1000,
+        )
+        .await
+        .unwrap();
+    store
+        .confirm(demo.gateway.id, message.id, at)
+        .await
+        .unwrap();
+    message
+}
+
+async fn retention_removes_old_payloads_then_old_records_and_never_a_moving_message(
+    backend: Backend,
+) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    let policy = RetentionPolicy::default();
+    let old = confirmed_message(store, &demo, t(0), 100).await;
+    let month = confirmed_message(store, &demo, t(20 * DAY), 100).await;
+    // A resend of the old message, itself recent: it keeps its record and loses only the link.
+    let mut resend = loose_message(&demo, t(700 * DAY));
+    resend.resend_of = Some(old.id);
+    store.enqueue(&resend).await.unwrap();
+    // Pending for ages (a gateway switched off): never pruned.
+    let stuck = loose_message(&demo, t(DAY));
+    store.enqueue(&stuck).await.unwrap();
+
+    // 60 days on: payloads older than 30 days are gone, records stay.
+    let pruned = store.prune(&policy, t(60 * DAY), 2).await.unwrap();
+    assert_eq!((pruned.payloads, pruned.messages), (2, 0));
+    assert_eq!(store.message(old.id).await.unwrap().payload, "");
+    assert_eq!(store.message(month.id).await.unwrap().payload, "");
+    assert!(!store.message(stuck.id).await.unwrap().payload.is_empty());
+    // Again: nothing more to do.
+    assert_eq!(
+        store.prune(&policy, t(60 * DAY), 2).await.unwrap().payloads,
+        0
+    );
+
+    // Past two years: the old finished messages and old audit go; the pending one and the
+    // recent resend stay.
+    for at in [t(0), t(750 * DAY)] {
+        store
+            .record_admin_event(&screening_store::AdminEvent {
+                occurred_at: at,
+                actor: "admin".into(),
+                action: "showed a message's payload".into(),
+                subject: format!("message {}", old.id),
+            })
+            .await
+            .unwrap();
+    }
+    let pruned = store.prune(&policy, t(760 * DAY), 1).await.unwrap();
+    assert_eq!(pruned.messages, 2, "{pruned:?}");
+    assert!(store.message(old.id).await.is_err());
+    assert!(store.message(month.id).await.is_err());
+    assert_eq!(
+        store.message(stuck.id).await.unwrap().status(),
+        MessageStatus::Pending
+    );
+    assert_eq!(store.message(resend.id).await.unwrap().resend_of, None);
+    assert_eq!(pruned.admin_events, 1);
+    let audit = store.admin_events(10).await.unwrap();
+    assert_eq!(
+        audit.iter().map(|e| e.occurred_at).collect::<Vec<_>>(),
+        [t(750 * DAY)]
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_pruning_makes_the_database_file_smaller() {
+    let test = TestStore::sqlite().await;
+    let store = test.store.as_ref();
+    let demo = store.seed_demo(day(), t(0)).await.unwrap();
+    for n in 0..400 {
+        confirmed_message(store, &demo, t(n), 8 * 1024).await;
+    }
+    let path = test.url.trim_start_matches("sqlite://").to_string();
+    // Everything written is in the file itself, not only in the write-ahead log.
+    store
+        .prune(&RetentionPolicy::default(), t(401), 100)
+        .await
+        .unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    assert!(before > 400 * 8 * 1024, "{before} bytes hold the payloads");
+    let pruned = store
+        .prune(&RetentionPolicy::default(), t(40 * DAY), 100)
+        .await
+        .unwrap();
+    assert_eq!(pruned.payloads, 400);
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        after < before / 4,
+        "the file went from {before} to {after} bytes"
+    );
+    test.cleanup().await;
+}
+
+async fn a_messages_history_has_every_step_and_the_admin_finds_it_by_business_keys(
+    backend: Backend,
+) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    let appointment = sendable(&demo);
+    let first = send(store, appointment, t(10)).await;
+    let gateway = demo.gateway.id;
+    store.take_pending(gateway, t(11), t(41), 5).await.unwrap();
+    // Not confirmed within its lease: back in the queue, taken again, then refused for good.
+    assert_eq!(store.redeliver_expired(t(50), 3).await.unwrap(), 1);
+    store.take_pending(gateway, t(51), t(81), 5).await.unwrap();
+    store
+        .fail(gateway, first.id, t(52), "forward to destination: HTTP 500")
+        .await
+        .unwrap();
+    let second = perform(store, appointment, AppointmentAction::Resend, t(60))
+        .await
+        .unwrap();
+    store.take_pending(gateway, t(61), t(91), 5).await.unwrap();
+    store.confirm(gateway, second.id, t(62)).await.unwrap();
+
+    let history = |events: Vec<screening_store::MessageEvent>| {
+        events
+            .into_iter()
+            .map(|e| (e.step, e.detail, e.related))
+            .collect::<Vec<_>>()
+    };
+    let first_history = history(store.message_events(first.id).await.unwrap());
+    assert_eq!(
+        first_history,
+        [
+            (MessageStep::Created, Some("clinician-1".to_string()), None),
+            (MessageStep::Taken, Some("attempt 1".to_string()), None),
+            (
+                MessageStep::Returned,
+                Some("await confirmation: lease expired without confirmation".to_string()),
+                None
+            ),
+            (MessageStep::Taken, Some("attempt 2".to_string()), None),
+            (
+                MessageStep::Failed,
+                Some("forward to destination: HTTP 500".to_string()),
+                None
+            ),
+            (MessageStep::Resent, None, Some(second.id)),
+        ]
+    );
+    let times: Vec<_> = store
+        .message_events(second.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.step, e.at, e.related))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (MessageStep::Created, t(60), Some(first.id)),
+            (MessageStep::Taken, t(61), None),
+            (MessageStep::Confirmed, t(62), None),
+        ]
+    );
+
+    let found = |filter: MessageFilter| async move {
+        store
+            .messages(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|listing| listing.message.id)
+            .collect::<Vec<_>>()
+    };
+    let participant = demo
+        .participants
+        .iter()
+        .find(|p| p.id == first.participant_id)
+        .unwrap();
+    let other = demo
+        .participants
+        .iter()
+        .find(|p| p.id != first.participant_id)
+        .unwrap();
+    assert_eq!(
+        found(MessageFilter {
+            nhs_number: Some(participant.nhs_number.clone()),
+            ..Default::default()
+        })
+        .await,
+        [second.id, first.id]
+    );
+    assert!(found(MessageFilter {
+        nhs_number: Some(other.nhs_number.clone()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+    let accession = screening_core::worklist::accession_number(appointment);
+    for text in [accession.clone(), accession.to_lowercase()] {
+        assert_eq!(
+            found(MessageFilter {
+                accession_number: Some(text),
+                ..Default::default()
+            })
+            .await,
+            [second.id, first.id]
+        );
+    }
+    assert!(found(MessageFilter {
+        accession_number: Some("BS123".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+    assert_eq!(
+        found(MessageFilter {
+            created_from: Some(t(55)),
+            ..Default::default()
+        })
+        .await,
+        [second.id]
+    );
+    assert_eq!(
+        found(MessageFilter {
+            created_before: Some(t(55)),
+            ..Default::default()
+        })
+        .await,
+        [first.id]
+    );
+    assert_eq!(
+        found(MessageFilter {
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        })
+        .await,
+        [first.id]
+    );
     test.cleanup().await;
 }

@@ -95,6 +95,46 @@ fn add_user_saves_an_account_and_refuses_a_short_password() {
 }
 
 #[test]
+fn the_account_verbs_disable_enable_promote_reset_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("web.db").display());
+    let run = |args: &[&str]| {
+        let output = binary()
+            .args(args)
+            .args(["--database", &database])
+            .env("SCREENING_USER_PASSWORD", "a-long-enough-password")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let (code, _, stderr) = run(&["add-user", "--username", "ward.clerk", "--role", "staff"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, _) = run(&["disable-user", "--username", "ward.clerk"]);
+    assert_eq!((code, stdout.trim()), (Some(0), "disabled ward.clerk"));
+    let (_, listed, _) = run(&["list-users"]);
+    assert!(listed.contains("ward.clerk\tstaff\tdisabled"), "{listed}");
+    let (code, _, _) = run(&["enable-user", "--username", "ward.clerk"]);
+    assert_eq!(code, Some(0));
+    let (code, _, _) = run(&["set-role", "--username", "ward.clerk", "--role", "admin"]);
+    assert_eq!(code, Some(0));
+    let (code, _, stderr) = run(&["reset-password", "--username", "ward.clerk"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, listed, _) = run(&["list-users"]);
+    assert!(listed.contains("ward.clerk\tadmin\tactive"), "{listed}");
+    // An unknown account is a clear error and a non-zero exit.
+    let (code, _, stderr) = run(&["disable-user", "--username", "nobody.here"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("no account has the username nobody.here"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serving_with_an_admin_password_creates_the_admin_and_prints_the_url() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("web.db").display());

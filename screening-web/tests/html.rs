@@ -89,6 +89,37 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
     pages.push(("messages", reply.status, reply.body));
     let reply = admin.get(&format!("/admin/messages/{}", message.id)).await;
     pages.push(("message", reply.status, reply.body));
+    let detail = format!("/admin/messages/{}", message.id);
+    let reply = admin
+        .submit(&detail, &format!("{detail}/payload"), &[])
+        .await;
+    pages.push(("message-payload", reply.status, reply.body));
+    let reply = admin.get("/admin/audit").await;
+    pages.push(("audit", reply.status, reply.body));
+    // An alert open (the demo gateway has not been heard from in the hour since): the clinic
+    // page's warning callout, and the alerts page with its history.
+    let settings = screening_web::server::alerts::AlertSettings::default();
+    let later = screening_store::now_utc() + chrono::TimeDelta::hours(1);
+    screening_web::server::alerts::check_once(app.store.as_ref(), &settings, later)
+        .await
+        .unwrap();
+    let reply = admin.get(&clinic).await;
+    assert!(reply.body.contains("data-alert=\"open\""), "no callout");
+    pages.push(("clinic-with-alert", reply.status, reply.body));
+    let reply = admin.get("/admin/alerts").await;
+    assert!(reply.body.contains("has not been heard from"));
+    pages.push(("alerts", reply.status, reply.body));
+    let reply = admin.get("/admin/staff").await;
+    pages.push(("staff", reply.status, reply.body));
+    let reply = admin
+        .submit(
+            "/admin/staff",
+            "/admin/staff",
+            &[("username", "not a username"), ("password", "short")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    pages.push(("staff-refused", reply.status, reply.body));
     let reply = admin.get("/admin/gateways").await;
     pages.push(("gateways", reply.status, reply.body));
     let reply = admin.get("/admin/gateways/new").await;

@@ -81,6 +81,30 @@ fn promtool_checks(text: &str) {
 }
 
 #[tokio::test]
+async fn readyz_answers_503_with_the_reason_when_a_migration_is_missing() {
+    let app = TestApp::sqlite().await;
+    // As if this build were newer than the database: its last migration is not applied.
+    let database = sqlx::SqlitePool::connect(app.database_url()).await.unwrap();
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(&database)
+    .await
+    .unwrap();
+    let ready = app.visitor().get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        ready.body.contains("migrations are applied"),
+        "{}",
+        ready.body
+    );
+    let alive = app.visitor().get("/healthz").await;
+    assert_eq!(alive.status, StatusCode::OK, "the process itself is alive");
+    database.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn health_answers_without_signing_in_and_metrics_need_their_token() {
     let app = TestApp::sqlite().await;
     let visitor = app.visitor();

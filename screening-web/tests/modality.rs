@@ -113,11 +113,8 @@ async fn send_to_modality_reaches_the_worklist_and_the_modalitys_progress_reache
     ]);
     // The clinic page open in a browser hears it live, on the same stream as the message status.
     let mut live = visitor
-        .client
-        .get(format!("{}{}/events", app.base, app.clinic_path()))
-        .send()
-        .await
-        .unwrap();
+        .open_stream(&format!("{}/events", app.clinic_path()))
+        .await;
     let mut heard = String::new();
     read_until(&mut live, &mut heard, "\"status\":\"confirmed\"").await;
     assert_eq!(mpps(&python, port, started).await, [Some(0)]);

@@ -563,7 +563,10 @@ async fn the_admin_lists_messages_by_status_and_gateway_with_masked_nhs_numbers(
     );
     assert!(!list.body.contains(&participant.nhs_number.digits()));
     assert!(list.body.contains(&message.id.to_string()[..8]));
-    assert!(list.body.contains(message.destination.as_str()));
+    // Summary columns only: the destination is on the message's own page.
+    assert!(!list.body.contains(message.destination.as_str()));
+    let detail = admin.get(&format!("/admin/messages/{}", message.id)).await;
+    assert!(detail.body.contains(message.destination.as_str()));
 
     let pending = admin.get("/admin/messages?status=pending").await;
     assert!(pending.body.contains(&message.id.to_string()[..8]));
@@ -591,22 +594,182 @@ async fn the_admin_lists_messages_by_status_and_gateway_with_masked_nhs_numbers(
     app.stop().await;
 }
 
+/// How many message links a list page holds.
+fn message_rows(body: &str) -> usize {
+    body.matches(" (message details)").count()
+}
+
 #[tokio::test]
-async fn a_message_detail_pretty_prints_the_payload_and_a_failed_message_can_be_resent() {
+async fn the_admin_finds_a_message_by_nhs_or_accession_number_and_date_pages_through_the_rest_and_reads_its_history(
+) {
     let app = TestApp::sqlite().await;
     let admin = app.signed_in(ADMIN).await;
     let appointment = app.sendable().clone();
+    let participant = app.participant_of(&appointment).clone();
+    app.send(&admin, &appointment).await;
+    let sent = app.all_messages().await.remove(0);
+    let sent_link = format!("/admin/messages/{}", sent.id);
+    // Sixty older messages for someone else, three days ago.
+    let other = app
+        .demo
+        .appointments
+        .iter()
+        .find(|a| a.participant_id != participant.id)
+        .unwrap()
+        .clone();
+    let three_days_ago = now_utc() - chrono::TimeDelta::days(3);
+    for i in 0..60 {
+        let message = Message {
+            participant_id: other.participant_id,
+            appointment_id: other.id,
+            ..app.demo.pending_message(
+                MessageId::from_uuid(uuid::Uuid::new_v4()),
+                three_days_ago - chrono::TimeDelta::seconds(i),
+            )
+        };
+        app.store.enqueue(&message).await.unwrap();
+    }
+
+    let first = admin.get("/admin/messages").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(message_rows(&first.body), 50);
+    assert!(first.body.contains("Messages 1 to 50, newest first."));
+    assert!(first.body.contains(&sent_link), "newest first");
+    assert!(first.body.contains("href=\"/admin/messages?page=2\""));
+    assert!(!first.body.contains("rel=\"prev\""));
+    let second = admin.get("/admin/messages?page=2").await;
+    assert_eq!(message_rows(&second.body), 11);
+    assert!(second.body.contains("Messages 51 to 61, newest first."));
+    assert!(second.body.contains("rel=\"prev\""));
+    assert!(!second.body.contains("rel=\"next\""));
+
+    let by_nhs = admin
+        .get(&format!(
+            "/admin/messages?nhs={}",
+            participant.nhs_number.digits()
+        ))
+        .await;
+    assert_eq!(by_nhs.status, StatusCode::OK);
+    assert_eq!(message_rows(&by_nhs.body), 1);
+    assert!(by_nhs.body.contains(&sent_link));
+    // As the modality shows it, typed in lower case.
+    let accession = screening_core::worklist::accession_number(appointment.id).to_lowercase();
+    let by_accession = admin
+        .get(&format!("/admin/messages?accession={accession}"))
+        .await;
+    assert_eq!(message_rows(&by_accession.body), 1);
+    assert!(by_accession.body.contains(&sent_link));
+
+    let today = screening_core::london::today(now_utc());
+    let yesterday = today.pred_opt().unwrap();
+    let from_today = admin.get(&format!("/admin/messages?from={today}")).await;
+    assert_eq!(message_rows(&from_today.body), 1);
+    let up_to_yesterday = admin.get(&format!("/admin/messages?to={yesterday}")).await;
+    assert_eq!(message_rows(&up_to_yesterday.body), 50);
+    assert!(!up_to_yesterday.body.contains(&sent_link));
+    // The next page keeps the search.
+    assert!(up_to_yesterday.body.contains(&format!(
+        "href=\"/admin/messages?to={yesterday}&amp;page=2\""
+    )));
+    let rest = admin
+        .get(&format!("/admin/messages?to={yesterday}&page=2"))
+        .await;
+    assert_eq!(message_rows(&rest.body), 10);
+
+    let bad = admin
+        .get("/admin/messages?nhs=123&accession=XX1&from=2026-13-01")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("Enter a whole NHS number"));
+    assert!(bad
+        .body
+        .contains("Enter an accession number as the modality shows it"));
+    assert!(bad.body.contains("Enter a date like"));
+    assert_eq!(message_rows(&bad.body), 0);
+    let bad_page = admin.get("/admin/messages?page=0").await;
+    assert_eq!(bad_page.status, StatusCode::BAD_REQUEST);
+    assert!(bad_page
+        .body
+        .contains("The page number must be a whole number from 1."));
+
+    // The history: who sent it, when the gateway took it and when it confirmed.
+    let gateway = app.demo.gateway.id;
+    let taken = app
+        .store
+        .take_pending(
+            gateway,
+            now_utc(),
+            now_utc() + chrono::TimeDelta::seconds(60),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(taken.iter().any(|m| m.id == sent.id));
+    app.store
+        .confirm(gateway, sent.id, now_utc())
+        .await
+        .unwrap();
+    let detail = admin.get(&sent_link).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    let history = &detail.body[detail.body.find("<h2>History</h2>").unwrap()..];
+    let created = history.find("Created").unwrap();
+    let taken_at = history.find("Taken by the").unwrap();
+    let confirmed = history.find("Confirmed by the").unwrap();
+    assert!(created < taken_at && taken_at < confirmed, "oldest first");
+    assert!(history.contains(&format!("by {}", ADMIN.0)));
+    assert!(history.contains("attempt 1"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_shows_its_payload_only_when_asked_and_a_failed_message_can_be_resent() {
+    let app = TestApp::sqlite().await;
+    let admin = app.signed_in(ADMIN).await;
+    let appointment = app.sendable().clone();
+    let participant = app.participant_of(&appointment).clone();
     app.send(&admin, &appointment).await;
     let original = app.all_messages().await.remove(0);
     let detail_path = format!("/admin/messages/{}", original.id);
     let detail = admin.get(&detail_path).await;
     assert_eq!(detail.status, StatusCode::OK);
     assert!(detail.body.contains("nhsuk-summary-list"));
+    // The payload (name, full NHS number) only on an explicit, recorded action.
+    let pretty = |body: &str| {
+        body.contains("&quot;resourceType&quot;: &quot;ServiceRequest&quot;")
+            || body.contains("\"resourceType\": \"ServiceRequest\"")
+    };
+    assert!(!pretty(&detail.body));
+    assert!(!detail.body.contains(&participant.last_name));
+    assert!(!detail.body.contains(&participant.nhs_number.digits()));
+    assert!(detail.body.contains("Show payload"));
+    let forged = admin.post(&format!("{detail_path}/payload"), &[]).await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token, no payload"
+    );
+    assert!(app.store.admin_events(10).await.unwrap().is_empty());
+    let shown = admin
+        .submit(&detail_path, &format!("{detail_path}/payload"), &[])
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(pretty(&shown.body));
+    let events = app.store.admin_events(10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].actor, ADMIN.0);
+    assert_eq!(events[0].action, "showed a message's payload");
+    assert_eq!(events[0].subject, format!("message {}", original.id));
+    let audit = admin.get("/admin/audit").await;
+    assert_eq!(audit.status, StatusCode::OK);
     assert!(
-        detail
-            .body
-            .contains("&quot;resourceType&quot;: &quot;ServiceRequest&quot;")
-            || detail.body.contains("\"resourceType\": \"ServiceRequest\"")
+        audit.body.contains("showed a message&#x27;s payload")
+            || audit.body.contains("showed a message's payload")
+    );
+    assert!(audit.body.contains(&format!("message {}", original.id)));
+    let staff = app.signed_in(STAFF).await;
+    assert_eq!(
+        staff.get("/admin/audit").await.status,
+        StatusCode::FORBIDDEN
     );
     assert!(
         !detail.body.contains("/resend\""),
@@ -660,6 +823,12 @@ async fn a_message_detail_pretty_prints_the_payload_and_a_failed_message_can_be_
     assert_eq!(new.resend_of, Some(original.id));
     assert_eq!(new.destination, original.destination);
     assert_eq!(resent.location(), format!("/admin/messages/{}", new.id));
+    let events = app.store.admin_events(10).await.unwrap();
+    assert_eq!(events[0].action, "resent a failed message");
+    assert_eq!(
+        events[0].subject,
+        format!("message {}, resent as {}", original.id, new.id)
+    );
     // Resending the old one again is refused: a newer message exists.
     let again = admin
         .submit(&detail_path, &format!("{detail_path}/resend"), &[])
@@ -850,6 +1019,24 @@ async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() 
             .status,
         StatusCode::NOT_FOUND
     );
+    // What was saved is on the audit page (refused forms are not).
+    let actions: Vec<String> = app
+        .store
+        .admin_events(50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor == ADMIN.0)
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&"added a gateway".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"changed a gateway".to_string()),
+        "{actions:?}"
+    );
     app.stop().await;
 }
 
@@ -907,6 +1094,14 @@ async fn a_credential_is_shown_once_stored_hashed_and_accepted_by_the_hub_until_
         "the old one stops working"
     );
     assert_eq!(poll(new_credential).await, StatusCode::OK);
+    // Both issues are on the audit page, never the credential itself.
+    let events = app.store.admin_events(10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.actor == ADMIN.0
+        && e.action.starts_with("issued a gateway credential")
+        && e.subject.contains(&gateway.to_string())));
+    let audit = admin.get("/admin/audit").await.body;
+    assert!(!audit.contains("sgw_"));
     app.stop().await;
 }
 
@@ -927,11 +1122,8 @@ async fn the_live_stream_sends_every_status_then_each_change() {
     );
 
     let mut stream = visitor
-        .client
-        .get(format!("{}{}/events", app.base, app.clinic_path()))
-        .send()
-        .await
-        .unwrap();
+        .open_stream(&format!("{}/events", app.clinic_path()))
+        .await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let mut received = String::new();

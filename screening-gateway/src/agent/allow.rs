@@ -132,7 +132,8 @@ fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-fn under(url: &Url, prefix: &Url) -> bool {
+/// Whether `url` is under `prefix`: same scheme, host and port, and a path at or below it.
+pub(crate) fn under(url: &Url, prefix: &Url) -> bool {
     if url.scheme() != prefix.scheme()
         || url.host() != prefix.host()
         || url.port_or_known_default() != prefix.port_or_known_default()

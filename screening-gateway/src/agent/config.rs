@@ -60,6 +60,35 @@ pub struct AgentSettings {
     #[command(flatten)]
     #[serde(default)]
     pub allow: AllowSettings,
+    /// The hub's keys that orders must be signed with. TOML: [signatures].
+    #[command(flatten)]
+    #[serde(default)]
+    pub signatures: SignatureSettings,
+    /// Credentials the agent presents to destinations (file only: [[destination_auth]] tables).
+    #[arg(skip)]
+    #[serde(default)]
+    pub destination_auth: Vec<super::DestinationAuthSettings>,
+}
+
+/// `[signatures]`: the hub's public keys this agent trusts. With a key listed, every order must
+/// carry a valid signature by one of them (unless `required = false`, which still refuses a bad
+/// signature); with none, nothing is checked.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSettings {
+    /// Files with the hub's public keys (PEM), comma-separated; while a key rotates, list the old
+    /// and the new. TOML: [signatures] hub_key_files = ["/etc/screening/hub-2026-12.pem.pub"].
+    #[arg(
+        long = "hub-key-files",
+        env = "SCREENING_HUB_KEY_FILES",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub hub_key_files: Vec<PathBuf>,
+    /// Refuse unsigned orders [default: true when hub keys are listed]. TOML: [signatures]
+    /// required.
+    #[arg(long = "require-signatures", env = "SCREENING_REQUIRE_SIGNATURES")]
+    pub required: Option<bool>,
 }
 
 /// `[allow]`: the hospital's limits on where this agent sends and writes orders. By default only
@@ -289,6 +318,19 @@ impl AgentSettings {
                 },
                 spool_dir: self.allow.spool_dir.or(file.allow.spool_dir),
             },
+            signatures: SignatureSettings {
+                hub_key_files: if self.signatures.hub_key_files.is_empty() {
+                    file.signatures.hub_key_files
+                } else {
+                    self.signatures.hub_key_files
+                },
+                required: self.signatures.required.or(file.signatures.required),
+            },
+            destination_auth: if self.destination_auth.is_empty() {
+                file.destination_auth
+            } else {
+                self.destination_auth
+            },
         }
     }
 }
@@ -335,6 +377,10 @@ pub struct AgentConfig {
     pub worklist: Option<WorklistConfig>,
     /// Where the agent may forward beyond `log:` and the worklist.
     pub allow: super::AllowList,
+    /// The hub's keys orders are checked against before anything is forwarded.
+    pub signatures: screening_core::signing::TrustedHubKeys,
+    /// Credentials presented to destinations, each for the URLs under its prefix.
+    pub destination_auth: Vec<super::DestinationAuth>,
 }
 
 /// Where and how the agent serves its DICOM Modality Worklist.
@@ -473,8 +519,18 @@ impl AgentConfig {
         let allow = super::AllowList::new(&settings.allow.destinations, settings.allow.spool_dir)
             .map_err(|e| ConfigError(format!("[allow] {e}")))?;
 
+        let signatures = signature_config(settings.signatures)?;
+        let destination_auth = settings
+            .destination_auth
+            .iter()
+            .map(|table| super::DestinationAuth::from_settings(table, &allow))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError(format!("[[destination_auth]] {e}")))?;
+
         Ok(Self {
+            destination_auth,
             allow,
+            signatures,
             relay,
             worklist,
             hub_url,
@@ -491,6 +547,21 @@ impl AgentConfig {
             heartbeat_interval,
         })
     }
+}
+
+/// The `[signatures]` section: every key file read, and `required` only with a key to check by.
+fn signature_config(
+    settings: SignatureSettings,
+) -> Result<screening_core::signing::TrustedHubKeys, ConfigError> {
+    let keys = crate::signing::read_public_keys(&settings.hub_key_files)
+        .map_err(|e| ConfigError(format!("[signatures] {e}")))?;
+    let required = settings.required.unwrap_or(!keys.is_empty());
+    if required && keys.is_empty() {
+        return Err(ConfigError(
+            "[signatures] required is true but no hub_key_files are listed".into(),
+        ));
+    }
+    Ok(screening_core::signing::TrustedHubKeys::new(keys, required))
 }
 
 /// The `[mwl]` section checked: an AE title is 1 to 16 characters of printable ASCII, no backslash.
@@ -614,6 +685,62 @@ mod tests {
         assert_eq!(config.max_attempts, 3);
         assert_eq!(config.heartbeat_interval, Duration::from_secs(300));
         assert!(!format!("{config:?}").contains("sgw_secret"));
+    }
+
+    #[test]
+    fn hub_keys_come_from_files_and_listing_one_requires_signatures() {
+        let none = AgentConfig::from_settings(flags(&base())).unwrap();
+        assert!(!none.signatures.checks(), "no keys: nothing checked");
+
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (
+            crate::signing::generate_signing_key(),
+            crate::signing::generate_signing_key(),
+        );
+        let old_file = dir.path().join("old.pem.pub");
+        let new_file = dir.path().join("new.pem.pub");
+        std::fs::write(&old_file, old.public_key().to_pem()).unwrap();
+        std::fs::write(&new_file, new.public_key().to_pem()).unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[signatures]\nhub_key_files = [\"{}\", \"{}\"]\n",
+                old_file.display(),
+                new_file.display()
+            ),
+        )
+        .unwrap();
+        let rotating =
+            AgentConfig::from_settings(flags(&base()).or(AgentSettings::from_file(&file).unwrap()))
+                .unwrap();
+        assert!(rotating.signatures.required());
+        let mut ids: Vec<_> = rotating.signatures.key_ids().cloned().collect();
+        let mut expected = vec![old.id().clone(), new.id().clone()];
+        ids.sort();
+        expected.sort();
+        assert_eq!(ids, expected);
+
+        let mut optional = base();
+        let listed = format!("{}", new_file.display());
+        optional.extend(["--hub-key-files", &listed, "--require-signatures", "false"]);
+        let optional = AgentConfig::from_settings(flags(&optional)).unwrap();
+        assert!(optional.signatures.checks() && !optional.signatures.required());
+
+        let mut keyless = base();
+        keyless.extend(["--require-signatures", "true"]);
+        let error = AgentConfig::from_settings(flags(&keyless)).unwrap_err();
+        assert!(error.to_string().contains("no hub_key_files"), "{error}");
+
+        let mut missing = base();
+        missing.extend(["--hub-key-files", "/nonexistent/hub.pem.pub"]);
+        let error = AgentConfig::from_settings(flags(&missing)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("[signatures] hub key /nonexistent/hub.pem.pub"),
+            "{error}"
+        );
     }
 
     #[test]

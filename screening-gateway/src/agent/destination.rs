@@ -10,7 +10,8 @@ use screening_core::prelude::*;
 use screening_core::worklist::WorklistOrder;
 
 use super::allow::{folder_of, AllowList};
-use super::http_text::{body_excerpt, error_chain};
+use super::destination_auth::{read_bearer_token, DestinationAuth};
+use super::http_text::{destination_reason, error_chain};
 use crate::worklist::WorklistStore;
 
 /// How long a destination may take to answer one POST.
@@ -21,6 +22,9 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Forwarder {
     http: reqwest::Client,
+    /// Credentials and the client that presents them, for the URLs under each prefix (first
+    /// match); other URLs go through `http`, with no credentials.
+    authenticated: Vec<(DestinationAuth, reqwest::Client)>,
     worklist: Option<(WorklistStore, String)>,
     allow: AllowList,
 }
@@ -46,16 +50,39 @@ impl ForwardError {
 impl Forwarder {
     /// A forwarder with its own connection pool, forwarding only where `allow` permits.
     pub fn new(allow: AllowList) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(HTTP_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
+        let http = http_client()
             .build()
-            .expect("the HTTP client builds");
+            .expect("the HTTP client with no credentials builds");
         Self {
             http,
+            authenticated: Vec::new(),
             worklist: None,
             allow,
         }
+    }
+
+    /// A forwarder that presents `credentials` to the destinations under their prefixes.
+    pub fn with_destination_auth(self, credentials: &[DestinationAuth]) -> Result<Self, String> {
+        let authenticated = credentials
+            .iter()
+            .map(|auth| {
+                let mut builder = http_client();
+                if let Some(identity) = &auth.identity {
+                    builder = builder.identity(identity.clone());
+                }
+                for authority in &auth.authorities {
+                    builder = builder.add_root_certificate(authority.clone());
+                }
+                let client = builder
+                    .build()
+                    .map_err(|e| format!("{}: {}", auth.prefix, error_chain(&e)))?;
+                Ok((auth.clone(), client))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            authenticated,
+            ..self
+        })
     }
 
     /// A forwarder that puts `mwl:` orders on `worklist`, for `station_ae_title` unless the route
@@ -140,9 +167,27 @@ impl Forwarder {
     }
 
     async fn post(&self, message: &GatewayMessage, url: &str) -> Result<(), String> {
-        let response = self
-            .http
-            .post(url)
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("forward to destination: not a URL: {e}"))?;
+        let (client, token_file) = match self
+            .authenticated
+            .iter()
+            .find(|(auth, _)| auth.applies_to(&parsed))
+        {
+            Some((auth, client)) => (client, auth.bearer_token_file.as_deref()),
+            None => (&self.http, None),
+        };
+        let mut request = client.post(parsed);
+        if let Some(path) = token_file {
+            // Read at each send so a rotated token is used at once; a failure may be fixed later.
+            let path = path.to_path_buf();
+            let token = tokio::task::spawn_blocking(move || read_bearer_token(&path))
+                .await
+                .map_err(|e| format!("forward to destination: reading the bearer token: {e}"))?
+                .map_err(|e| format!("forward to destination: {e}"))?;
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .header(
                 reqwest::header::CONTENT_TYPE,
                 message.message_type.content_type(),
@@ -168,9 +213,18 @@ impl Forwarder {
         Err(format!(
             "forward to destination: HTTP {}: {}",
             status,
-            body_excerpt(response).await
+            destination_reason(response).await
         ))
     }
+}
+
+/// The settings every destination client shares. Redirects are not followed: a 307 would resend
+/// the order to a URL the allow-list never saw.
+fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
 }
 
 /// Writes `<folder>/<message id>.json` via a temporary file and a rename, so a reader never sees a
@@ -247,6 +301,7 @@ mod tests {
                 "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}}
             }),
             destination: Destination::parse(destination).unwrap(),
+            signature: None,
         }
     }
 

@@ -1,15 +1,53 @@
-//! Text for errors from an HTTP peer (the hub or a destination): the start of what it said, or why
-//! its body could not be read — never an empty string that hides the failure.
+//! Text for errors from an HTTP peer: the start of what the hub said, only the coded issues or the
+//! size of what a destination said, or why a body could not be read — never an empty string that
+//! hides the failure.
 
-/// How much of a refusing peer's body goes into an error.
+/// How much of the hub's refusing body goes into an error.
 pub(crate) const EXCERPT_CHARS: usize = 200;
 
-/// The first [`EXCERPT_CHARS`] characters of the body, trimmed; or, when reading it failed (the
-/// peer closed early, a timeout), that failure with its causes.
-pub(crate) async fn body_excerpt(response: reqwest::Response) -> String {
-    match response.text().await {
-        Ok(body) => excerpt(&body),
+/// What a destination's refusal may say about itself without risk of patient data: a RIS often
+/// echoes the order (name, NHS number) in its error, so the body is never copied. A FHIR
+/// `OperationOutcome` gives its issues' severity and code (words from a fixed FHIR value set);
+/// any other body only its size.
+pub(crate) async fn destination_reason(response: reqwest::Response) -> String {
+    match response.bytes().await {
+        Ok(body) => reason_without_patient_data(&body),
         Err(error) => unreadable(&error),
+    }
+}
+
+fn reason_without_patient_data(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "no body".into();
+    }
+    let outcome = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(|json| json["resourceType"] == "OperationOutcome");
+    let issues: Vec<String> = outcome
+        .iter()
+        .flat_map(|json| json["issue"].as_array().into_iter().flatten())
+        .take(5)
+        .map(|issue| {
+            // Only the coded words, and only if they look like codes.
+            let code = |key: &str| {
+                issue[key]
+                    .as_str()
+                    .filter(|word| {
+                        word.len() <= 32 && word.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                    })
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            format!("{} {}", code("severity"), code("code"))
+        })
+        .collect();
+    if issues.is_empty() {
+        format!(
+            "a body of {} bytes, not kept (it may hold patient data)",
+            body.len()
+        )
+    } else {
+        format!("OperationOutcome: {}", issues.join(", "))
     }
 }
 
@@ -61,12 +99,32 @@ pub(crate) async fn short_body_server() -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_destinations_body_is_never_copied_only_its_coded_issues() {
+        let echoed = br#"Patient SMITH, Jane (943 476 5919) already has an open order"#;
+        let reason = reason_without_patient_data(echoed);
+        assert_eq!(
+            reason,
+            "a body of 60 bytes, not kept (it may hold patient data)"
+        );
+        let outcome = serde_json::json!({
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "error", "code": "duplicate", "diagnostics": "Jane SMITH 9434765919"},
+                {"severity": "warning", "code": "Jane SMITH"}
+            ]
+        });
+        let reason = reason_without_patient_data(outcome.to_string().as_bytes());
+        assert_eq!(reason, "OperationOutcome: error duplicate, warning ?");
+        assert_eq!(reason_without_patient_data(b""), "no body");
+    }
+
     #[tokio::test]
     async fn an_unreadable_body_says_so_instead_of_becoming_empty() {
         let url = short_body_server().await;
         let response = reqwest::get(&url).await.unwrap();
         assert_eq!(response.status().as_u16(), 503);
-        let text = body_excerpt(response).await;
+        let text = destination_reason(response).await;
         assert!(
             text.starts_with("(the body could not be read: "),
             "got {text:?}"

@@ -31,6 +31,8 @@ pub struct InboxEntry {
     pub failed_at: Option<DateTime<Utc>>,
     /// The last forwarding error.
     pub last_error: Option<String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
 }
 
 /// The inbox database.
@@ -45,10 +47,14 @@ type EntryRow = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<String>,
+    DateTime<Utc>,
 );
 
+/// The columns of an [`EntryRow`], in its order.
+const ENTRY_COLUMNS: &str = "message, attempts, forwarded_at, failed_at, last_error, received_at";
+
 fn entry(row: EntryRow) -> Result<InboxEntry, InboxError> {
-    let (message, attempts, forwarded_at, failed_at, last_error) = row;
+    let (message, attempts, forwarded_at, failed_at, last_error, received_at) = row;
     Ok(InboxEntry {
         message: serde_json::from_str(&message)
             .map_err(|e| InboxError(format!("stored message: {e}")))?,
@@ -56,6 +62,7 @@ fn entry(row: EntryRow) -> Result<InboxEntry, InboxError> {
         forwarded_at,
         failed_at,
         last_error,
+        received_at,
     })
 }
 
@@ -96,15 +103,41 @@ impl Inbox {
         Ok(inserted == 1)
     }
 
+    /// Stores a message refused on arrival (a bad signature) as failed with `reason`, to be
+    /// reported to the hub and never forwarded. Returns `true` when it is new; a message already
+    /// in the inbox under that id keeps its own record (a forgery cannot overwrite it).
+    pub async fn refuse(
+        &self,
+        message: &GatewayMessage,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool, InboxError> {
+        let json = serde_json::to_string(message).map_err(|e| InboxError(e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (message_id, message_type, message, received_at, next_attempt_at, \
+             attempts, last_error, failed_at) VALUES ($1, $2, $3, $4, $4, 1, $5, $4) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(message.message_id.to_string())
+        .bind(message.message_type.as_str())
+        .bind(json)
+        .bind(now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
     /// Messages due for a forwarding attempt, oldest first.
     pub async fn due_for_forwarding(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxEntry>, InboxError> {
-        let rows: Vec<EntryRow> = sqlx::query_as(
-            "SELECT message, attempts, forwarded_at, failed_at, last_error FROM inbox \
-             WHERE forwarded_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY received_at",
-        )
+        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM inbox \
+             WHERE forwarded_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY received_at"
+        ))
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
@@ -170,10 +203,10 @@ impl Inbox {
 
     /// Forwarded or failed messages whose outcome the hub has not acknowledged.
     pub async fn unreported(&self) -> Result<Vec<InboxEntry>, InboxError> {
-        let rows: Vec<EntryRow> = sqlx::query_as(
-            "SELECT message, attempts, forwarded_at, failed_at, last_error FROM inbox \
-             WHERE reported_at IS NULL AND (forwarded_at IS NOT NULL OR failed_at IS NOT NULL) ORDER BY received_at",
-        )
+        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM inbox \
+             WHERE reported_at IS NULL AND (forwarded_at IS NOT NULL OR failed_at IS NOT NULL) ORDER BY received_at"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(entry).collect()
@@ -189,6 +222,19 @@ impl Inbox {
         Ok(())
     }
 
+    /// Forgets messages whose outcome the hub acknowledged before `before`; returns how many.
+    /// Their ids no longer de-duplicate, so `before` must be far behind any lease the hub gives
+    /// (the agent keeps 7 days; a lease is minutes).
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, InboxError> {
+        Ok(
+            sqlx::query("DELETE FROM inbox WHERE reported_at IS NOT NULL AND reported_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Messages not yet finished (forwarding or reporting still to do), for the heartbeat.
     pub async fn depth(&self) -> Result<u64, InboxError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE reported_at IS NULL")
@@ -199,12 +245,51 @@ impl Inbox {
 
     /// One entry by id, for tests and diagnostics.
     pub async fn entry(&self, id: MessageId) -> Result<Option<InboxEntry>, InboxError> {
-        let row: Option<EntryRow> = sqlx::query_as(
-            "SELECT message, attempts, forwarded_at, failed_at, last_error FROM inbox WHERE message_id = $1",
-        )
+        let row: Option<EntryRow> = sqlx::query_as(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM inbox WHERE message_id = $1"
+        ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
         row.map(entry).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_400_000 + seconds, 0).unwrap()
+    }
+
+    fn message(n: u128) -> GatewayMessage {
+        GatewayMessage {
+            message_id: MessageId::from_uuid(uuid::Uuid::from_u128(n)),
+            message_type: MessageType::fhir(),
+            payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
+            destination: Destination::parse("log:").unwrap(),
+            signature: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn pruning_forgets_only_what_the_hub_acknowledged_before_the_cutoff() {
+        let folder = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
+        for n in 1..=3 {
+            inbox.receive(&message(n), at(0)).await.unwrap();
+        }
+        // 1: forwarded and acknowledged long ago; 2: acknowledged recently; 3: still to do.
+        for (n, reported) in [(1, at(10)), (2, at(1_000))] {
+            let id = message(n).message_id;
+            inbox.mark_forwarded(id, at(5)).await.unwrap();
+            inbox.mark_reported(id, reported).await.unwrap();
+        }
+        assert_eq!(inbox.prune(at(500)).await.unwrap(), 1);
+        assert!(inbox.entry(message(1).message_id).await.unwrap().is_none());
+        assert!(inbox.entry(message(2).message_id).await.unwrap().is_some());
+        assert!(inbox.entry(message(3).message_id).await.unwrap().is_some());
+        assert_eq!(inbox.depth().await.unwrap(), 1);
     }
 }

@@ -9,6 +9,7 @@
 pub mod allow;
 pub mod config;
 pub mod destination;
+pub mod destination_auth;
 mod http_text;
 pub mod hub_client;
 pub mod inbox;
@@ -24,6 +25,7 @@ use tracing::Instrument;
 pub use allow::AllowList;
 pub use config::{AgentArgs, AgentConfig, AgentSettings, ConfigError, FetchMode, WorklistConfig};
 pub use destination::{ForwardError, Forwarder};
+pub use destination_auth::{DestinationAuth, DestinationAuthSettings};
 pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
 pub use inbox::{Inbox, InboxError};
 
@@ -54,6 +56,9 @@ pub enum StartError {
     /// The inbox would not open.
     #[error(transparent)]
     Inbox(#[from] InboxError),
+    /// A destination's credentials could not be loaded into an HTTP client.
+    #[error("destination_auth: {0}")]
+    DestinationAuth(String),
     /// The worklist's store would not open or its address could not be listened on.
     #[error("worklist: {0}")]
     Worklist(String),
@@ -65,7 +70,9 @@ impl Agent {
     pub async fn new(config: AgentConfig) -> Result<Self, StartError> {
         let inbox = Inbox::open(&config.inbox_path).await?;
         let hub = HubClient::new(&config.hub_url, config.gateway_id, &config.credential);
-        let mut forwarder = Forwarder::new(config.allow.clone());
+        let mut forwarder = Forwarder::new(config.allow.clone())
+            .with_destination_auth(&config.destination_auth)
+            .map_err(StartError::DestinationAuth)?;
         let mut worklist = None;
         if let Some(settings) = &config.worklist {
             let store = WorklistStore::open(&config.inbox_path)
@@ -111,6 +118,24 @@ impl Agent {
             version = AGENT_VERSION,
             "agent started"
         );
+        let signatures = &self.config.signatures;
+        if signatures.checks() {
+            let keys: Vec<_> = signatures.key_ids().map(|id| id.to_string()).collect();
+            tracing::info!(
+                ?keys,
+                required = signatures.required(),
+                "orders are checked against the hub's keys"
+            );
+        } else {
+            tracing::warn!(
+                "orders are not checked: list the hub's public key in [signatures] hub_key_files"
+            );
+        }
+        tokio::spawn(prune_daily(
+            self.inbox.clone(),
+            self.worklist.as_ref().map(|(_, store)| store.clone()),
+            shutdown.clone(),
+        ));
         if let (Some((listener, store)), Some(settings)) =
             (self.worklist.take(), self.config.worklist.clone())
         {
@@ -131,6 +156,7 @@ impl Agent {
         if let Some(endpoint) = self.config.relay.clone() {
             let pushed = PushedMessages {
                 inbox: self.inbox.clone(),
+                signatures: self.config.signatures.clone(),
                 forwarder: self.forwarder.clone(),
                 forwarding: self.forwarding.clone(),
                 max_attempts: self.config.max_attempts,
@@ -179,12 +205,7 @@ impl Agent {
                     hub_failures = 0;
                     let now = Utc::now();
                     for message in &messages {
-                        let new = self.inbox.receive(message, now).await?;
-                        tracing::info!(
-                            message_id = %message.message_id,
-                            redelivered = !new,
-                            "message received"
-                        );
+                        admit(&self.inbox, &self.config.signatures, message, now).await?;
                     }
                 }
                 Some(Err(error)) => {
@@ -313,6 +334,63 @@ impl Agent {
     }
 }
 
+/// Takes a fetched or pushed message into the inbox: for forwarding when its signature holds (or
+/// none is checked), else as refused, to be reported to the hub with the phase `verify
+/// signature` and never forwarded. Returns the refusal's reason.
+async fn admit(
+    inbox: &Inbox,
+    signatures: &screening_core::signing::TrustedHubKeys,
+    message: &GatewayMessage,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<String>, InboxError> {
+    let id = message.message_id;
+    match signatures.verify(message, now) {
+        Ok(()) => {
+            let new = inbox.receive(message, now).await?;
+            tracing::info!(message_id = %id, redelivered = !new, "message received");
+            Ok(None)
+        }
+        Err(refusal) => {
+            let reason = refusal.to_string();
+            let new = inbox.refuse(message, now, &reason).await?;
+            tracing::warn!(message_id = %id, first_time = new, error = %reason, "message refused, not forwarded");
+            Ok(Some(reason))
+        }
+    }
+}
+
+/// How long the agent keeps finished messages and past worklist items.
+pub const RETAIN_DAYS: i64 = 7;
+
+/// A minute after start and then daily: forgets messages whose outcome the hub has had for
+/// [`RETAIN_DAYS`], and worklist items scheduled that long ago, so the agent's file stays small.
+async fn prune_daily(
+    inbox: Inbox,
+    worklist: Option<WorklistStore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = Duration::from_secs(24 * 60 * 60);
+        let cutoff = Utc::now() - chrono::TimeDelta::days(RETAIN_DAYS);
+        match inbox.prune(cutoff).await {
+            Ok(pruned) => tracing::info!(pruned, "inbox: forgot settled messages"),
+            Err(error) => tracing::error!(%error, "inbox: pruning failed"),
+        }
+        if let Some(worklist) = &worklist {
+            let before = screening_core::london::today(cutoff);
+            match worklist.prune(before, cutoff).await {
+                Ok(pruned) => tracing::info!(pruned, "worklist: forgot past items"),
+                Err(error) => tracing::error!(%error, "worklist: pruning failed"),
+            }
+        }
+    }
+}
+
 /// Sends the hub what the modalities reported (queued durably by the worklist), oldest first, until
 /// each is acknowledged; retries with backoff while the hub is unreachable.
 async fn report_procedures(
@@ -374,6 +452,7 @@ async fn report_procedures(
 #[derive(Clone)]
 struct PushedMessages {
     inbox: Inbox,
+    signatures: screening_core::signing::TrustedHubKeys,
     forwarder: Forwarder,
     forwarding: Arc<tokio::sync::Mutex<()>>,
     max_attempts: u32,
@@ -392,8 +471,12 @@ impl PushedMessages {
         };
         let _forwarding = self.forwarding.lock().await;
         let result: Result<RelayReply, InboxError> = async {
-            let new = self.inbox.receive(&message, Utc::now()).await?;
-            tracing::info!(redelivered = !new, "message pushed through the relay");
+            // A refusal is also reported over HTTP by the polling loop, so the hub hears of it
+            // even when the sender on the relay was not the hub.
+            if let Some(reason) = admit(&self.inbox, &self.signatures, &message, Utc::now()).await?
+            {
+                return Ok(reply(RelayStatus::Error, Some(reason)));
+            }
             if let Some(entry) = self.inbox.entry(id).await? {
                 if entry.forwarded_at.is_some() {
                     self.inbox.mark_reported(id, Utc::now()).await?;

@@ -23,6 +23,7 @@ use axum::{Json, Router};
 use chrono::TimeDelta;
 use screening_core::prelude::*;
 use screening_core::procedure::ProcedureReport;
+use screening_core::signing::HubSigningKey;
 use screening_core::wire::{MessagesResponse, OutcomeResponse, ProcedureResponse};
 use screening_store::{now_utc, ScreeningStore};
 use serde::Deserialize;
@@ -43,6 +44,9 @@ pub struct HubArgs {
     /// Print a new credential for this gateway id and exit (it is stored only hashed).
     #[arg(long, value_name = "GATEWAY_ID")]
     pub issue_credential: Option<String>,
+    /// The key that signs orders.
+    #[command(flatten)]
+    pub signing_key: crate::signing::SigningKeyFile,
 }
 
 /// The standalone hub could not start or serve.
@@ -60,6 +64,19 @@ pub enum HubRunError {
     /// The address could not be bound, or serving failed.
     #[error("listening on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
+    /// The signing key file named could not be used.
+    #[error("--signing-key: {0}")]
+    SigningKey(String),
+}
+
+/// Says at start-up, once, what an unsigned hub means for its gateways.
+pub fn warn_if_unsigned(signing_key: Option<&HubSigningKey>) {
+    match signing_key {
+        Some(key) => tracing::info!(key_id = %key.id(), "orders are signed"),
+        None => tracing::warn!(
+            "orders are not signed (no --signing-key): gateways cannot tell the hub's orders from forged ones"
+        ),
+    }
 }
 
 impl HubArgs {
@@ -84,7 +101,15 @@ impl HubArgs {
         let address = listener
             .local_addr()
             .map_err(|e| HubRunError::Listen(self.listen, e))?;
-        let hub = Hub::new(store, HubConfig::default());
+        let signing_key = self.signing_key.load().map_err(HubRunError::SigningKey)?;
+        warn_if_unsigned(signing_key.as_ref());
+        let hub = Hub::new(
+            store,
+            HubConfig {
+                signing_key,
+                ..HubConfig::default()
+            },
+        );
         hub.spawn_lease_sweeper();
         tracing::info!(%address, "hub listening on http://{address}");
         axum::serve(listener, hub.router())
@@ -109,6 +134,8 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// The largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Signs every message handed out, so gateways can refuse forged or altered orders.
+    pub signing_key: Option<HubSigningKey>,
 }
 
 impl Default for HubConfig {
@@ -120,6 +147,7 @@ impl Default for HubConfig {
             max_attempts: 10,
             sweep_interval: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
+            signing_key: None,
         }
     }
 }
@@ -256,7 +284,23 @@ impl Hub {
             .take_pending(gateway_id, now, now + lease, self.config.batch_limit)
             .await?;
         metrics::delivered(gateway_id, metrics::Path::Poll, taken.len());
-        Ok(taken.iter().map(GatewayMessage::from_message).collect())
+        Ok(taken
+            .iter()
+            .map(|message| wire_message(message, self.config.signing_key.as_ref(), now))
+            .collect())
+    }
+}
+
+/// A message in its wire form, signed when the hub has a key (relay and polling alike).
+pub fn wire_message(
+    message: &Message,
+    signing_key: Option<&HubSigningKey>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GatewayMessage {
+    let wire = GatewayMessage::from_message(message);
+    match signing_key {
+        Some(key) => key.signed(wire, now),
+        None => wire,
     }
 }
 
@@ -348,9 +392,19 @@ async fn v1_failure(
     if reason.trim().is_empty() {
         return Err(ApiError::bad_request("a failure needs a reason"));
     }
-    hub.store
+    match hub
+        .store
         .fail(gateway_id, message_id, now_utc(), &reason)
-        .await?;
+        .await
+    {
+        Ok(_) => {}
+        // A gateway refusing an order the hub never sent it: someone else spoke to the gateway.
+        Err(error @ StoreError::NotFound { .. }) => {
+            tracing::warn!(%gateway_id, %message_id, %reason, "hub: a gateway reported a message this hub never sent it (forged on the way?)");
+            return Err(error.into());
+        }
+        Err(error) => return Err(error.into()),
+    }
     metrics::failed(gateway_id, metrics::Path::Poll);
     Ok(Json(OutcomeResponse {
         message_id,

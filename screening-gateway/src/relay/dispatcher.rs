@@ -39,6 +39,8 @@ pub struct DispatcherConfig {
     pub rescan: Duration,
     /// The only folder `file:` key references may name (none: only `env:SCREENING_SECRET_…`).
     pub secrets_dir: Option<std::path::PathBuf>,
+    /// Signs every message sent, as the polling API does.
+    pub signing_key: Option<screening_core::signing::HubSigningKey>,
 }
 
 impl Default for DispatcherConfig {
@@ -55,6 +57,7 @@ impl Default for DispatcherConfig {
             token_lifetime: Duration::from_secs(3600),
             rescan: Duration::from_secs(30),
             secrets_dir: None,
+            signing_key: None,
         }
     }
 }
@@ -239,7 +242,7 @@ async fn send_one(
     gateway_id: GatewayId,
     message: &Message,
 ) -> Result<(), String> {
-    let wire = GatewayMessage::from_message(message);
+    let wire = crate::hub::wire_message(message, config.signing_key.as_ref(), now_utc());
     match send_message(endpoint, &wire, config.reply_timeout).await {
         Ok(reply) if reply.status == RelayStatus::Processed => {
             let now = now_utc();

@@ -552,7 +552,16 @@ impl TlsListener {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| TlsError(e.to_string()))?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::with_config(tcp, Arc::new(config))
+    }
+
+    /// Wraps `tcp` with a TLS configuration of the caller's (one that asks for client
+    /// certificates, say).
+    pub fn with_config(
+        tcp: tokio::net::TcpListener,
+        config: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> Result<Self, TlsError> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let address = tcp
             .local_addr()
             .map_err(|e| TlsError(format!("the listening address: {e}")))?;

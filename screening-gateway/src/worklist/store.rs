@@ -253,6 +253,34 @@ impl WorklistStore {
         Ok(Ok(status))
     }
 
+    /// Forgets items scheduled before `before` (a UK date), reports the hub acknowledged before
+    /// `settled_before`, and steps last changed before it; returns the items removed.
+    pub async fn prune(
+        &self,
+        before: chrono::NaiveDate,
+        settled_before: DateTime<Utc>,
+    ) -> Result<u64, WorklistStoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Start dates are DICOM DA (YYYYMMDD), which sort as dates.
+        let items = sqlx::query("DELETE FROM worklist_items WHERE start_date < $1")
+            .bind(before.format("%Y%m%d").to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM procedure_reports WHERE reported_at IS NOT NULL AND reported_at < $1",
+        )
+        .bind(settled_before)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM procedure_steps WHERE updated_at < $1")
+            .bind(settled_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(items)
+    }
+
     /// Returns once a report has been queued since the last call (at once if one was meanwhile).
     pub async fn report_queued(&self) {
         self.queued.notified().await;

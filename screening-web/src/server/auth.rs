@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use screening_core::prelude::*;
 use screening_gateway::random;
 use screening_store::{ScreeningStore, StaffAccount};
@@ -63,26 +63,41 @@ pub trait Authenticator: Send + Sync {
 /// Username and password, checked against argon2id hashes in the store.
 pub struct PasswordAuthenticator {
     store: Arc<dyn ScreeningStore>,
+    /// The hash of a password nobody has, checked when the username is unknown, so an unknown
+    /// username costs the same argon2 work as a known one and timing tells nothing.
+    decoy_hash: Arc<str>,
 }
 
 impl PasswordAuthenticator {
     /// Checks passwords against the store's accounts.
     pub fn new(store: Arc<dyn ScreeningStore>) -> Self {
-        Self { store }
+        let decoy = random_token();
+        Self {
+            store,
+            decoy_hash: hash_password(&decoy)
+                .expect("a 43-character token is long enough")
+                .into(),
+        }
     }
 }
 
 #[async_trait]
 impl Authenticator for PasswordAuthenticator {
     async fn sign_in(&self, username: &str, password: &str) -> Result<StaffUser, SignInError> {
-        let Ok(username) = Username::parse(username) else {
-            return Err(SignInError::Rejected);
+        let account = match Username::parse(username) {
+            Ok(username) => self.store.staff_account(&username).await?,
+            Err(_) => None,
         };
-        let account = self.store.staff_account(&username).await?;
         let password = password.to_string();
+        let decoy = self.decoy_hash.clone();
         // argon2 is deliberately slow: keep it off the async workers.
-        let verified = tokio::task::spawn_blocking(move || {
-            account.filter(|account| verify_password(&password, &account.password_hash))
+        let verified = tokio::task::spawn_blocking(move || match account {
+            Some(account) => verify_password(&password, &account.password_hash).then_some(account),
+            None => {
+                // Always false; done for its cost.
+                let _ = verify_password(&password, &decoy);
+                None
+            }
         })
         .await
         .map_err(|_| SignInError::Rejected)?;
@@ -92,58 +107,83 @@ impl Authenticator for PasswordAuthenticator {
     }
 }
 
-/// Slows password guessing: after `MAX_FAILURES` failed sign-ins for one username within
-/// `WINDOW`, further attempts for it are refused until the window has passed. Unknown usernames are
-/// treated the same, so the refusal reveals nothing. Kept in memory, per instance.
-#[derive(Default)]
-pub struct SignInThrottle {
-    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+/// Slows password guessing. Attempts are counted in the database, so every instance sees the
+/// same counts and a flood of made-up usernames costs no memory; each attempt is counted *before*
+/// its password is checked, so guesses sent in parallel cannot pass the limit. Two limits: per
+/// username (5 in 15 minutes; unknown usernames alike, so a refusal reveals nothing) and per client
+/// address (50 in 15 minutes, for guessing across many usernames; higher, as a whole hospital may
+/// share one address). A successful sign-in clears its username's count and takes its own
+/// attempt back from the address's.
+pub struct SignInLimits;
+
+/// Whether a sign-in attempt may go on to the password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Check the password.
+    Allowed,
+    /// This username has had too many attempts in the window.
+    TooManyForUsername,
+    /// This client address has had too many attempts in the window.
+    TooManyFromAddress,
 }
 
-impl SignInThrottle {
-    /// Failed attempts allowed per username per window.
-    pub const MAX_FAILURES: usize = 5;
-    /// How long failures count.
-    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-    /// Usernames tracked at most, so a flood of made-up names cannot exhaust memory.
-    const MAX_TRACKED: usize = 10_000;
+impl SignInLimits {
+    /// Attempts per username per window.
+    pub const PER_USERNAME: u32 = 5;
+    /// Attempts per client address per window.
+    pub const PER_ADDRESS: u32 = 50;
+    /// How long attempts count, from a key's first.
+    pub const WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
-    fn key(username: &str) -> String {
-        username.trim().to_lowercase().chars().take(64).collect()
+    fn username_key(username: &str) -> String {
+        let name: String = username.trim().to_lowercase().chars().take(64).collect();
+        format!("user:{name}")
     }
 
-    /// Whether sign-in for `username` is refused for now.
-    pub fn is_locked(&self, username: &str, now: std::time::Instant) -> bool {
-        let failures = self.failures.lock().expect("throttle lock");
-        failures.get(&Self::key(username)).is_some_and(|times| {
-            times
-                .iter()
-                .filter(|t| now.duration_since(**t) < Self::WINDOW)
-                .count()
-                >= Self::MAX_FAILURES
+    fn address_key(address: std::net::IpAddr) -> String {
+        format!("addr:{address}")
+    }
+
+    /// Counts the attempt and says whether it may proceed.
+    pub async fn admit(
+        store: &dyn ScreeningStore,
+        username: &str,
+        address: Option<std::net::IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, StoreError> {
+        if let Some(address) = address {
+            let from_address = store
+                .count_sign_in_attempt(&Self::address_key(address), now, Self::WINDOW)
+                .await?;
+            if from_address > Self::PER_ADDRESS {
+                return Ok(Admission::TooManyFromAddress);
+            }
+        }
+        let for_username = store
+            .count_sign_in_attempt(&Self::username_key(username), now, Self::WINDOW)
+            .await?;
+        Ok(if for_username > Self::PER_USERNAME {
+            Admission::TooManyForUsername
+        } else {
+            Admission::Allowed
         })
     }
 
-    /// Counts a failed sign-in.
-    pub fn record_failure(&self, username: &str, now: std::time::Instant) {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        if failures.len() >= Self::MAX_TRACKED {
-            failures.retain(|_, times| {
-                times.retain(|t| now.duration_since(*t) < Self::WINDOW);
-                !times.is_empty()
-            });
+    /// A successful sign-in: its username starts afresh, and its address gets this attempt back.
+    pub async fn signed_in(
+        store: &dyn ScreeningStore,
+        username: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<(), StoreError> {
+        store
+            .forgive_sign_in_attempts(&Self::username_key(username), true)
+            .await?;
+        if let Some(address) = address {
+            store
+                .forgive_sign_in_attempts(&Self::address_key(address), false)
+                .await?;
         }
-        let times = failures.entry(Self::key(username)).or_default();
-        times.retain(|t| now.duration_since(*t) < Self::WINDOW);
-        times.push(now);
-    }
-
-    /// Forgets the failures of a username that has signed in.
-    pub fn clear(&self, username: &str) {
-        self.failures
-            .lock()
-            .expect("throttle lock")
-            .remove(&Self::key(username));
+        Ok(())
     }
 }
 
@@ -161,17 +201,28 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
         return Err(PasswordError::TooShort);
     }
     let salt = SaltString::encode_b64(&random::bytes::<16>()).expect("16 bytes of salt");
-    Ok(Argon2::default()
+    Ok(argon2()
         .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters")
+        .expect("argon2 with valid parameters")
         .to_string())
+}
+
+/// argon2id, version 0x13, 19 MiB of memory, 2 passes, 1 lane: OWASP's recommended minimum.
+/// Verification reads the parameters from each stored hash, so raising them later keeps old
+/// passwords working.
+fn argon2() -> Argon2<'static> {
+    Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters"),
+    )
 }
 
 /// Whether `password` matches the stored PHC string.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
-            Argon2::default()
+            argon2()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
@@ -462,7 +513,15 @@ mod tests {
     #[test]
     fn a_password_verifies_against_its_hash_only() {
         let hash = hash_password("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        // The salt (16 bytes from the OS, base64) differs every time.
+        let salt = |h: &str| h.split('$').nth(4).unwrap().to_string();
+        let again = hash_password("a long enough password").unwrap();
+        assert_eq!(salt(&hash).len(), 22);
+        assert_ne!(salt(&hash), salt(&again));
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse battery!", &hash));
         assert!(!verify_password("anything", "not a hash"));
@@ -496,24 +555,6 @@ mod tests {
             csrf_token(&token),
             "the CSRF token is not the stored hash"
         );
-    }
-
-    #[test]
-    fn a_username_is_locked_after_five_failures_until_the_window_passes() {
-        let throttle = SignInThrottle::default();
-        let start = std::time::Instant::now();
-        for _ in 0..SignInThrottle::MAX_FAILURES {
-            assert!(!throttle.is_locked("Clinic.Lead", start));
-            throttle.record_failure("clinic.lead ", start);
-        }
-        assert!(
-            throttle.is_locked("CLINIC.LEAD", start),
-            "same name, any case"
-        );
-        assert!(!throttle.is_locked("someone.else", start));
-        assert!(!throttle.is_locked("clinic.lead", start + SignInThrottle::WINDOW));
-        throttle.clear("clinic.lead");
-        assert!(!throttle.is_locked("clinic.lead", start));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use screening_core::prelude::*;
 use screening_gateway::hub::{Hub, HubConfig};
 use screening_gateway::logging::LogArgs;
 use screening_gateway::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
-use screening_store::{now_utc, ScreeningStore};
+use screening_store::{now_utc, ScreeningStore, StaffChange};
 
 use super::auth::save_account;
 use super::{router, AppState, WebConfig};
@@ -28,7 +28,9 @@ use super::{router, AppState, WebConfig};
   SCREENING_ADMIN_USERNAME   that admin's username [default: admin]
   SCREENING_USER_PASSWORD    add-user's password (else the first line of standard input)
   SCREENING_METRICS_TOKEN    serves Prometheus metrics at /metrics to this bearer token
-                             (at least 16 characters; without it there is no /metrics)"
+                             (at least 16 characters; without it there is no /metrics)
+  SCREENING_ALERT_WEBHOOK_SECRET  the HMAC key alert webhooks are signed with
+                             (at least 16 characters; needed with --alert-webhook-url)"
 )]
 pub struct Cli {
     /// What to do (serve when none is given).
@@ -50,6 +52,47 @@ pub enum Command {
     /// Create or update a staff account; the password comes from SCREENING_USER_PASSWORD or the
     /// first line of standard input.
     AddUser(AddUserOptions),
+    /// List the staff accounts.
+    ListUsers(DatabaseOption),
+    /// Stop an account signing in; its sessions end at once.
+    DisableUser(UserOptions),
+    /// Let a disabled account sign in again.
+    EnableUser(UserOptions),
+    /// Change an account's role.
+    SetRole(SetRoleOptions),
+    /// Give an account a new password (from SCREENING_USER_PASSWORD or the first line of standard
+    /// input); its sessions end at once.
+    ResetPassword(UserOptions),
+}
+
+/// Only the database.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct DatabaseOption {
+    /// The database: sqlite://path.db or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://screening.db")]
+    pub database: String,
+}
+
+/// One account.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct UserOptions {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseOption,
+    /// The account's username.
+    #[arg(long, value_parser = username)]
+    pub username: String,
+}
+
+/// One account and its new role.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct SetRoleOptions {
+    /// The account.
+    #[command(flatten)]
+    pub user: UserOptions,
+    /// Its role: staff or admin.
+    #[arg(long, value_parser = role)]
+    pub role: StaffRole,
 }
 
 /// How to serve.
@@ -77,6 +120,97 @@ pub struct ServeOptions {
     /// come only from environment variables named SCREENING_SECRET_….
     #[arg(long, env = "SCREENING_SECRETS_DIR", value_parser = absolute_path)]
     pub secrets_dir: Option<std::path::PathBuf>,
+    /// Seconds a page request may take before it is answered 503 (the gateway API's long polls
+    /// have their own bound).
+    #[arg(long, env = "SCREENING_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_seconds: u64,
+    /// The key that signs the orders gateways receive.
+    #[command(flatten)]
+    pub signing_key: screening_gateway::signing::SigningKeyFile,
+    /// When alerts open and where they are sent.
+    #[command(flatten)]
+    pub alerts: AlertOptions,
+    /// Days a confirmed message's payload (the participant's details) is kept.
+    #[arg(long, env = "SCREENING_RETAIN_PAYLOAD_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retain_payload_days: u32,
+    /// Days finished messages, audit events and resolved alerts are kept.
+    #[arg(long, env = "SCREENING_RETAIN_RECORD_DAYS", default_value_t = 730,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retain_record_days: u32,
+}
+
+/// Alerts: each rule's threshold, how often gateways are looked at, and the webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct AlertOptions {
+    /// Seconds between looks at every gateway (alerts open and resolve on these looks).
+    #[arg(long = "alert-check-seconds", env = "SCREENING_ALERT_CHECK_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub check_seconds: u64,
+    /// Minutes a gateway may go unheard before "gateway silent" opens. Keep it above the agents'
+    /// heartbeat interval (5 minutes by default).
+    #[arg(long = "alert-gateway-silent-minutes", env = "SCREENING_ALERT_GATEWAY_SILENT_MINUTES",
+          default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub gateway_silent_minutes: u64,
+    /// Seconds a message may wait for its gateway before "messages waiting" opens.
+    #[arg(long = "alert-message-waiting-seconds", env = "SCREENING_ALERT_MESSAGE_WAITING_SECONDS",
+          default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604800))]
+    pub message_waiting_seconds: u64,
+    /// Failed messages (not yet resent) that open "messages failed".
+    #[arg(long = "alert-failed-messages", env = "SCREENING_ALERT_FAILED_MESSAGES",
+          default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100000))]
+    pub failed_messages: u64,
+    /// Where each alert's opening and resolution is POSTed as JSON, signed with HMAC-SHA256 of
+    /// SCREENING_ALERT_WEBHOOK_SECRET in the X-Screening-Signature header.
+    #[arg(long = "alert-webhook-url", env = "SCREENING_ALERT_WEBHOOK_URL", value_parser = webhook_url)]
+    pub webhook_url: Option<String>,
+}
+
+impl AlertOptions {
+    /// The watcher's settings; the webhook secret comes from the environment only.
+    pub fn settings(&self) -> Result<super::alerts::AlertSettings, String> {
+        let webhook = match &self.webhook_url {
+            None => None,
+            Some(url) => {
+                let secret = std::env::var("SCREENING_ALERT_WEBHOOK_SECRET").map_err(|_| {
+                    "--alert-webhook-url needs SCREENING_ALERT_WEBHOOK_SECRET (at least 16 characters) \
+                     to sign what it sends"
+                        .to_string()
+                })?;
+                if secret.chars().count() < 16 {
+                    return Err("SCREENING_ALERT_WEBHOOK_SECRET: at least 16 characters".into());
+                }
+                Some(super::alerts::Webhook {
+                    url: url
+                        .parse()
+                        .map_err(|e| format!("--alert-webhook-url: {e}"))?,
+                    secret,
+                })
+            }
+        };
+        Ok(super::alerts::AlertSettings {
+            thresholds: screening_core::alert::AlertThresholds {
+                gateway_silent: chrono::TimeDelta::minutes(self.gateway_silent_minutes as i64),
+                oldest_pending: chrono::TimeDelta::seconds(self.message_waiting_seconds as i64),
+                failed_messages: self.failed_messages,
+            },
+            check_every: Duration::from_secs(self.check_seconds),
+            webhook,
+            ..super::alerts::AlertSettings::default()
+        })
+    }
+}
+
+fn webhook_url(text: &str) -> Result<String, String> {
+    let url: reqwest::Url = text.parse().map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a user name or password (the signature authenticates)".into());
+    }
+    Ok(text.to_string())
 }
 
 impl ServeOptions {
@@ -156,17 +290,7 @@ pub async fn run(command: Command) -> Result<(), String> {
             role,
             display_name,
         }) => {
-            let password = match std::env::var("SCREENING_USER_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
-                    eprintln!("Password for {username} (at least 12 characters):");
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .map_err(|e| format!("reading the password: {e}"))?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
+            let password = read_password(&username)?;
             let store = connect(&database).await?;
             let user = save_account(store.as_ref(), &username, &display_name, role, &password)
                 .await
@@ -174,8 +298,77 @@ pub async fn run(command: Command) -> Result<(), String> {
             println!("saved {} ({})", user.username, user.role);
             Ok(())
         }
+        Command::ListUsers(DatabaseOption { database }) => {
+            let store = connect(&database).await?;
+            for account in store.staff_accounts().await.map_err(|e| e.to_string())? {
+                let status = match account.disabled_at {
+                    Some(at) => format!("disabled {}", at.to_rfc3339()),
+                    None => "active".into(),
+                };
+                println!(
+                    "{}\t{}\t{}",
+                    account.user.username, account.user.role, status
+                );
+            }
+            Ok(())
+        }
+        Command::DisableUser(user) => change_user(&user, StaffChange::Disable, "disabled").await,
+        Command::EnableUser(user) => change_user(&user, StaffChange::Enable, "enabled").await,
+        Command::SetRole(SetRoleOptions { user, role }) => {
+            change_user(&user, StaffChange::Role(role), "changed the role of").await
+        }
+        Command::ResetPassword(user) => {
+            let password = read_password(&user.username)?;
+            if password.chars().count() < super::auth::MIN_PASSWORD_CHARS {
+                return Err(format!(
+                    "the password must have at least {} characters",
+                    super::auth::MIN_PASSWORD_CHARS
+                ));
+            }
+            let hash = super::auth::hash_password(&password).map_err(|e| e.to_string())?;
+            change_user(&user, StaffChange::Password(hash), "reset the password of").await
+        }
         Command::Serve(options) => serve(options).await,
     }
+}
+
+/// The password from SCREENING_USER_PASSWORD, else the first line of standard input.
+fn read_password(username: &str) -> Result<String, String> {
+    match std::env::var("SCREENING_USER_PASSWORD") {
+        Ok(password) => Ok(password),
+        Err(_) => {
+            eprintln!("Password for {username} (at least 12 characters):");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the password: {e}"))?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_string())
+        }
+    }
+}
+
+/// Changes an account from the command line, recorded on the audit page as done there.
+async fn change_user(user: &UserOptions, change: StaffChange, done: &str) -> Result<(), String> {
+    let store = connect(&user.database.database).await?;
+    let username = Username::parse(&user.username).map_err(|e| e.to_string())?;
+    store
+        .change_staff_account(&username, &change, now_utc())
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound { .. } => format!("no account has the username {username}"),
+            other => other.to_string(),
+        })?;
+    store
+        .record_admin_event(&screening_store::AdminEvent {
+            occurred_at: now_utc(),
+            actor: "command line".into(),
+            action: format!("{done} a staff account"),
+            subject: format!("staff {username}"),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{done} {username}");
+    Ok(())
 }
 
 async fn connect(database: &str) -> Result<Arc<dyn ScreeningStore>, String> {
@@ -185,6 +378,7 @@ async fn connect(database: &str) -> Result<Arc<dyn ScreeningStore>, String> {
 }
 
 async fn serve(options: ServeOptions) -> Result<(), String> {
+    let alert_settings = options.alerts.settings()?;
     let store = connect(&options.database).await?;
     if options.demo {
         let now = now_utc();
@@ -231,6 +425,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             .is_some_and(|url| url.starts_with("https://")),
         metrics_token: metrics_token()?,
         secrets_dir: options.secrets_dir.clone(),
+        request_timeout: std::time::Duration::from_secs(options.request_timeout_seconds),
         ..WebConfig::default()
     };
     if !config.site_root.join("pkg/screening_web_bg.wasm").exists() {
@@ -239,16 +434,43 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             "no browser bundle: pages work, but status will not update live (run `cargo xtask build-web`)"
         );
     }
-    let hub = Hub::new(store.clone(), HubConfig::default());
+    let signing_key = options
+        .signing_key
+        .load()
+        .map_err(|e| format!("--signing-key: {e}"))?;
+    screening_gateway::hub::warn_if_unsigned(signing_key.as_ref());
+    let hub = Hub::new(
+        store.clone(),
+        HubConfig {
+            signing_key: signing_key.clone(),
+            ..HubConfig::default()
+        },
+    );
     hub.spawn_lease_sweeper();
     let dispatching = DispatcherConfig {
         secrets_dir: options.secrets_dir.clone(),
+        signing_key,
         ..DispatcherConfig::default()
     };
     let _dispatchers = spawn_dispatchers(store.clone(), dispatching)
         .await
         .map_err(|e| format!("starting the relay dispatchers: {e}"))?;
-    let state = AppState::new(store, config);
+    let state = AppState::new(store.clone(), config);
+    let _alerts = super::alerts::spawn(store.clone(), alert_settings, state.shutting_down());
+    let retention = screening_store::RetentionPolicy {
+        payloads: chrono::TimeDelta::days(i64::from(options.retain_payload_days)),
+        records: chrono::TimeDelta::days(i64::from(options.retain_record_days)),
+    };
+    if retention.records < retention.payloads {
+        return Err("--retain-record-days must be at least --retain-payload-days".into());
+    }
+    let _retention = super::retention::spawn(
+        store,
+        retention,
+        Duration::from_secs(60),
+        Duration::from_secs(24 * 60 * 60),
+        state.shutting_down(),
+    );
     let app = router(state.clone(), &hub);
     let listen = options.listen_address();
     let listener = tokio::net::TcpListener::bind(listen)
@@ -260,6 +482,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let drain_state = state.clone();
     // The app state's shutdown flag ends the live streams and starts the drain timer alike.
     let draining = state.shutting_down();
+    // With the peer address, which the sign-in limits count by.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing open requests");
@@ -325,6 +549,9 @@ mod tests {
         assert!(error("--public-url ftp://x").contains("http"));
         assert!(error("add-user --role admin").contains("--username"));
         assert!(error("add-user --username a.b --role root").contains("--role"));
+        assert!(error("--alert-webhook-url ftp://hooks.example/").contains("http"));
+        assert!(error("--alert-webhook-url https://user:pw@hooks.example/").contains("password"));
+        assert!(error("--alert-check-seconds 0").contains("--alert-check-seconds"));
     }
 
     #[test]

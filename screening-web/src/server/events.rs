@@ -9,27 +9,43 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::stream::{self, Stream, StreamExt};
 use screening_core::prelude::*;
 
+use crate::server::auth::{token_hash, Session};
+use crate::server::limits::{StreamSlot, MAX_STREAMS_PER_SESSION};
 use crate::server::pages::clinics::status_view;
-use crate::server::pages::errors::PageError;
+use crate::server::pages::errors::{message_page, PageError};
 use crate::server::AppState;
 use crate::status::StatusView;
 
 /// `GET /clinics/{clinic_id}/events`: `data:` lines, each a JSON [`StatusView`].
+/// A session may hold [`MAX_STREAMS_PER_SESSION`] open; another is answered 429.
 pub async fn clinic_events(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     Path(clinic_id): Path<String>,
 ) -> Result<Response, PageError> {
     let clinic_id = ClinicId::parse(&clinic_id).map_err(|_| PageError::NotFound("clinic"))?;
     state.store.clinic(clinic_id).await?;
+    let Some(slot) = state.streams.open(token_hash(&session.token)) else {
+        return Ok(message_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many live clinic pages",
+            &format!(
+                "You have {MAX_STREAMS_PER_SESSION} clinic pages updating live already. Close \
+                 one and reload this page to see live updates here."
+            ),
+        ));
+    };
     // The stream ends when the server shuts down, so open clinic pages cannot hold it up.
     let shutting_down = state.shutting_down();
     Ok(
-        Sse::new(status_changes(state, clinic_id).take_until(shutting_down))
+        Sse::new(status_changes(state, clinic_id, slot).take_until(shutting_down))
             .keep_alive(KeepAlive::default())
             .into_response(),
     )
@@ -38,6 +54,8 @@ pub async fn clinic_events(
 struct Watch {
     /// Counted as an open stream while the stream lives.
     _open: super::metrics::OpenStream,
+    /// The session's place among its open streams, given back when the stream ends.
+    _slot: StreamSlot,
     state: AppState,
     clinic_id: ClinicId,
     sent: HashMap<String, StatusView>,
@@ -48,9 +66,11 @@ struct Watch {
 fn status_changes(
     state: AppState,
     clinic_id: ClinicId,
+    slot: StreamSlot,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let watch = Watch {
         _open: super::metrics::OpenStream::open(),
+        _slot: slot,
         state,
         clinic_id,
         sent: HashMap::new(),

@@ -7,6 +7,15 @@ pub fn uk_local(at: DateTime<Utc>) -> NaiveDateTime {
     screening_core::london::local(at)
 }
 
+/// The text with its first letter in capitals: an error's words opening a sentence.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// `09:30`.
 pub fn clock(at: DateTime<Utc>) -> String {
     uk_local(at).format("%H:%M").to_string()

@@ -23,6 +23,12 @@ pub enum Section {
     Messages,
     /// Admin: gateways.
     Gateways,
+    /// Admin: what admins did.
+    Audit,
+    /// Admin: alerts open and past.
+    Alerts,
+    /// Admin: staff accounts.
+    Staff,
 }
 
 /// What every page's frame needs: who is signed in, their CSRF token, a one-off banner.
@@ -61,6 +67,16 @@ fn well_formed_markers(html: &str) -> String {
     html.replace("<!>", "<!---->")
 }
 
+/// Leptos 0.8's hydration scripts put the nonce in the preload links' `crossorigin` attribute,
+/// which is not a value it may have; `anonymous` is what a browser makes of it anyway, and what a
+/// module script is fetched with, so the preloads are still used.
+fn preloads_without_nonce(html: &str, nonce: &str) -> String {
+    html.replace(
+        &format!(" crossorigin=\"{nonce}\""),
+        " crossorigin=\"anonymous\"",
+    )
+}
+
 /// Renders a whole page: `<title>`, header, the optional banner, the body, footer and the islands'
 /// hydration script.
 pub fn render_page(
@@ -74,7 +90,13 @@ pub fn render_page(
     let csrf = chrome.csrf.clone();
     let flash = chrome.flash.clone();
     let title = format!("{title} – NHS Breast Screening");
+    let nonce = super::security::current_nonce();
     let html = Owner::new().with(move || {
+        // The hydration script carries this response's nonce, which the CSP names.
+        if let Some(nonce) = nonce.clone() {
+            provide_context(leptos::nonce::Nonce::from_value(nonce));
+        }
+        let style_nonce = nonce.map(|n| n.to_string());
         view! {
             <!DOCTYPE html>
             <html lang="en">
@@ -84,6 +106,7 @@ pub fn render_page(
                     <title>{title}</title>
                     <link rel="stylesheet" href="/assets/nhsuk-frontend.min.css"/>
                     <link rel="icon" href="/assets/images/favicon.svg" type="image/svg+xml"/>
+                    <style nonce=style_nonce>{PAGE_STYLE}</style>
                     <HydrationScripts options=leptos_options() islands=true/>
                 </head>
                 <body>
@@ -101,6 +124,10 @@ pub fn render_page(
         }
         .to_html()
     });
+    let html = match super::security::current_nonce() {
+        Some(nonce) => preloads_without_nonce(&html, &nonce),
+        None => html,
+    };
     let mut response = (status, well_formed_markers(&html)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -109,14 +136,14 @@ pub fn render_page(
     );
     // Pages carry patient data: never cache them in shared or browser caches.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    // The other security headers go on every response, in `security::security_headers`.
     response
 }
+
+/// The few rules the NHS frontend has no class for; in the page (with its nonce), as the CSP
+/// allows no `style` attributes.
+const PAGE_STYLE: &str =
+    ".app-scroll-x{overflow-x:auto}.app-pre{white-space:pre}.app-break-all{word-break:break-all}";
 
 const NHS_LOGO_PATH: &str = "M200 0v80H0V0h200Zm-27.5 5.5c-14.5 0-29 5-29 22 0 10.2 7.7 13.5 14.7 16.3l.7.3c5.4 2 10.1 3.9 10.1 8.4 0 6.5-8.5 7.5-14 7.5s-12.5-1.5-16-3.5L135 70c5.5 2 13.5 3.5 20 3.5 15.5 0 32-4.5 32-22.5 0-19.5-25.5-16.5-25.5-25.5 0-5.5 5.5-6.5 12.5-6.5a35 35 0 0 1 14.5 3l4-13.5c-4.5-2-12-3-20-3Zm-131 2h-22l-14 65H22l9-45h.5l13.5 45h21.5l14-65H64l-9 45h-.5l-13-45Zm63 0h-18l-13 65h17l6-28H117l-5.5 28H129l13.5-65H125L119.5 32h-20l5-24.5Z";
 
@@ -171,6 +198,9 @@ fn Header(user: Option<StaffUser>, csrf: String, section: Section) -> impl IntoV
                             {nav_item("/clinics", "Clinics", Section::Clinics)}
                             {is_admin.then(|| nav_item("/admin/messages", "Messages", Section::Messages))}
                             {is_admin.then(|| nav_item("/admin/gateways", "Gateways", Section::Gateways))}
+                            {is_admin.then(|| nav_item("/admin/alerts", "Alerts", Section::Alerts))}
+                            {is_admin.then(|| nav_item("/admin/staff", "Staff", Section::Staff))}
+                            {is_admin.then(|| nav_item("/admin/audit", "Audit", Section::Audit))}
                         </ul>
                     </div>
                 </nav>
@@ -220,6 +250,29 @@ pub fn SuccessBanner(
             </div>
         </div>
     }
+}
+
+/// The NHS warning callout for open alerts: what is wrong and what to do, one paragraph each.
+#[component]
+pub fn AlertCallout(
+    /// The open alerts' summaries; nothing is shown when there are none.
+    summaries: Vec<String>,
+) -> impl IntoView {
+    (!summaries.is_empty()).then(|| {
+        let paragraphs = summaries
+            .into_iter()
+            .map(|summary| view! { <p data-alert="open">{summary}</p> })
+            .collect_view();
+        view! {
+            <div class="nhsuk-warning-callout">
+                <h2 class="nhsuk-warning-callout__label">
+                    <span class="nhsuk-u-visually-hidden">"Important: "</span>
+                    "Gateway problem"
+                </h2>
+                {paragraphs}
+            </div>
+        }
+    })
 }
 
 /// One problem in an error summary: the message and the field it links to.

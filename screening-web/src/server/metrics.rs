@@ -31,6 +31,8 @@ pub const MESSAGES: &str = "screening_messages";
 pub const OLDEST_PENDING: &str = "screening_oldest_pending_message_age_seconds";
 /// Seconds since each gateway was last seen, read at each scrape (absent when never seen).
 pub const LAST_SEEN: &str = "screening_gateway_last_seen_age_seconds";
+/// Alerts open now, by rule (every rule, zeros included), read at each scrape.
+pub const ALERTS_OPEN: &str = "screening_alerts_open";
 /// The database read pool's connections, open and idle, at each scrape.
 pub const DATABASE_CONNECTIONS: &str = "screening_database_connections";
 
@@ -84,6 +86,7 @@ fn describe() {
         DATABASE_CONNECTIONS,
         "The database read pool's connections, by state (open, idle)."
     );
+    metrics::describe_gauge!(ALERTS_OPEN, "Alerts open now, by rule.");
     metrics::describe_gauge!(
         LAST_SEEN,
         metrics::Unit::Seconds,
@@ -139,6 +142,11 @@ async fn record_database_figures(
     let (open, idle) = state.store.connections();
     metrics::gauge!(DATABASE_CONNECTIONS, "state" => "open").set(open as f64);
     metrics::gauge!(DATABASE_CONNECTIONS, "state" => "idle").set(idle as f64);
+    let alerts = state.store.open_alerts().await?;
+    for rule in screening_core::alert::AlertRule::ALL {
+        let count = alerts.iter().filter(|alert| alert.rule == rule).count();
+        metrics::gauge!(ALERTS_OPEN, "rule" => rule.code()).set(count as f64);
+    }
     for figures in state.store.gateway_figures().await? {
         let gateway = figures.gateway_id.to_string();
         for status in MessageStatus::ALL {

@@ -1,6 +1,7 @@
 //! The web server: an axum [`Router`] with the clinic pages, the admin, the live status stream,
 //! the static assets, and the hub's gateway API mounted beside them.
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 mod events;
@@ -8,8 +9,11 @@ pub mod form;
 pub mod format;
 mod health;
 pub mod html;
+pub mod limits;
 pub mod metrics;
 pub mod pages;
+pub mod retention;
+pub mod security;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +51,8 @@ pub struct WebConfig {
     pub metrics_token: Option<String>,
     /// The only folder relay key references (`file:`) may name.
     pub secrets_dir: Option<PathBuf>,
+    /// How long a page request may take before it is answered 503.
+    pub request_timeout: Duration,
 }
 
 impl Default for WebConfig {
@@ -59,6 +65,7 @@ impl Default for WebConfig {
             events_interval: Duration::from_secs(1),
             metrics_token: None,
             secrets_dir: None,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -70,14 +77,14 @@ pub struct AppState {
     pub store: Arc<dyn ScreeningStore>,
     /// How people sign in.
     pub authenticator: Arc<dyn Authenticator>,
-    /// Failed sign-ins, to slow password guessing.
-    pub throttle: Arc<auth::SignInThrottle>,
     /// Settings.
     pub config: Arc<WebConfig>,
     /// Becomes true when the server begins to shut down: long-lived streams end on it.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// The Prometheus recorder, when metrics are on (a metrics token is configured).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Live status streams open, per session (capped).
+    pub streams: limits::StreamCounts,
 }
 
 impl AppState {
@@ -85,11 +92,11 @@ impl AppState {
     pub fn new(store: Arc<dyn ScreeningStore>, config: WebConfig) -> Self {
         Self {
             authenticator: Arc::new(auth::PasswordAuthenticator::new(store.clone())),
-            throttle: Arc::default(),
             store,
             metrics: config.metrics_token.is_some().then(metrics::recorder),
             config: Arc::new(config),
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+            streams: limits::StreamCounts::default(),
         }
     }
 
@@ -133,6 +140,17 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
             post(pages::messages::resend),
         )
         .route(
+            "/admin/messages/{message_id}/payload",
+            post(pages::messages::show_payload),
+        )
+        .route("/admin/alerts", get(pages::alerts::list))
+        .route("/admin/audit", get(pages::audit::list))
+        .route(
+            "/admin/staff",
+            get(pages::staff::list).post(pages::staff::create),
+        )
+        .route("/admin/staff/{username}", post(pages::staff::change))
+        .route(
             "/admin/gateways",
             get(pages::gateways::list).post(pages::gateways::create),
         )
@@ -169,10 +187,12 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
         )
         .merge(signed_in)
         .layer(from_fn_with_state(state.clone(), auth::check_csrf))
+        .layer(from_fn_with_state(state.clone(), limits::time_limit))
         .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
         .nest_service("/pkg", ServeDir::new(state.config.site_root.join("pkg")))
         .fallback(pages::errors::not_found)
-        .with_state(state);
+        .with_state(state.clone());
+    let state_for_headers = state;
     // A span per HTTP request (method, path, request id) with its status and latency. The request
     // id comes from `X-Request-Id` or is made here, and is echoed in the response.
     let request_id = HeaderName::from_static("x-request-id");
@@ -180,21 +200,25 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
     if timed {
         app = app.layer(axum::middleware::from_fn(metrics::time_requests));
     }
-    app.layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %id
-                )
-            }),
-        )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    app.layer(from_fn_with_state(
+        state_for_headers,
+        security::security_headers,
+    ))
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id = %id
+            )
+        }),
+    )
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -58,13 +58,7 @@ impl TestApp {
                 .await
                 .expect("account");
         }
-        let hub = Hub::new(store.clone(), HubConfig::default());
-        let app = router(AppState::new(store.clone(), config), &hub);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (base, server) = serve(store.clone(), config).await;
         Some(TestApp {
             base,
             store,
@@ -170,13 +164,52 @@ impl TestApp {
             .state
     }
 
-    /// Stops the server and drops the database.
+    /// The database's URL (the first instance's).
+    pub fn database_url(&self) -> &str {
+        &self.test_store.as_ref().expect("the first instance").url
+    }
+
+    /// A second instance of the app on the same database (its own connections, its own memory),
+    /// as a second server behind a load balancer would be.
+    pub async fn another_instance(&self) -> TestApp {
+        let url = &self.test_store.as_ref().expect("the first instance").url;
+        let store = screening_store::connect(url)
+            .await
+            .expect("the database opens");
+        let (base, server) = serve(store.clone(), WebConfig::default()).await;
+        TestApp {
+            base,
+            store,
+            demo: self.demo.clone(),
+            test_store: None,
+            server,
+        }
+    }
+
+    /// Stops the server and drops the database (the first instance's).
     pub async fn stop(mut self) {
         self.server.abort();
         if let Some(test_store) = self.test_store.take() {
             test_store.cleanup().await;
         }
     }
+}
+
+/// Serves the app over `store` on a loopback port, with peer addresses (the sign-in limits use
+/// them); returns its base URL and the server's task.
+async fn serve(
+    store: Arc<dyn ScreeningStore>,
+    config: WebConfig,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let hub = Hub::new(store.clone(), HubConfig::default());
+    let app = router(AppState::new(store, config), &hub);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, server)
 }
 
 /// What came back.
@@ -256,6 +289,15 @@ impl Visitor {
                 .unwrap(),
         )
         .await
+    }
+
+    /// Opens the live event stream at `path` (e.g. a clinic's `/events`), left open for reading.
+    pub async fn open_stream(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// POST a form to a path, as it is (the test supplies any CSRF token).

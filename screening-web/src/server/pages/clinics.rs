@@ -15,7 +15,7 @@ use crate::live::{status_cell_id, LiveUpdates};
 use crate::server::auth::CSRF_FIELD;
 use crate::server::form::Form;
 use crate::server::format;
-use crate::server::html::{appointment_tag, ErrorSummary, Problem, Section};
+use crate::server::html::{appointment_tag, AlertCallout, ErrorSummary, Problem, Section};
 use crate::server::AppState;
 use crate::status::{StatusCell, StatusView};
 
@@ -141,6 +141,16 @@ async fn render_clinic(
     problems: Vec<Problem>,
 ) -> Result<Response, PageError> {
     let ClinicPage { summary, rows } = state.store.clinic_page(clinic_id).await?;
+    // Problems with the gateways serving this clinic's site, so staff know to use the manual
+    // process before they wonder why nothing reaches the modality.
+    let alerts: Vec<String> = state
+        .store
+        .open_alerts()
+        .await?
+        .into_iter()
+        .filter(|alert| alert.setting_id == summary.clinic.setting_id)
+        .map(|alert| alert.summary)
+        .collect();
     // The banner's cookie names the appointment, not the participant: the name is put back here.
     let banner =
         page.chrome
@@ -235,6 +245,7 @@ async fn render_clinic(
             <ErrorSummary problems=problems/>
             <span class="nhsuk-caption-l">{summary.setting_name.clone()}</span>
             <h1>{heading}" – "{format::date(summary.clinic.date)}</h1>
+            <AlertCallout summaries=alerts/>
             <LiveUpdates clinic_id=clinic_id.to_string()/>
             <table class="nhsuk-table">
                 <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{caption}</caption>
@@ -302,7 +313,7 @@ pub async fn perform_action(
     // One load and one render: the outcome worked out here is the one committed, and the store
     // checks in the transaction that the appointment is still at the version this page showed.
     let checked = match screening_core::send::act(&context, &request) {
-        Err(error) => Err(refuse(capitalise(&error.to_string()))),
+        Err(error) => Err(refuse(format::capitalised(&error.to_string()))),
         Ok(_) if context.appointment.version != version => Err(refuse(format!(
             "the appointment changed since you opened this page (it is now {}). Nothing was \
              changed: check it and try again.",
@@ -342,7 +353,7 @@ pub async fn perform_action(
         }
         Err(ActionError::Store(error)) => Err(error.into()),
         Err(refused) => {
-            let problem = refuse(capitalise(&refused.to_string()));
+            let problem = refuse(format::capitalised(&refused.to_string()));
             render_clinic(
                 &state,
                 &page,
@@ -353,12 +364,4 @@ pub async fn perform_action(
             .await
         }
     }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

@@ -196,7 +196,7 @@ impl GatewayForm {
                         .map_err(|e| e.to_string())
                 });
                 if let Err(error) = &key_ref {
-                    problems.push(Problem::field("relay_key_ref", capitalised(error)));
+                    problems.push(Problem::field("relay_key_ref", format::capitalised(error)));
                 }
                 key_ref.ok().map(|key_ref| {
                     Transport::Relay(RelayTransport {
@@ -224,13 +224,16 @@ impl GatewayForm {
             let destination_id = format!("route-destination-{index}");
             let parsed_type = MessageType::parse(message_type);
             if let Err(error) = &parsed_type {
-                problems.push(Problem::field(&type_id, capitalised(&error.to_string())));
+                problems.push(Problem::field(
+                    &type_id,
+                    format::capitalised(&error.to_string()),
+                ));
             }
             let parsed_destination = Destination::parse(destination);
             if let Err(error) = &parsed_destination {
                 problems.push(Problem::field(
                     &destination_id,
-                    capitalised(&error.to_string()),
+                    format::capitalised(&error.to_string()),
                 ));
             }
             if let (Ok(message_type), Ok(destination)) = (parsed_type, parsed_destination) {
@@ -258,14 +261,6 @@ impl GatewayForm {
             _ => Err(problems),
         }
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// `GET /admin/gateways/new`.
@@ -299,6 +294,8 @@ pub async fn create(
     match form.parse(id, &settings, state.config.secrets_dir.as_deref()) {
         Ok(gateway) => {
             state.store.save_gateway(&gateway, now_utc()).await?;
+            page.audit(&state, "added a gateway", gateway_subject(&gateway))
+                .await?;
             Ok(page.redirect_with_flash(
                 &format!("/admin/gateways/{id}"),
                 &format!(
@@ -381,6 +378,8 @@ pub async fn update(
     match form.parse(gateway_id, &settings, state.config.secrets_dir.as_deref()) {
         Ok(gateway) => {
             state.store.save_gateway(&gateway, now_utc()).await?;
+            page.audit(&state, "changed a gateway", gateway_subject(&gateway))
+                .await?;
             Ok(page.redirect_with_flash(
                 &format!("/admin/gateways/{gateway_id}"),
                 &format!("Gateway {} was saved.", gateway.name),
@@ -413,6 +412,12 @@ pub async fn issue_credential(
         .store
         .set_gateway_credential_hash(gateway_id, &hash_credential(&credential))
         .await?;
+    page.audit(
+        &state,
+        "issued a gateway credential (the old one stops working)",
+        gateway_subject(&gateway),
+    )
+    .await?;
     Ok(render_form(
         &page,
         Some((gateway_id, true)),
@@ -422,6 +427,11 @@ pub async fn issue_credential(
         Vec::new(),
         Some(credential),
     ))
+}
+
+/// How the audit page names a gateway.
+fn gateway_subject(gateway: &Gateway) -> String {
+    format!("gateway {} ({})", gateway.name, gateway.id)
 }
 
 fn render_form(
@@ -501,7 +511,7 @@ fn render_form(
                         <span><span class="nhsuk-u-visually-hidden">"Important: "</span>"Copy this credential now"</span>
                     </h3>
                     <p>"It is shown only this once and stored only as a hash. Give it to the gateway as its credential file or SCREENING_GATEWAY_CREDENTIAL."</p>
-                    <p><code id="new-credential" class="nhsuk-u-font-size-19" style="word-break:break-all">{credential}</code></p>
+                    <p><code id="new-credential" class="nhsuk-u-font-size-19 app-break-all">{credential}</code></p>
                 </div>
             })}
             <p>{if issued {

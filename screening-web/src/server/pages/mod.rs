@@ -2,11 +2,14 @@
 //! successful form with a redirect back (303) and a one-off banner, or a refused one with the same
 //! page, an error summary and a 4xx status.
 
+pub mod alerts;
+pub mod audit;
 pub mod clinics;
 pub mod errors;
 pub mod gateways;
 pub mod messages;
 pub mod sign_in;
+pub mod staff;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -86,6 +89,24 @@ impl Page {
             append_cookie(&mut response, &set_cookie(FLASH_COOKIE, "", 0, self.secure));
         }
         response
+    }
+
+    /// Records, for the audit page, that this person did `action` to `subject`.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        subject: String,
+    ) -> Result<(), screening_core::prelude::StoreError> {
+        state
+            .store
+            .record_admin_event(&screening_store::AdminEvent {
+                occurred_at: screening_store::now_utc(),
+                actor: self.session.user.username.to_string(),
+                action: action.into(),
+                subject,
+            })
+            .await
     }
 
     /// A redirect (303) to `to` that shows `flash` there once.

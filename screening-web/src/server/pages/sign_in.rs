@@ -1,16 +1,20 @@
 //! Signing in and out.
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use leptos::prelude::*;
+use screening_store::now_utc;
 use serde::Deserialize;
 
 use super::append_cookie;
 use crate::server::auth::{
     cookie, csrf_token, current_session, over_tls, random_token, safe_return_to, set_cookie,
-    start_session, token_hash, Session, SignInError, ANON_COOKIE, SESSION_COOKIE, SESSION_HOURS,
+    start_session, token_hash, Admission, Session, SignInError, SignInLimits, ANON_COOKIE,
+    SESSION_COOKIE, SESSION_HOURS,
 };
 use crate::server::form::Form;
 use crate::server::html::{
@@ -54,6 +58,7 @@ pub async fn form(
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
+    connected: Option<Extension<ConnectInfo<SocketAddr>>>,
     Extension(form): Extension<Form>,
 ) -> Response {
     let return_to = safe_return_to(form.get("return_to"));
@@ -77,13 +82,24 @@ pub async fn sign_in(
             None,
         );
     }
-    let now = std::time::Instant::now();
-    if state.throttle.is_locked(username, now) {
-        let problem = Problem::field(
-            "username",
+    let address = connected.map(|Extension(ConnectInfo(address))| address.ip());
+    let admission =
+        match SignInLimits::admit(state.store.as_ref(), username, address, now_utc()).await {
+            Ok(admission) => admission,
+            Err(error) => return super::errors::PageError::Store(error).into_response(),
+        };
+    let refusal = match admission {
+        Admission::Allowed => None,
+        Admission::TooManyForUsername => Some(
             "Too many failed sign-ins for this username. Wait 15 minutes, or ask an administrator \
              to reset your password",
-        );
+        ),
+        Admission::TooManyFromAddress => Some(
+            "Too many sign-ins from your network. Wait 15 minutes, or ask an administrator for help",
+        ),
+    };
+    if let Some(refusal) = refusal {
+        let problem = Problem::field("username", refusal);
         return render_form(
             &state,
             &headers,
@@ -96,7 +112,11 @@ pub async fn sign_in(
     }
     match state.authenticator.sign_in(username, password).await {
         Ok(user) => {
-            state.throttle.clear(username);
+            if let Err(error) =
+                SignInLimits::signed_in(state.store.as_ref(), username, address).await
+            {
+                return super::errors::PageError::Store(error).into_response();
+            }
             let token = match start_session(state.store.as_ref(), &user).await {
                 Ok(token) => token,
                 Err(error) => return super::errors::PageError::Store(error).into_response(),
@@ -110,21 +130,18 @@ pub async fn sign_in(
             append_cookie(&mut response, &set_cookie(ANON_COOKIE, "", 0, secure));
             response
         }
-        Err(SignInError::Rejected) => {
-            state.throttle.record_failure(username, now);
-            render_form(
-                &state,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                &return_to,
-                username,
-                vec![Problem::field(
-                    "username",
-                    SignInError::Rejected.to_string(),
-                )],
-                None,
-            )
-        }
+        Err(SignInError::Rejected) => render_form(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            &return_to,
+            username,
+            vec![Problem::field(
+                "username",
+                SignInError::Rejected.to_string(),
+            )],
+            None,
+        ),
         Err(SignInError::Store(error)) => super::errors::PageError::Store(error).into_response(),
     }
 }

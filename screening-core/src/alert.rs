@@ -1,0 +1,440 @@
+//! Alerts: what operations staff must hear before the clinic notices. An alert opens once when its
+//! condition becomes true, stays open while it holds, and resolves when it stops holding; each
+//! transition is an event that is kept and sent on (webhooks).
+//!
+//! Pure: the store reports what it sees of each gateway ([`GatewayObservation`]), [`conditions`]
+//! says which conditions hold now, and [`reconcile`] turns them and the alerts already open into
+//! the changes to make. The clock is passed in.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GatewayId, SettingId};
+use crate::london;
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertRule {
+    /// The gateway has not called the hub for longer than the threshold.
+    GatewaySilent,
+    /// A message has waited for the gateway longer than the threshold: orders are not reaching
+    /// the modality.
+    MessagesWaiting,
+    /// Messages to the gateway failed and have not been resent successfully.
+    MessagesFailed,
+}
+
+impl AlertRule {
+    /// Every rule.
+    pub const ALL: [AlertRule; 3] = [
+        AlertRule::GatewaySilent,
+        AlertRule::MessagesWaiting,
+        AlertRule::MessagesFailed,
+    ];
+
+    /// The stored and sent code (`gateway_silent`, `messages_waiting`, `messages_failed`).
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertRule::GatewaySilent => "gateway_silent",
+            AlertRule::MessagesWaiting => "messages_waiting",
+            AlertRule::MessagesFailed => "messages_failed",
+        }
+    }
+
+    /// The rule with this code.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|rule| rule.code() == code)
+    }
+}
+
+/// What happened to an alert: the two events a webhook hears of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertTransition {
+    /// Its condition became true.
+    Opened,
+    /// Its condition stopped being true.
+    Resolved,
+}
+
+impl AlertTransition {
+    /// The stored and sent code (`opened`, `resolved`).
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertTransition::Opened => "opened",
+            AlertTransition::Resolved => "resolved",
+        }
+    }
+
+    /// The transition with this code.
+    pub fn parse(code: &str) -> Option<Self> {
+        [AlertTransition::Opened, AlertTransition::Resolved]
+            .into_iter()
+            .find(|transition| transition.code() == code)
+    }
+}
+
+/// When each rule fires. Every threshold can be set on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertThresholds {
+    /// A gateway not heard from for longer than this is silent. Keep it above the agent's
+    /// heartbeat interval and long-poll wait (the hub records contact at a poll's start).
+    pub gateway_silent: TimeDelta,
+    /// A message pending longer than this is not being delivered.
+    pub oldest_pending: TimeDelta,
+    /// This many unresolved failures open the failure alert (at least 1).
+    pub failed_messages: u64,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        Self {
+            gateway_silent: TimeDelta::minutes(10),
+            oldest_pending: TimeDelta::minutes(5),
+            failed_messages: 1,
+        }
+    }
+}
+
+/// What the store sees of one gateway at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayObservation {
+    /// The gateway.
+    pub gateway_id: GatewayId,
+    /// Its display name ("Leeds gateway").
+    pub gateway_name: String,
+    /// The setting whose clinics it serves (where the banner shows).
+    pub setting_id: SettingId,
+    /// When it was set up: a gateway never heard from is silent from then.
+    pub created_at: DateTime<Utc>,
+    /// When it last called the hub.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// When its oldest pending message was created.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Failed messages that are still their appointment's latest (not resent).
+    pub unresolved_failures: u64,
+    /// When the earliest of those failed.
+    pub earliest_failure_at: Option<DateTime<Utc>>,
+}
+
+/// A condition that holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertCondition {
+    /// Which rule.
+    pub rule: AlertRule,
+    /// Which gateway.
+    pub gateway_id: GatewayId,
+    /// The gateway's setting (where the banner shows).
+    pub setting_id: SettingId,
+    /// Since when it has been true.
+    pub since: DateTime<Utc>,
+    /// What staff read, in a sentence that says what to do.
+    pub summary: String,
+}
+
+/// An alert that is open, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAlert {
+    /// The stored alert's number.
+    pub id: i64,
+    /// Which rule.
+    pub rule: AlertRule,
+    /// Which gateway.
+    pub gateway_id: GatewayId,
+}
+
+/// A change to make to the stored alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertChange {
+    /// A condition became true: open an alert for it.
+    Open(AlertCondition),
+    /// An open alert's condition is no longer true: resolve it.
+    Resolve(OpenAlert),
+}
+
+/// The conditions that hold at `now`.
+pub fn conditions(
+    observations: &[GatewayObservation],
+    thresholds: &AlertThresholds,
+    now: DateTime<Utc>,
+) -> Vec<AlertCondition> {
+    let mut holding = Vec::new();
+    for gateway in observations {
+        let condition = |rule, since, summary| AlertCondition {
+            rule,
+            gateway_id: gateway.gateway_id,
+            setting_id: gateway.setting_id,
+            since,
+            summary,
+        };
+        let heard = gateway.last_seen_at.unwrap_or(gateway.created_at);
+        if now - heard > thresholds.gateway_silent {
+            let since = match gateway.last_seen_at {
+                Some(at) => format!("since {}", wall_clock(at, now)),
+                None => "since it was set up".to_string(),
+            };
+            holding.push(condition(
+                AlertRule::GatewaySilent,
+                heard,
+                format!(
+                    "The {} has not been heard from {since}. Check that it is running.",
+                    gateway.gateway_name
+                ),
+            ));
+        }
+        if let Some(oldest) = gateway.oldest_pending_at {
+            if now - oldest > thresholds.oldest_pending {
+                holding.push(condition(
+                    AlertRule::MessagesWaiting,
+                    oldest,
+                    format!(
+                        "Messages to the {} are not being delivered since {}. Use the manual process.",
+                        gateway.gateway_name,
+                        wall_clock(oldest, now)
+                    ),
+                ));
+            }
+        }
+        if gateway.unresolved_failures >= thresholds.failed_messages.max(1) {
+            let since = gateway.earliest_failure_at.unwrap_or(now);
+            let count = gateway.unresolved_failures;
+            holding.push(condition(
+                AlertRule::MessagesFailed,
+                since,
+                format!(
+                    "{count} {} to the {} failed (the first at {}). Check the messages and resend.",
+                    if count == 1 { "message" } else { "messages" },
+                    gateway.gateway_name,
+                    wall_clock(since, now)
+                ),
+            ));
+        }
+    }
+    holding
+}
+
+/// What to change so that exactly the holding conditions have an open alert: open the new ones,
+/// resolve the open ones that no longer hold, leave the rest (an alert opens once).
+pub fn reconcile(open: &[OpenAlert], holding: &[AlertCondition]) -> Vec<AlertChange> {
+    let mut changes: Vec<AlertChange> = holding
+        .iter()
+        .filter(|condition| {
+            !open.iter().any(|alert| {
+                alert.rule == condition.rule && alert.gateway_id == condition.gateway_id
+            })
+        })
+        .cloned()
+        .map(AlertChange::Open)
+        .collect();
+    changes.extend(
+        open.iter()
+            .filter(|alert| {
+                !holding.iter().any(|condition| {
+                    condition.rule == alert.rule && condition.gateway_id == alert.gateway_id
+                })
+            })
+            .cloned()
+            .map(AlertChange::Resolve),
+    );
+    changes
+}
+
+/// "09:12" on the same UK day as `now`, "09:12 on 1 December" on another.
+fn wall_clock(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let local = london::local(at);
+    if local.date() == london::today(now) {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%H:%M on %-d %B").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn leeds() -> GatewayObservation {
+        GatewayObservation {
+            gateway_id: GatewayId::from_uuid(Uuid::from_u128(1)),
+            gateway_name: "Leeds gateway".into(),
+            setting_id: SettingId::from_uuid(Uuid::from_u128(2)),
+            created_at: at("2026-07-01T07:00:00Z"),
+            last_seen_at: Some(at("2026-07-01T08:10:00Z")),
+            oldest_pending_at: None,
+            unresolved_failures: 0,
+            earliest_failure_at: None,
+        }
+    }
+
+    fn rules(holding: &[AlertCondition]) -> Vec<AlertRule> {
+        holding.iter().map(|condition| condition.rule).collect()
+    }
+
+    #[test]
+    fn a_gateway_heard_from_recently_with_nothing_waiting_raises_nothing() {
+        let now = at("2026-07-01T08:15:00Z");
+        assert!(conditions(&[leeds()], &AlertThresholds::default(), now).is_empty());
+    }
+
+    #[test]
+    fn a_gateway_silent_past_the_threshold_is_reported_in_uk_time() {
+        let now = at("2026-07-01T08:20:01Z");
+        let holding = conditions(&[leeds()], &AlertThresholds::default(), now);
+        assert_eq!(rules(&holding), [AlertRule::GatewaySilent]);
+        // 08:10 UTC is 09:10 BST.
+        assert_eq!(
+            holding[0].summary,
+            "The Leeds gateway has not been heard from since 09:10. Check that it is running."
+        );
+        assert_eq!(holding[0].since, at("2026-07-01T08:10:00Z"));
+        // Exactly at the threshold it is not yet silent.
+        let at_threshold = at("2026-07-01T08:20:00Z");
+        assert!(conditions(&[leeds()], &AlertThresholds::default(), at_threshold).is_empty());
+    }
+
+    #[test]
+    fn a_gateway_never_heard_from_is_silent_from_when_it_was_set_up() {
+        let never = GatewayObservation {
+            last_seen_at: None,
+            ..leeds()
+        };
+        let holding = conditions(
+            &[never],
+            &AlertThresholds::default(),
+            at("2026-07-01T07:11:00Z"),
+        );
+        assert_eq!(rules(&holding), [AlertRule::GatewaySilent]);
+        assert!(holding[0].summary.contains("since it was set up"));
+    }
+
+    #[test]
+    fn a_message_waiting_past_the_threshold_says_to_use_the_manual_process() {
+        let waiting = GatewayObservation {
+            oldest_pending_at: Some(at("2026-01-15T09:12:00Z")),
+            last_seen_at: Some(at("2026-01-15T09:16:00Z")),
+            ..leeds()
+        };
+        let thresholds = AlertThresholds::default();
+        assert!(conditions(
+            std::slice::from_ref(&waiting),
+            &thresholds,
+            at("2026-01-15T09:16:59Z")
+        )
+        .is_empty());
+        let holding = conditions(&[waiting], &thresholds, at("2026-01-15T09:17:01Z"));
+        assert_eq!(rules(&holding), [AlertRule::MessagesWaiting]);
+        // GMT in January: the wall clock is UTC.
+        assert_eq!(
+            holding[0].summary,
+            "Messages to the Leeds gateway are not being delivered since 09:12. Use the manual process."
+        );
+    }
+
+    #[test]
+    fn a_time_on_another_day_names_the_day() {
+        let waiting = GatewayObservation {
+            oldest_pending_at: Some(at("2026-11-30T16:45:00Z")),
+            last_seen_at: Some(at("2026-12-01T09:00:00Z")),
+            ..leeds()
+        };
+        let holding = conditions(
+            &[waiting],
+            &AlertThresholds::default(),
+            at("2026-12-01T09:01:00Z"),
+        );
+        assert!(
+            holding[0].summary.contains("since 16:45 on 30 November"),
+            "{}",
+            holding[0].summary
+        );
+    }
+
+    #[test]
+    fn unresolved_failures_raise_an_alert_from_the_configured_count() {
+        let failing = GatewayObservation {
+            unresolved_failures: 2,
+            earliest_failure_at: Some(at("2026-07-01T08:12:00Z")),
+            ..leeds()
+        };
+        let now = at("2026-07-01T08:13:00Z");
+        let holding = conditions(
+            std::slice::from_ref(&failing),
+            &AlertThresholds::default(),
+            now,
+        );
+        assert_eq!(rules(&holding), [AlertRule::MessagesFailed]);
+        assert_eq!(
+            holding[0].summary,
+            "2 messages to the Leeds gateway failed (the first at 09:12). Check the messages and resend."
+        );
+        let three = AlertThresholds {
+            failed_messages: 3,
+            ..AlertThresholds::default()
+        };
+        assert!(conditions(&[failing], &three, now).is_empty());
+    }
+
+    #[test]
+    fn a_condition_opens_once_and_resolves_once() {
+        let gateway = leeds();
+        let thresholds = AlertThresholds::default();
+        let silent = conditions(
+            std::slice::from_ref(&gateway),
+            &thresholds,
+            at("2026-07-01T09:00:00Z"),
+        );
+        // Nothing open: open it.
+        let changes = reconcile(&[], &silent);
+        assert_eq!(changes, vec![AlertChange::Open(silent[0].clone())]);
+        // Open and still true: nothing to do.
+        let open = OpenAlert {
+            id: 7,
+            rule: AlertRule::GatewaySilent,
+            gateway_id: gateway.gateway_id,
+        };
+        assert!(reconcile(std::slice::from_ref(&open), &silent).is_empty());
+        // Open and no longer true: resolve it.
+        assert_eq!(
+            reconcile(std::slice::from_ref(&open), &[]),
+            vec![AlertChange::Resolve(open)]
+        );
+    }
+
+    #[test]
+    fn alerts_are_kept_apart_by_rule_and_gateway() {
+        let other = GatewayObservation {
+            gateway_id: GatewayId::from_uuid(Uuid::from_u128(9)),
+            gateway_name: "Bradford gateway".into(),
+            ..leeds()
+        };
+        let holding = conditions(
+            &[leeds(), other.clone()],
+            &AlertThresholds::default(),
+            at("2026-07-01T09:00:00Z"),
+        );
+        let open = [OpenAlert {
+            id: 1,
+            rule: AlertRule::GatewaySilent,
+            gateway_id: leeds().gateway_id,
+        }];
+        let changes = reconcile(&open, &holding);
+        assert_eq!(changes.len(), 1);
+        assert!(matches!(&changes[0], AlertChange::Open(c) if c.gateway_id == other.gateway_id));
+    }
+
+    #[test]
+    fn every_rule_code_reads_back() {
+        for rule in AlertRule::ALL {
+            assert_eq!(AlertRule::parse(rule.code()), Some(rule));
+        }
+        assert_eq!(AlertRule::parse("bogus"), None);
+    }
+}
