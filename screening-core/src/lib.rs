@@ -93,6 +93,7 @@ pub mod alert;
 pub mod appointment;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod echo;
 pub mod fhir;
 pub mod gateway;
 pub mod ids;

@@ -269,6 +269,32 @@ impl LocalHub {
             .expect("sending writes a message")
     }
 
+    /// Sends the demo gateway an echo and waits (up to 20 s) for its answer; the record after it.
+    pub async fn echo(&self) -> screening_core::echo::EchoRecord {
+        let gateway = self.demo.gateway.id;
+        self.store
+            .request_echo(
+                gateway,
+                MessageId::from_uuid(uuid::Uuid::new_v4()),
+                now_utc(),
+                "test",
+            )
+            .await
+            .expect("the echo is asked for");
+        for _ in 0..2_000 {
+            let records = self.store.echo_records().await.expect("echo records");
+            let (_, record) = records
+                .into_iter()
+                .find(|(id, _)| *id == gateway)
+                .expect("the demo gateway's record");
+            if record.requested_at.is_none() {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the echo was never answered");
+    }
+
     /// Waits (up to 20 s) until the message reaches `status`.
     pub async fn until_status(&self, id: MessageId, status: MessageStatus) -> Message {
         for _ in 0..20_000 {
@@ -513,6 +539,8 @@ impl LocalHub {
                     max: Duration::from_millis(300),
                 },
                 rescan: Duration::from_millis(200),
+                // A rendezvous nobody answers fails within a test (30 s by default).
+                reply_timeout: Duration::from_secs(5),
                 secrets_dir: Some(self.secrets.path().to_path_buf()),
                 signing_key: Some(self.signing_key.clone()),
                 ..DispatcherConfig::default()

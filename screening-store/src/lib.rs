@@ -38,6 +38,8 @@ mod web;
 #[macro_use]
 pub mod alerts;
 #[macro_use]
+pub mod echo;
+#[macro_use]
 pub mod retention;
 mod notify;
 mod postgres;
@@ -53,6 +55,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use screening_core::prelude::*;
 
 pub use alerts::{AlertEventRecord, AlertRecord, AlertStore, WebhookState};
+pub use echo::EchoStore;
 pub use postgres::PgStore;
 pub use retention::{Pruned, RetentionPolicy, RetentionStore};
 pub use rows::ClinicAppointment;
@@ -69,7 +72,7 @@ pub use web::{
 /// the admin and the demo. Implemented by [`SqliteStore`] and [`PgStore`].
 #[async_trait]
 pub trait ScreeningStore:
-    AppointmentStore + Outbox + WebStore + AlertStore + RetentionStore
+    AppointmentStore + Outbox + WebStore + AlertStore + RetentionStore + EchoStore
 {
     /// Creates or replaces a gateway and its routes.
     async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError>;

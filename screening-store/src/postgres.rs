@@ -153,4 +153,5 @@ impl_web_store!(
     appointment_low_hex: "upper(right(replace(m.appointment_id::text, '-', ''), 14))"
 );
 impl_alert_store!(store: PgStore);
+impl_echo_store!(store: PgStore);
 impl_retention_store!(store: PgStore);

@@ -126,10 +126,12 @@ macro_rules! impl_sql_store {
             }
 
             async fn pending_exists(&self, gateway_id: GatewayId) -> Result<bool, StoreError> {
+                // An echo waiting to be taken counts: it travels the same path.
                 sqlx::query_scalar(concat!(
                     "SELECT EXISTS (SELECT 1 FROM messages WHERE gateway_id = $1 AND ",
                     pending!(),
-                    ")"
+                    ") OR EXISTS (SELECT 1 FROM gateways WHERE id = $1 AND echo_id IS NOT NULL \
+                     AND echo_lease_expires_at IS NULL)"
                 ))
                 .bind(gateway_id.as_uuid())
                 .fetch_one(&self.pool)

@@ -143,6 +143,7 @@ impl_web_store!(
     appointment_low_hex: "substr(hex(m.appointment_id), 19)"
 );
 impl_alert_store!(store: SqliteStore);
+impl_echo_store!(store: SqliteStore);
 impl_retention_store!(store: SqliteStore);
 
 #[cfg(test)]

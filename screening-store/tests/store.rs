@@ -64,6 +64,7 @@ on_both_backends!(
     unresolved_failures_count_until_the_appointment_is_resent,
     retention_removes_old_payloads_then_old_records_and_never_a_moving_message,
     a_messages_history_has_every_step_and_the_admin_finds_it_by_business_keys,
+    an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path,
 );
 
 fn day() -> NaiveDate {
@@ -1657,14 +1658,14 @@ async fn a_messages_history_has_every_step_and_the_admin_finds_it_by_business_ke
         .unwrap();
     assert_eq!(
         found(MessageFilter {
-            nhs_number: Some(participant.nhs_number.clone()),
+            nhs_number: Some(participant.nhs_number),
             ..Default::default()
         })
         .await,
         [second.id, first.id]
     );
     assert!(found(MessageFilter {
-        nhs_number: Some(other.nhs_number.clone()),
+        nhs_number: Some(other.nhs_number),
         ..Default::default()
     })
     .await
@@ -1710,6 +1711,107 @@ async fn a_messages_history_has_every_step_and_the_admin_finds_it_by_business_ke
         })
         .await,
         [first.id]
+    );
+    test.cleanup().await;
+}
+
+async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.clone();
+    let gateway = demo.gateway.id;
+    let record = |store: Arc<dyn ScreeningStore>| async move {
+        store
+            .echo_records()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| *id == gateway)
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        record(store.clone()).await.proof(t(0)),
+        screening_core::echo::Proof::NotChecked
+    );
+    // A gateway waiting for work is woken by the echo, as by an order.
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .wait_for_pending(gateway, Duration::from_secs(10))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let echo = MessageId::from_uuid(Uuid::new_v4());
+    store
+        .request_echo(gateway, echo, t(100), "schedule")
+        .await
+        .unwrap();
+    assert!(waiting.await.unwrap().unwrap(), "woken by the echo");
+    assert_eq!(
+        store.take_echo(gateway, t(101), t(131)).await.unwrap(),
+        Some((echo, t(100)))
+    );
+    assert_eq!(
+        store.take_echo(gateway, t(102), t(132)).await.unwrap(),
+        None,
+        "leased"
+    );
+    assert!(!store
+        .wait_for_pending(gateway, Duration::ZERO)
+        .await
+        .unwrap());
+    // Unanswered past its lease: taken again.
+    assert_eq!(
+        store.take_echo(gateway, t(131), t(161)).await.unwrap(),
+        Some((echo, t(100)))
+    );
+    let round_trip = store
+        .answer_echo(gateway, echo, t(103), Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(round_trip, 3_000);
+    assert_eq!(
+        record(store.clone()).await.proof(t(104)),
+        screening_core::echo::Proof::Proven {
+            at: t(103),
+            round_trip_ms: 3_000
+        }
+    );
+    // Answered once; an unknown echo or another gateway's is not found.
+    assert!(matches!(
+        store.answer_echo(gateway, echo, t(105), Ok(())).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let unknown_gateway = GatewayId::from_uuid(Uuid::new_v4());
+    assert!(matches!(
+        store.request_echo(unknown_gateway, echo, t(105), "x").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // A failed echo keeps the last proof's time and says why.
+    let second = MessageId::from_uuid(Uuid::new_v4());
+    store
+        .request_echo(gateway, second, t(400), "admin")
+        .await
+        .unwrap();
+    store
+        .answer_echo(
+            gateway,
+            second,
+            t(401),
+            Err("worklist: the DICOM listener did not answer"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        record(store.clone()).await.proof(t(402)),
+        screening_core::echo::Proof::NotProven {
+            since: Some(t(103)),
+            why: "worklist: the DICOM listener did not answer".into()
+        }
     );
     test.cleanup().await;
 }

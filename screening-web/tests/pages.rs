@@ -856,6 +856,79 @@ fn bradford_relay<'a>(setting: &'a str, key_ref: &'a str) -> Vec<(&'a str, &'a s
 }
 
 #[tokio::test]
+async fn the_admin_sends_an_echo_and_sees_the_gateway_proven_by_its_answer() {
+    let app = TestApp::sqlite().await;
+    let admin = app.signed_in(ADMIN).await;
+    let gateway = app.demo.gateway.id;
+    let list = admin.get("/admin/gateways").await;
+    assert!(list.body.contains("data-proof=\"not-checked\""));
+    let echo_path = format!("/admin/gateways/{gateway}/echo");
+    assert_eq!(
+        admin.post(&echo_path, &[]).await.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token, no echo"
+    );
+    let sent = admin.submit("/admin/gateways", &echo_path, &[]).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    assert_eq!(sent.location(), "/admin/gateways");
+    let waiting = admin.get("/admin/gateways").await;
+    assert!(waiting.body.contains("An echo is on its way to the"));
+    assert!(waiting.body.contains("data-proof=\"not-proven\""));
+    let events = app.store.admin_events(10).await.unwrap();
+    assert_eq!(events[0].action, "sent an echo to a gateway");
+
+    // The gateway takes it over the hub API, like an order, and confirms it.
+    let credential = screening_gateway::auth::generate_credential();
+    app.store
+        .set_gateway_credential_hash(
+            gateway,
+            &screening_gateway::auth::hash_credential(&credential),
+        )
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let taken: serde_json::Value = client
+        .get(format!("{}/api/v1/gateways/{gateway}/messages", app.base))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let echo = &taken["messages"][0];
+    assert_eq!(echo["type"], "ECHO");
+    assert_eq!(echo["destination"], "log:");
+    let confirmed = client
+        .post(format!(
+            "{}/api/v1/gateways/{gateway}/messages/{}/confirmation",
+            app.base,
+            echo["message_id"].as_str().unwrap()
+        ))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let proven = admin.get("/admin/gateways").await;
+    assert!(proven.body.contains("data-proof=\"proven\""));
+    assert!(proven.body.contains("Proven working at "));
+    assert!(proven.body.contains(" ms)"));
+    assert_eq!(
+        admin
+            .submit(
+                "/admin/gateways",
+                &format!("/admin/gateways/{}/echo", uuid::Uuid::new_v4()),
+                &[]
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_gateway_admin_creates_and_edits_gateways_and_shows_their_backlog() {
     let app = TestApp::sqlite().await;
     let admin = app.signed_in(ADMIN).await;

@@ -47,6 +47,8 @@ pub struct Agent {
     forwarding: Arc<tokio::sync::Mutex<()>>,
     /// The worklist's listening socket and store, when the agent serves one.
     worklist: Option<(tokio::net::TcpListener, WorklistStore)>,
+    /// How echoes are answered.
+    echo: EchoChecks,
     started: Instant,
 }
 
@@ -87,12 +89,36 @@ impl Agent {
                 forwarder.with_worklist(store.clone(), settings.settings.station_ae_title.clone());
             worklist = Some((listener, store));
         }
+        let probe = worklist.as_ref().zip(config.worklist.as_ref()).and_then(
+            |((listener, _), settings)| {
+                let mut address = listener.local_addr().ok()?;
+                if address.ip().is_unspecified() {
+                    address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                Some(WorklistProbe {
+                    address,
+                    called: settings.settings.ae_title.clone(),
+                    // A worklist that admits only some modalities admits the first of them.
+                    calling: settings
+                        .settings
+                        .allowed_calling_ae_titles
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "SCREENING_ECHO".into()),
+                })
+            },
+        );
+        let echo = EchoChecks {
+            signatures: config.signatures.clone(),
+            worklist: probe,
+        };
         Ok(Self {
             config,
             inbox,
             hub,
             forwarder,
             worklist,
+            echo,
             forwarding: Arc::default(),
             started: Instant::now(),
         })
@@ -155,6 +181,7 @@ impl Agent {
         }
         if let Some(endpoint) = self.config.relay.clone() {
             let pushed = PushedMessages {
+                echo: self.echo.clone(),
                 inbox: self.inbox.clone(),
                 signatures: self.config.signatures.clone(),
                 forwarder: self.forwarder.clone(),
@@ -205,6 +232,10 @@ impl Agent {
                     hub_failures = 0;
                     let now = Utc::now();
                     for message in &messages {
+                        if message.message_type.is_echo() {
+                            self.report_echo(message).await;
+                            continue;
+                        }
                         admit(&self.inbox, &self.config.signatures, message, now).await?;
                     }
                 }
@@ -295,6 +326,24 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Answers a polled echo to the hub: confirmed when every check passes, else failed with
+    /// the reason. Nothing is stored: a lost answer leaves the path unproven, which is the truth.
+    async fn report_echo(&self, message: &GatewayMessage) {
+        let id = message.message_id;
+        let outcome = self.echo.answer(message).await;
+        let reported = match &outcome {
+            Ok(()) => self.hub.confirm(id).await,
+            Err(why) => self.hub.fail(id, why).await,
+        };
+        match (outcome, reported) {
+            (Ok(()), Ok(_)) => tracing::debug!(echo_id = %id, "echo answered"),
+            (Err(why), Ok(_)) => {
+                tracing::warn!(echo_id = %id, error = %why, "echo answered: a check failed")
+            }
+            (_, Err(error)) => tracing::warn!(echo_id = %id, %error, "answering the echo failed"),
+        }
     }
 
     /// Reports outcomes; `Err` (after logging) when the hub could not be reached, to back off.
@@ -448,9 +497,41 @@ async fn report_procedures(
     }
 }
 
+/// What the agent checks before answering an echo: the hub's signature, as for an order, and
+/// its worklist's DICOM listener when it serves one.
+#[derive(Clone)]
+struct EchoChecks {
+    signatures: screening_core::signing::TrustedHubKeys,
+    worklist: Option<WorklistProbe>,
+}
+
+/// How the agent reaches its own worklist listener, as a modality would.
+#[derive(Clone)]
+struct WorklistProbe {
+    address: std::net::SocketAddr,
+    called: String,
+    calling: String,
+}
+
+impl EchoChecks {
+    /// Answers an echo without forwarding it; `Err` names the check that failed.
+    async fn answer(&self, message: &GatewayMessage) -> Result<(), String> {
+        self.signatures
+            .verify(message, Utc::now())
+            .map_err(|refusal| refusal.to_string())?;
+        match &self.worklist {
+            Some(probe) => {
+                crate::worklist::check_listener(probe.address, &probe.calling, &probe.called).await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 /// What the relay listener needs to take a pushed message into the inbox and forward it.
 #[derive(Clone)]
 struct PushedMessages {
+    echo: EchoChecks,
     inbox: Inbox,
     signatures: screening_core::signing::TrustedHubKeys,
     forwarder: Forwarder,
@@ -469,6 +550,12 @@ impl PushedMessages {
             message_id: id,
             reason,
         };
+        if message.message_type.is_echo() {
+            return match self.echo.answer(&message).await {
+                Ok(()) => reply(RelayStatus::Processed, None),
+                Err(why) => reply(RelayStatus::Error, Some(why)),
+            };
+        }
         let _forwarding = self.forwarding.lock().await;
         let result: Result<RelayReply, InboxError> = async {
             // A refusal is also reported over HTTP by the polling loop, so the hub hears of it

@@ -15,6 +15,10 @@ pub const CONFIRMED: &str = "screening_messages_confirmed_total";
 pub const FAILED: &str = "screening_messages_failed_total";
 /// Seconds from "Send to modality" committed to confirmed by the gateway, by transport.
 pub const COMMIT_TO_CONFIRMED: &str = "screening_commit_to_confirmed_seconds";
+/// Echoes answered, by gateway, transport and outcome (`ok` or `failed`).
+pub const ECHOES: &str = "screening_echoes_total";
+/// The last good echo's round trip, by gateway.
+pub const ECHO_ROUND_TRIP: &str = "screening_echo_round_trip_seconds";
 
 /// How a message reached its gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +68,20 @@ pub fn failed(gateway: GatewayId, path: Path) {
         .increment(1);
 }
 
+/// Counts an echo's answer; a good one also sets the gateway's round trip.
+pub fn echo_answered(gateway: GatewayId, path: Path, round_trip_ms: Option<i64>) {
+    let outcome = if round_trip_ms.is_some() {
+        "ok"
+    } else {
+        "failed"
+    };
+    metrics::counter!(ECHOES, "gateway" => gateway.to_string(), "transport" => path.label(), "outcome" => outcome)
+        .increment(1);
+    if let Some(ms) = round_trip_ms {
+        metrics::gauge!(ECHO_ROUND_TRIP, "gateway" => gateway.to_string()).set(ms as f64 / 1000.0);
+    }
+}
+
 /// Says what each metric is, once, for the exporter's `# HELP` lines.
 pub fn describe() {
     metrics::describe_counter!(DELIVERED, "Messages a gateway took (marked delivered).");
@@ -73,6 +91,15 @@ pub fn describe() {
     );
     metrics::describe_counter!(CONFIRMED, "Messages confirmed by their gateway.");
     metrics::describe_counter!(FAILED, "Messages parked as failed.");
+    metrics::describe_counter!(
+        ECHOES,
+        "Echoes answered through the path orders take, by outcome (ok or failed)."
+    );
+    metrics::describe_gauge!(
+        ECHO_ROUND_TRIP,
+        metrics::Unit::Seconds,
+        "Round trip of the gateway's last good echo, from asked for to answered."
+    );
     metrics::describe_histogram!(
         COMMIT_TO_CONFIRMED,
         metrics::Unit::Seconds,

@@ -21,6 +21,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::TimeDelta;
+use screening_core::echo::echo_message;
 use screening_core::prelude::*;
 use screening_core::procedure::ProcedureReport;
 use screening_core::signing::HubSigningKey;
@@ -261,7 +262,15 @@ impl Hub {
         message_id: MessageId,
     ) -> Result<Confirmed, ApiError> {
         let now = now_utc();
-        let outcome = self.store.confirm(gateway_id, message_id, now).await?;
+        let outcome = match self.store.confirm(gateway_id, message_id, now).await {
+            Ok(outcome) => outcome,
+            // Not an order: perhaps the gateway's echo, answered.
+            Err(StoreError::NotFound { .. }) => {
+                self.answer_echo(gateway_id, message_id, Ok(())).await?;
+                return Ok(Confirmed::Now);
+            }
+            Err(other) => return Err(other.into()),
+        };
         if outcome == Confirmed::Now {
             // One read by key for the creation time; the latency histogram is worth it.
             match self.store.message(message_id).await {
@@ -276,17 +285,50 @@ impl Hub {
         Ok(outcome)
     }
 
+    /// Records the gateway's answer to its echo; `NotFound` when `echo_id` is not its echo.
+    async fn answer_echo(
+        &self,
+        gateway_id: GatewayId,
+        echo_id: MessageId,
+        outcome: Result<(), &str>,
+    ) -> Result<(), ApiError> {
+        let round_trip = self
+            .store
+            .answer_echo(gateway_id, echo_id, now_utc(), outcome)
+            .await?;
+        metrics::echo_answered(
+            gateway_id,
+            metrics::Path::Poll,
+            outcome.is_ok().then_some(round_trip),
+        );
+        tracing::info!(%gateway_id, %echo_id, round_trip_ms = round_trip, error = outcome.err(), "echo answered");
+        Ok(())
+    }
+
     async fn take(&self, gateway_id: GatewayId) -> Result<Vec<GatewayMessage>, ApiError> {
         let now = now_utc();
         let lease = TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(120));
+        // The echo first: it proves the path the orders behind it take.
+        let echo = self.store.take_echo(gateway_id, now, now + lease).await?;
         let taken = self
             .store
             .take_pending(gateway_id, now, now + lease, self.config.batch_limit)
             .await?;
         metrics::delivered(gateway_id, metrics::Path::Poll, taken.len());
-        Ok(taken
-            .iter()
-            .map(|message| wire_message(message, self.config.signing_key.as_ref(), now))
+        let echo = echo.map(|(id, requested_at)| {
+            sign(
+                echo_message(id, requested_at),
+                self.config.signing_key.as_ref(),
+                now,
+            )
+        });
+        Ok(echo
+            .into_iter()
+            .chain(
+                taken
+                    .iter()
+                    .map(|message| wire_message(message, self.config.signing_key.as_ref(), now)),
+            )
             .collect())
     }
 }
@@ -297,7 +339,15 @@ pub fn wire_message(
     signing_key: Option<&HubSigningKey>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> GatewayMessage {
-    let wire = GatewayMessage::from_message(message);
+    sign(GatewayMessage::from_message(message), signing_key, now)
+}
+
+/// `wire` signed when the hub has a key.
+pub fn sign(
+    wire: GatewayMessage,
+    signing_key: Option<&HubSigningKey>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GatewayMessage {
     match signing_key {
         Some(key) => key.signed(wire, now),
         None => wire,
@@ -398,6 +448,19 @@ async fn v1_failure(
         .await
     {
         Ok(_) => {}
+        // Not an order: perhaps the gateway's echo, answered with what went wrong.
+        Err(StoreError::NotFound { .. })
+            if hub
+                .answer_echo(gateway_id, message_id, Err(&reason))
+                .await
+                .is_ok() =>
+        {
+            return Ok(Json(OutcomeResponse {
+                message_id,
+                status: MessageStatus::Failed,
+                already: false,
+            }));
+        }
         // A gateway refusing an order the hub never sent it: someone else spoke to the gateway.
         Err(error @ StoreError::NotFound { .. }) => {
             tracing::warn!(%gateway_id, %message_id, %reason, "hub: a gateway reported a message this hub never sent it (forged on the way?)");

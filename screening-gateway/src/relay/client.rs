@@ -151,7 +151,15 @@ pub async fn send_message(
     message: &GatewayMessage,
     reply_timeout: Duration,
 ) -> Result<RelayReply, RelayError> {
-    let mut socket = endpoint.open("connect").await?;
+    // The relay holds the sender's handshake until the listener accepts the rendezvous: a
+    // listener whose link carries nothing (a zombie) would hold it for the relay's own timeout.
+    let mut socket = tokio::time::timeout(reply_timeout, endpoint.open("connect"))
+        .await
+        .map_err(|_| {
+            RelayError::Connect(format!(
+                "the listener did not accept the rendezvous within {reply_timeout:?}"
+            ))
+        })??;
     let json = serde_json::to_string(message).map_err(|e| RelayError::Send(e.to_string()))?;
     socket
         .send(Message::Text(json.into()))

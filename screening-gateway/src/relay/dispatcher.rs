@@ -188,6 +188,19 @@ pub async fn dispatch(
             },
         };
         let now = now_utc();
+        // The echo first, over its own rendezvous like an order: a link that looks open but
+        // carries nothing fails it, and the admin sees the path unproven.
+        match store.take_echo(gateway_id, now, now + lease).await {
+            Ok(Some((echo_id, requested_at))) => {
+                send_echo(&store, &config, &current, gateway_id, echo_id, requested_at)
+                    .instrument(tracing::info_span!("echo", %echo_id, %gateway_id))
+                    .await
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(%gateway_id, %error, "relay dispatcher: taking the echo failed (store)")
+            }
+        }
         let taken = match store.take_pending(gateway_id, now, now + lease, 16).await {
             Ok(taken) => taken,
             Err(error) => {
@@ -230,6 +243,59 @@ pub async fn dispatch(
         } else {
             failures = 0;
             endpoint = Some(current);
+        }
+    }
+}
+
+/// Sends the gateway's echo and records its answer: processed proves the path; a refusal, or a
+/// rendezvous that fails at any phase, says why not. An echo is never retried: the next one
+/// asks again.
+async fn send_echo(
+    store: &Arc<dyn ScreeningStore>,
+    config: &DispatcherConfig,
+    endpoint: &RelayEndpoint,
+    gateway_id: GatewayId,
+    echo_id: MessageId,
+    requested_at: chrono::DateTime<chrono::Utc>,
+) {
+    let wire = crate::hub::sign(
+        screening_core::echo::echo_message(echo_id, requested_at),
+        config.signing_key.as_ref(),
+        now_utc(),
+    );
+    let error = match send_message(endpoint, &wire, config.reply_timeout).await {
+        Ok(reply) if reply.status == RelayStatus::Processed => None,
+        Ok(reply) => Some(
+            reply
+                .reason
+                .unwrap_or_else(|| "the gateway answered the echo with an error".into()),
+        ),
+        Err(error) => Some(error.to_string()),
+    };
+    match store
+        .answer_echo(
+            gateway_id,
+            echo_id,
+            now_utc(),
+            error.as_deref().map_or(Ok(()), Err),
+        )
+        .await
+    {
+        Ok(round_trip) => {
+            metrics::echo_answered(
+                gateway_id,
+                metrics::Path::Relay,
+                error.is_none().then_some(round_trip),
+            );
+            match error {
+                None => tracing::info!(round_trip_ms = round_trip, "relay: echo answered"),
+                Some(error) => tracing::warn!(%error, "relay: echo failed"),
+            }
+        }
+        // A newer echo replaced it meanwhile: that one will be sent.
+        Err(StoreError::NotFound { .. }) => {}
+        Err(error) => {
+            tracing::error!(%error, "relay dispatcher: recording the echo failed (store)")
         }
     }
 }

@@ -37,3 +37,36 @@ impl Default for WorklistSettings {
         }
     }
 }
+
+/// The longest [`check_listener`] may take.
+pub const CHECK_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Associates with the worklist at `address` as `calling` and sends a C-ECHO, as a modality
+/// would: `Ok` when it answers success within [`CHECK_WITHIN`], else why not, phase first.
+/// The agent runs it before answering the hub's echo.
+pub async fn check_listener(
+    address: std::net::SocketAddr,
+    calling: &str,
+    called: &str,
+) -> Result<(), String> {
+    let attempt = async {
+        let mut modality =
+            modality::Modality::connect(&address.to_string(), calling, called).await?;
+        let status = modality.echo().await?;
+        modality.release().await?;
+        Ok::<u16, dimse::DimseError>(status)
+    };
+    match tokio::time::timeout(CHECK_WITHIN, attempt).await {
+        Ok(Ok(0)) => Ok(()),
+        Ok(Ok(status)) => Err(format!(
+            "worklist: the DICOM listener at {address} answered C-ECHO with status {status:#06X}"
+        )),
+        Ok(Err(error)) => Err(format!(
+            "worklist: the DICOM listener at {address}: {error}"
+        )),
+        Err(_) => Err(format!(
+            "worklist: the DICOM listener at {address} did not answer C-ECHO within {} s",
+            CHECK_WITHIN.as_secs()
+        )),
+    }
+}

@@ -27,8 +27,8 @@ pub struct Answer {
 }
 
 impl Modality {
-    /// Associates as `calling` with the worklist `called` at `address`, proposing worklist FIND
-    /// and MPPS over Explicit and Implicit VR Little Endian.
+    /// Associates as `calling` with the worklist `called` at `address`, proposing worklist FIND,
+    /// MPPS and Verification over Explicit and Implicit VR Little Endian.
     pub async fn connect(address: &str, calling: &str, called: &str) -> Result<Self, DimseError> {
         let association = ClientAssociationOptions::new()
             .calling_ae_title(calling)
@@ -39,6 +39,10 @@ impl Modality {
             )
             .with_presentation_context(
                 dimse::MPPS,
+                vec![dimse::EXPLICIT_VR_LE, dimse::IMPLICIT_VR_LE],
+            )
+            .with_presentation_context(
+                dimse::VERIFICATION,
                 vec![dimse::EXPLICIT_VR_LE, dimse::IMPLICIT_VR_LE],
             )
             .establish_async(address)
@@ -110,6 +114,19 @@ impl Modality {
                 }
             }
         }
+    }
+
+    /// Verification (C-ECHO); the status answered (0x0000: the worklist is there and answering).
+    pub async fn echo(&mut self) -> Result<u16, DimseError> {
+        let message_id = self.message_id();
+        let request = request_command([
+            uid(tags::AFFECTED_SOP_CLASS_UID, dimse::VERIFICATION),
+            us(tags::COMMAND_FIELD, command::C_ECHO_RQ),
+            us(tags::MESSAGE_ID, message_id),
+            us(tags::COMMAND_DATA_SET_TYPE, 0x0101),
+        ]);
+        self.send(dimse::VERIFICATION, &request, None).await?;
+        Ok(self.response().await?.0)
     }
 
     /// MPPS N-CREATE of the step `instance` with `attributes`; the status answered.

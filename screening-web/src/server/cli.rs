@@ -128,6 +128,10 @@ pub struct ServeOptions {
     /// The key that signs the orders gateways receive.
     #[command(flatten)]
     pub signing_key: screening_gateway::signing::SigningKeyFile,
+    /// Seconds between echoes to each gateway, through the path its orders take (0: none).
+    #[arg(long, env = "SCREENING_ECHO_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub echo_seconds: u64,
     /// When alerts open and where they are sent.
     #[command(flatten)]
     pub alerts: AlertOptions,
@@ -457,6 +461,13 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("starting the relay dispatchers: {e}"))?;
     let state = AppState::new(store.clone(), config);
     let _alerts = super::alerts::spawn(store.clone(), alert_settings, state.shutting_down());
+    let _echoes = (options.echo_seconds > 0).then(|| {
+        super::echo::spawn(
+            store.clone(),
+            Duration::from_secs(options.echo_seconds),
+            state.shutting_down(),
+        )
+    });
     let retention = screening_store::RetentionPolicy {
         payloads: chrono::TimeDelta::days(i64::from(options.retain_payload_days)),
         records: chrono::TimeDelta::days(i64::from(options.retain_record_days)),

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod cli;
+pub mod echo;
 mod events;
 pub mod form;
 pub mod format;
@@ -162,6 +163,10 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
         .route(
             "/admin/gateways/{gateway_id}/credential",
             post(pages::gateways::issue_credential),
+        )
+        .route(
+            "/admin/gateways/{gateway_id}/echo",
+            post(pages::gateways::echo),
         )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     let signed_in = Router::new()

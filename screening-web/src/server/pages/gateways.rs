@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use leptos::prelude::*;
+use screening_core::echo::Proof;
 use screening_core::prelude::*;
 use screening_gateway::auth::{generate_credential, hash_credential};
 use screening_store::now_utc;
@@ -27,9 +28,18 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
     let gateways = state.store.gateways().await?;
     let backlogs = state.store.gateway_backlogs().await?;
     let settings = state.store.settings().await?;
+    let echoes = state.store.echo_records().await?;
     let now = now_utc();
     let mut rows = Vec::new();
     for gateway in gateways {
+        let proof = echoes
+            .iter()
+            .find(|(id, _)| *id == gateway.id)
+            .map(|(_, record)| record.proof(now))
+            .unwrap_or(Proof::NotChecked);
+        let (proof_class, proof_words) = proof_words(&proof);
+        let echo_action = format!("/admin/gateways/{}/echo", gateway.id);
+        let echo_label = format!(" ({})", gateway.name);
         let (last_seen, _) = state.store.gateway_last_seen(gateway.id).await?;
         let credential = state.store.gateway_credential_hash(gateway.id).await?;
         let backlog = backlogs.iter().find(|b| b.gateway_id == gateway.id);
@@ -54,6 +64,13 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
                         .map_or_else(|| "–".to_string(), |at| format::age(at, now))}
                 </td>
                 <td class="nhsuk-table__cell">{if credential.is_some() { "Issued" } else { "Not issued" }}</td>
+                <td class="nhsuk-table__cell">
+                    <span class=proof_class data-proof=proof_code(&proof)>{proof_words}</span>
+                    <form method="post" action=echo_action>
+                        <CsrfField token=page.chrome.csrf.clone()/>
+                        <button class="nhsuk-button nhsuk-button--secondary nhsuk-button--small nhsuk-u-margin-bottom-0" type="submit">"Echo now"<span class="nhsuk-u-visually-hidden">{echo_label}</span></button>
+                    </form>
+                </td>
             </tr>
         });
     }
@@ -76,12 +93,74 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
                         <th class="nhsuk-table__header" scope="col">"Backlog (pending)"</th>
                         <th class="nhsuk-table__header" scope="col">"Oldest pending"</th>
                         <th class="nhsuk-table__header" scope="col">"Credential"</th>
+                        <th class="nhsuk-table__header" scope="col">"Proven by an echo"</th>
                     </tr>
                 </thead>
                 <tbody class="nhsuk-table__body">{rows}</tbody>
             </table>
         }
         .into_any(),
+    ))
+}
+
+/// What the admin reads of a gateway's proof: "Proven working at 09:12 (round trip 4 ms)".
+fn proof_words(proof: &Proof) -> (&'static str, String) {
+    match proof {
+        Proof::Proven { at, round_trip_ms } => (
+            "",
+            format!(
+                "Proven working at {} (round trip {round_trip_ms} ms)",
+                format::clock(*at)
+            ),
+        ),
+        Proof::NotProven { since, why } => (
+            "nhsuk-error-message",
+            match since {
+                Some(at) => format!("Not proven since {}: {why}", format::clock(*at)),
+                None => format!("Not proven yet: {why}"),
+            },
+        ),
+        Proof::NotChecked => ("", "No echo sent yet".into()),
+    }
+}
+
+fn proof_code(proof: &Proof) -> &'static str {
+    match proof {
+        Proof::Proven { .. } => "proven",
+        Proof::NotProven { .. } => "not-proven",
+        Proof::NotChecked => "not-checked",
+    }
+}
+
+/// `POST /admin/gateways/{gateway_id}/echo`: sends the gateway an echo now, through the path its
+/// orders take; the list shows the answer.
+pub async fn echo(
+    State(state): State<AppState>,
+    page: Page,
+    Path(gateway_id): Path<String>,
+) -> Result<Response, PageError> {
+    let Editing { gateway, .. } = editing(&state, &gateway_id).await?;
+    state
+        .store
+        .request_echo(
+            gateway.id,
+            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            now_utc(),
+            page.session.user.username.as_str(),
+        )
+        .await?;
+    page.audit(
+        &state,
+        "sent an echo to a gateway",
+        gateway_subject(&gateway),
+    )
+    .await?;
+    Ok(page.redirect_with_flash(
+        "/admin/gateways",
+        &format!(
+            "An echo is on its way to the {}: reload to see its answer.",
+            gateway.name
+        ),
     ))
 }
 
