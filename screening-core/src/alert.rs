@@ -23,14 +23,18 @@ pub enum AlertRule {
     MessagesWaiting,
     /// Messages to the gateway failed and have not been resent successfully.
     MessagesFailed,
+    /// The gateway's echoes have not come back good for longer than the threshold: its path
+    /// carries nothing, whatever its connection looks like.
+    GatewayUnproven,
 }
 
 impl AlertRule {
     /// Every rule.
-    pub const ALL: [AlertRule; 3] = [
+    pub const ALL: [AlertRule; 4] = [
         AlertRule::GatewaySilent,
         AlertRule::MessagesWaiting,
         AlertRule::MessagesFailed,
+        AlertRule::GatewayUnproven,
     ];
 
     /// The stored and sent code (`gateway_silent`, `messages_waiting`, `messages_failed`).
@@ -39,6 +43,7 @@ impl AlertRule {
             AlertRule::GatewaySilent => "gateway_silent",
             AlertRule::MessagesWaiting => "messages_waiting",
             AlertRule::MessagesFailed => "messages_failed",
+            AlertRule::GatewayUnproven => "gateway_unproven",
         }
     }
 
@@ -85,6 +90,9 @@ pub struct AlertThresholds {
     pub oldest_pending: TimeDelta,
     /// This many unresolved failures open the failure alert (at least 1).
     pub failed_messages: u64,
+    /// A gateway whose echoes are failing or unanswered, and last came back good longer ago
+    /// than this, is unproven. Keep it above the echo period.
+    pub unproven: TimeDelta,
 }
 
 impl Default for AlertThresholds {
@@ -93,6 +101,7 @@ impl Default for AlertThresholds {
             gateway_silent: TimeDelta::minutes(10),
             oldest_pending: TimeDelta::minutes(5),
             failed_messages: 1,
+            unproven: TimeDelta::minutes(15),
         }
     }
 }
@@ -116,6 +125,8 @@ pub struct GatewayObservation {
     pub unresolved_failures: u64,
     /// When the earliest of those failed.
     pub earliest_failure_at: Option<DateTime<Utc>>,
+    /// Its echoes: what the last one proved, and the one in flight.
+    pub echo: crate::echo::EchoRecord,
 }
 
 /// A condition that holds now.
@@ -196,6 +207,29 @@ pub fn conditions(
                 ));
             }
         }
+        // Only while echoes are being sent and not coming back good: a gateway never echoed, or
+        // whose last echo came back good, is not judged by this rule.
+        let echo = &gateway.echo;
+        let troubled = echo.requested_at.is_some() || echo.answered_at != echo.proven_at;
+        let proven = echo.proven_at.unwrap_or(gateway.created_at);
+        if troubled && now - proven > thresholds.unproven {
+            let since = match echo.proven_at {
+                Some(at) => format!("since {}", wall_clock(at, now)),
+                None => "since it was set up".to_string(),
+            };
+            let why = match echo.proof(now) {
+                crate::echo::Proof::NotProven { why, .. } => format!(" ({why})"),
+                _ => String::new(),
+            };
+            holding.push(condition(
+                AlertRule::GatewayUnproven,
+                proven,
+                format!(
+                    "Orders cannot be shown to reach the {} {since}{why}. Check the gateway; use the manual process until it is proven again.",
+                    gateway.gateway_name
+                ),
+            ));
+        }
         if gateway.unresolved_failures >= thresholds.failed_messages.max(1) {
             let since = gateway.earliest_failure_at.unwrap_or(now);
             let count = gateway.unresolved_failures;
@@ -271,6 +305,7 @@ mod tests {
             oldest_pending_at: None,
             unresolved_failures: 0,
             earliest_failure_at: None,
+            echo: crate::echo::EchoRecord::default(),
         }
     }
 
@@ -436,5 +471,58 @@ mod tests {
             assert_eq!(AlertRule::parse(rule.code()), Some(rule));
         }
         assert_eq!(AlertRule::parse("bogus"), None);
+    }
+
+    #[test]
+    fn a_gateway_whose_echoes_stop_coming_back_is_unproven_until_one_does() {
+        let now = at("2026-07-01T09:30:00Z");
+        let proven_at = at("2026-07-01T09:12:00Z");
+        let good = crate::echo::EchoRecord {
+            proven_at: Some(proven_at),
+            answered_at: Some(proven_at),
+            round_trip_ms: Some(4),
+            ..Default::default()
+        };
+        let thresholds = AlertThresholds::default();
+        // This rule's conditions only (Leeds is also silent in these observations).
+        let unproven = |observation: GatewayObservation, now| {
+            conditions(&[observation], &thresholds, now)
+                .into_iter()
+                .filter(|c| c.rule == AlertRule::GatewayUnproven)
+                .collect::<Vec<_>>()
+        };
+        // Last echo good, none in flight: fine, however long ago (echoes may be off).
+        let quiet = GatewayObservation {
+            echo: good.clone(),
+            ..leeds()
+        };
+        assert!(unproven(quiet, now).is_empty());
+        // An echo unanswered, the last good one 18 minutes ago.
+        let unanswered = GatewayObservation {
+            echo: crate::echo::EchoRecord {
+                requested_at: Some(at("2026-07-01T09:28:00Z")),
+                ..good.clone()
+            },
+            ..leeds()
+        };
+        let holding = unproven(unanswered, now);
+        assert_eq!(holding.len(), 1);
+        assert_eq!(holding[0].since, proven_at);
+        assert!(
+            holding[0].summary.starts_with(
+                "Orders cannot be shown to reach the Leeds gateway since 10:12 (await reply"
+            ),
+            "{}",
+            holding[0].summary
+        );
+        // Within the threshold: not yet.
+        let recent = GatewayObservation {
+            echo: crate::echo::EchoRecord {
+                requested_at: Some(at("2026-07-01T09:29:00Z")),
+                ..good
+            },
+            ..leeds()
+        };
+        assert!(unproven(recent, at("2026-07-01T09:20:00Z")).is_empty());
     }
 }

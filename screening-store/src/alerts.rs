@@ -199,6 +199,11 @@ pub(crate) struct ObservationRow {
     oldest_pending_at: Option<DateTime<Utc>>,
     unresolved_failures: i64,
     earliest_failure_at: Option<DateTime<Utc>>,
+    echo_requested_at: Option<DateTime<Utc>>,
+    echo_proven_at: Option<DateTime<Utc>>,
+    echo_round_trip_ms: Option<i64>,
+    echo_answered_at: Option<DateTime<Utc>>,
+    echo_error: Option<String>,
 }
 
 impl From<ObservationRow> for GatewayObservation {
@@ -212,6 +217,13 @@ impl From<ObservationRow> for GatewayObservation {
             oldest_pending_at: row.oldest_pending_at,
             unresolved_failures: row.unresolved_failures.max(0) as u64,
             earliest_failure_at: row.earliest_failure_at,
+            echo: screening_core::echo::EchoRecord {
+                requested_at: row.echo_requested_at,
+                proven_at: row.echo_proven_at,
+                round_trip_ms: row.echo_round_trip_ms,
+                answered_at: row.echo_answered_at,
+                last_error: row.echo_error,
+            },
         }
     }
 }
@@ -264,6 +276,8 @@ macro_rules! impl_alert_store {
             ) -> Result<Vec<screening_core::alert::GatewayObservation>, StoreError> {
                 let rows: Vec<$crate::alerts::ObservationRow> = sqlx::query_as(concat!(
                     "SELECT g.id, g.name, g.setting_id, g.created_at, g.last_seen_at, \
+                     g.echo_requested_at, g.echo_proven_at, g.echo_round_trip_ms, \
+                     g.echo_answered_at, g.echo_error, \
                      (SELECT m.created_at FROM messages m WHERE m.gateway_id = g.id AND ",
                     pending!(),
                     " ORDER BY m.created_at LIMIT 1) AS oldest_pending_at, \

@@ -1813,5 +1813,14 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
             why: "worklist: the DICOM listener did not answer".into()
         }
     );
+    // The alert rules see the same record.
+    let observed = store
+        .gateway_observations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.gateway_id == gateway)
+        .unwrap();
+    assert_eq!(observed.echo, record(store.clone()).await);
     test.cleanup().await;
 }

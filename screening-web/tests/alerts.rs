@@ -237,6 +237,7 @@ async fn a_webhook_without_a_secret_is_refused_at_start() {
     let options = screening_web::server::cli::AlertOptions {
         check_seconds: 30,
         gateway_silent_minutes: 10,
+        unproven_minutes: 15,
         message_waiting_seconds: 300,
         failed_messages: 1,
         webhook_url: Some("https://hooks.example/alerts".into()),

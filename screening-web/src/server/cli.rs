@@ -157,6 +157,11 @@ pub struct AlertOptions {
     #[arg(long = "alert-gateway-silent-minutes", env = "SCREENING_ALERT_GATEWAY_SILENT_MINUTES",
           default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10080))]
     pub gateway_silent_minutes: u64,
+    /// Minutes a gateway's echoes may fail or go unanswered before "gateway unproven" opens.
+    /// Keep it above --echo-seconds.
+    #[arg(long = "alert-unproven-minutes", env = "SCREENING_ALERT_UNPROVEN_MINUTES",
+          default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub unproven_minutes: u64,
     /// Seconds a message may wait for its gateway before "messages waiting" opens.
     #[arg(long = "alert-message-waiting-seconds", env = "SCREENING_ALERT_MESSAGE_WAITING_SECONDS",
           default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604800))]
@@ -198,6 +203,7 @@ impl AlertOptions {
                 gateway_silent: chrono::TimeDelta::minutes(self.gateway_silent_minutes as i64),
                 oldest_pending: chrono::TimeDelta::seconds(self.message_waiting_seconds as i64),
                 failed_messages: self.failed_messages,
+                unproven: chrono::TimeDelta::minutes(self.unproven_minutes as i64),
             },
             check_every: Duration::from_secs(self.check_seconds),
             webhook,

@@ -22,6 +22,7 @@ fn rule_label(rule: AlertRule) -> &'static str {
         AlertRule::GatewaySilent => "Gateway silent",
         AlertRule::MessagesWaiting => "Messages waiting",
         AlertRule::MessagesFailed => "Messages failed",
+        AlertRule::GatewayUnproven => "Gateway unproven",
     }
 }
 
