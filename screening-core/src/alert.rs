@@ -26,15 +26,22 @@ pub enum AlertRule {
     /// The gateway's echoes have not come back good for longer than the threshold: its path
     /// carries nothing, whatever its connection looks like.
     GatewayUnproven,
+    /// A relay gateway's agent says its relay listener is disconnected: pushed orders wait.
+    RelayListenerAbsent,
+    /// No modality has queried the gateway's worklist today and the day's first slot has
+    /// passed: the modality will not show the participants.
+    WorklistNotQueried,
 }
 
 impl AlertRule {
     /// Every rule.
-    pub const ALL: [AlertRule; 4] = [
+    pub const ALL: [AlertRule; 6] = [
         AlertRule::GatewaySilent,
         AlertRule::MessagesWaiting,
         AlertRule::MessagesFailed,
         AlertRule::GatewayUnproven,
+        AlertRule::RelayListenerAbsent,
+        AlertRule::WorklistNotQueried,
     ];
 
     /// The stored and sent code (`gateway_silent`, `messages_waiting`, `messages_failed`).
@@ -44,6 +51,8 @@ impl AlertRule {
             AlertRule::MessagesWaiting => "messages_waiting",
             AlertRule::MessagesFailed => "messages_failed",
             AlertRule::GatewayUnproven => "gateway_unproven",
+            AlertRule::RelayListenerAbsent => "relay_listener_absent",
+            AlertRule::WorklistNotQueried => "worklist_not_queried",
         }
     }
 
@@ -93,6 +102,11 @@ pub struct AlertThresholds {
     /// A gateway whose echoes are failing or unanswered, and last came back good longer ago
     /// than this, is unproven. Keep it above the echo period.
     pub unproven: TimeDelta,
+    /// A relay gateway whose agent has reported its listener disconnected for longer than
+    /// this has an absent listener.
+    pub listener_absent: TimeDelta,
+    /// How long after the day's first slot a worklist may go unqueried.
+    pub worklist_grace: TimeDelta,
 }
 
 impl Default for AlertThresholds {
@@ -102,6 +116,8 @@ impl Default for AlertThresholds {
             oldest_pending: TimeDelta::minutes(5),
             failed_messages: 1,
             unproven: TimeDelta::minutes(15),
+            listener_absent: TimeDelta::minutes(2),
+            worklist_grace: TimeDelta::zero(),
         }
     }
 }
@@ -127,6 +143,17 @@ pub struct GatewayObservation {
     pub earliest_failure_at: Option<DateTime<Utc>>,
     /// Its echoes: what the last one proved, and the one in flight.
     pub echo: crate::echo::EchoRecord,
+    /// Orders reach it by relay push, so its listener must be connected.
+    pub pushes_by_relay: bool,
+    /// What its agent's last heartbeat said of its relay listener (connected or not), and
+    /// since when the hub has heard so; `None` when it said nothing.
+    pub relay_listener: Option<(bool, DateTime<Utc>)>,
+    /// Its agent serves a DICOM worklist (per its last heartbeat).
+    pub serves_worklist: bool,
+    /// When a modality last queried that worklist.
+    pub worklist_queried_at: Option<DateTime<Utc>>,
+    /// The first slot of today (UK day) in its setting's clinics.
+    pub first_slot_today: Option<DateTime<Utc>>,
 }
 
 /// A condition that holds now.
@@ -230,6 +257,36 @@ pub fn conditions(
                 ),
             ));
         }
+        if let (true, Some((false, since))) = (gateway.pushes_by_relay, gateway.relay_listener) {
+            if now - since > thresholds.listener_absent {
+                holding.push(condition(
+                    AlertRule::RelayListenerAbsent,
+                    since,
+                    format!(
+                        "The {}'s relay listener has been disconnected since {}: orders pushed to it wait. Check the gateway's network and relay settings.",
+                        gateway.gateway_name,
+                        wall_clock(since, now)
+                    ),
+                ));
+            }
+        }
+        if let (true, Some(first)) = (gateway.serves_worklist, gateway.first_slot_today) {
+            let today = crate::london::today(now);
+            let queried_today = gateway
+                .worklist_queried_at
+                .is_some_and(|at| crate::london::today(at) == today);
+            if !queried_today && now - first > thresholds.worklist_grace {
+                holding.push(condition(
+                    AlertRule::WorklistNotQueried,
+                    first,
+                    format!(
+                        "No modality has asked the {}'s worklist for today's participants, and the first appointment was at {}. Check the modality's worklist settings.",
+                        gateway.gateway_name,
+                        wall_clock(first, now)
+                    ),
+                ));
+            }
+        }
         if gateway.unresolved_failures >= thresholds.failed_messages.max(1) {
             let since = gateway.earliest_failure_at.unwrap_or(now);
             let count = gateway.unresolved_failures;
@@ -306,6 +363,11 @@ mod tests {
             unresolved_failures: 0,
             earliest_failure_at: None,
             echo: crate::echo::EchoRecord::default(),
+            pushes_by_relay: false,
+            relay_listener: None,
+            serves_worklist: false,
+            worklist_queried_at: None,
+            first_slot_today: None,
         }
     }
 
@@ -524,5 +586,102 @@ mod tests {
             ..leeds()
         };
         assert!(unproven(recent, at("2026-07-01T09:20:00Z")).is_empty());
+    }
+
+    /// The conditions of `rule` only.
+    fn only(rule: AlertRule, holding: Vec<AlertCondition>) -> Vec<AlertCondition> {
+        holding.into_iter().filter(|c| c.rule == rule).collect()
+    }
+
+    #[test]
+    fn a_relay_gateway_whose_listener_is_reported_down_past_the_threshold_has_an_alert() {
+        let down_since = at("2026-07-01T09:12:00Z");
+        let down = GatewayObservation {
+            pushes_by_relay: true,
+            relay_listener: Some((false, down_since)),
+            ..leeds()
+        };
+        let thresholds = AlertThresholds::default();
+        let rule = AlertRule::RelayListenerAbsent;
+        assert!(only(
+            rule,
+            conditions(
+                std::slice::from_ref(&down),
+                &thresholds,
+                at("2026-07-01T09:13:00Z")
+            )
+        )
+        .is_empty());
+        let holding = only(
+            rule,
+            conditions(
+                std::slice::from_ref(&down),
+                &thresholds,
+                at("2026-07-01T09:15:00Z"),
+            ),
+        );
+        assert_eq!(holding.len(), 1);
+        assert_eq!(holding[0].since, down_since);
+        assert_eq!(
+            holding[0].summary,
+            "The Leeds gateway's relay listener has been disconnected since 10:12: orders pushed to it wait. Check the gateway's network and relay settings."
+        );
+        // Connected again, or a polling gateway: nothing.
+        let up = GatewayObservation {
+            relay_listener: Some((true, at("2026-07-01T09:14:00Z"))),
+            ..down.clone()
+        };
+        let polling = GatewayObservation {
+            pushes_by_relay: false,
+            ..down
+        };
+        let later = at("2026-07-01T09:30:00Z");
+        assert!(only(rule, conditions(&[up, polling], &thresholds, later)).is_empty());
+    }
+
+    #[test]
+    fn a_worklist_nobody_has_queried_by_the_first_slot_has_an_alert_until_a_modality_asks() {
+        let first = at("2026-07-01T08:00:00Z");
+        let unqueried = GatewayObservation {
+            serves_worklist: true,
+            first_slot_today: Some(first),
+            // Yesterday's query does not count.
+            worklist_queried_at: Some(at("2026-06-30T16:00:00Z")),
+            ..leeds()
+        };
+        let thresholds = AlertThresholds::default();
+        let rule = AlertRule::WorklistNotQueried;
+        assert!(only(
+            rule,
+            conditions(
+                std::slice::from_ref(&unqueried),
+                &thresholds,
+                at("2026-07-01T07:59:00Z")
+            )
+        )
+        .is_empty());
+        let holding = only(
+            rule,
+            conditions(
+                std::slice::from_ref(&unqueried),
+                &thresholds,
+                at("2026-07-01T08:01:00Z"),
+            ),
+        );
+        assert_eq!(holding.len(), 1);
+        assert_eq!(
+            holding[0].summary,
+            "No modality has asked the Leeds gateway's worklist for today's participants, and the first appointment was at 09:00. Check the modality's worklist settings."
+        );
+        let queried = GatewayObservation {
+            worklist_queried_at: Some(at("2026-07-01T08:05:00Z")),
+            ..unqueried.clone()
+        };
+        let no_clinic = GatewayObservation {
+            first_slot_today: None,
+            ..unqueried
+        };
+        let later = at("2026-07-01T08:10:00Z");
+        assert!(only(rule, conditions(&[queried, no_clinic], &thresholds, later)).is_empty());
     }
 }

@@ -82,6 +82,21 @@ pub struct Heartbeat {
     pub uptime_seconds: u64,
     /// Messages in the agent's inbox not yet forwarded or reported.
     pub inbox_depth: u64,
+    /// Whether its relay listener's control channel is open (as far as the agent can tell);
+    /// absent when it listens on no relay, and from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_listener_connected: Option<bool>,
+    /// The DICOM worklist it serves; absent when it serves none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worklist: Option<WorklistHealth>,
+}
+
+/// What an agent reports of the worklist it serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorklistHealth {
+    /// When a modality last queried it (C-FIND); absent when none has since the agent started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_query_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The outcome a gateway reports over the relay.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::Harness;
 use screening_core::prelude::*;
+use screening_store::now_utc;
 use serde_json::json;
 
 fn client() -> reqwest::Client {
@@ -319,9 +320,31 @@ async fn a_failure_report_is_kept_with_its_reason_and_a_heartbeat_is_recorded() 
         Heartbeat {
             agent_version: "9.9.9".into(),
             uptime_seconds: 42,
-            inbox_depth: 3
-        }
+            inbox_depth: 3,
+            relay_listener_connected: None,
+            worklist: None,
+        },
+        "an older agent's heartbeat says nothing of a listener or a worklist"
     );
+    let newer = Heartbeat {
+        agent_version: "9.9.10".into(),
+        uptime_seconds: 43,
+        inbox_depth: 0,
+        relay_listener_connected: Some(false),
+        worklist: Some(screening_core::wire::WorklistHealth {
+            last_query_at: Some(now_utc()),
+        }),
+    };
+    let posted = client()
+        .post(format!("{base}/heartbeat"))
+        .bearer_auth(&h.credential)
+        .json(&newer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let (_, beat) = h.store.gateway_last_seen(h.demo.gateway.id).await.unwrap();
+    assert_eq!(beat.unwrap(), newer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

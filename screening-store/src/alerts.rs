@@ -83,8 +83,12 @@ pub struct AlertEventRecord {
 /// Alerts, their history and their webhook queue. Implemented by both adapters.
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    /// What the alert rules look at, for every gateway.
-    async fn gateway_observations(&self) -> Result<Vec<GatewayObservation>, StoreError>;
+    /// What the alert rules look at, for every gateway; `today` (the UK day) picks the clinics
+    /// whose first slot the worklist rule watches.
+    async fn gateway_observations(
+        &self,
+        today: chrono::NaiveDate,
+    ) -> Result<Vec<GatewayObservation>, StoreError>;
 
     /// The alerts open now, oldest first.
     async fn open_alerts(&self) -> Result<Vec<AlertRecord>, StoreError>;
@@ -204,6 +208,12 @@ pub(crate) struct ObservationRow {
     echo_round_trip_ms: Option<i64>,
     echo_answered_at: Option<DateTime<Utc>>,
     echo_error: Option<String>,
+    pushes_by_relay: bool,
+    relay_listener_connected: Option<bool>,
+    relay_listener_since: Option<DateTime<Utc>>,
+    worklist_served: Option<bool>,
+    worklist_queried_at: Option<DateTime<Utc>>,
+    first_slot_today: Option<DateTime<Utc>>,
 }
 
 impl From<ObservationRow> for GatewayObservation {
@@ -224,6 +234,13 @@ impl From<ObservationRow> for GatewayObservation {
                 answered_at: row.echo_answered_at,
                 last_error: row.echo_error,
             },
+            pushes_by_relay: row.pushes_by_relay,
+            relay_listener: row
+                .relay_listener_connected
+                .zip(row.relay_listener_since.or(row.last_seen_at)),
+            serves_worklist: row.worklist_served.unwrap_or(false),
+            worklist_queried_at: row.worklist_queried_at,
+            first_slot_today: row.first_slot_today,
         }
     }
 }
@@ -273,11 +290,16 @@ macro_rules! impl_alert_store {
         impl $crate::alerts::AlertStore for $Store {
             async fn gateway_observations(
                 &self,
+                today: chrono::NaiveDate,
             ) -> Result<Vec<screening_core::alert::GatewayObservation>, StoreError> {
                 let rows: Vec<$crate::alerts::ObservationRow> = sqlx::query_as(concat!(
                     "SELECT g.id, g.name, g.setting_id, g.created_at, g.last_seen_at, \
                      g.echo_requested_at, g.echo_proven_at, g.echo_round_trip_ms, \
-                     g.echo_answered_at, g.echo_error, \
+                     g.echo_answered_at, g.echo_error, g.transport = 'relay' AS pushes_by_relay, \
+                     g.relay_listener_connected, g.relay_listener_since, g.worklist_served, \
+                     g.worklist_queried_at, \
+                     (SELECT MIN(s.starts_at) FROM clinic_slots s JOIN clinics c ON c.id = s.clinic_id \
+                      WHERE c.setting_id = g.setting_id AND c.clinic_date = $1) AS first_slot_today, \
                      (SELECT m.created_at FROM messages m WHERE m.gateway_id = g.id AND ",
                     pending!(),
                     " ORDER BY m.created_at LIMIT 1) AS oldest_pending_at, \
@@ -288,6 +310,7 @@ macro_rules! impl_alert_store {
                     " ORDER BY m.failed_at LIMIT 1) AS earliest_failure_at \
                      FROM gateways g ORDER BY g.name, g.id"
                 ))
+                .bind(today)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(crate::db)?;

@@ -660,15 +660,24 @@ macro_rules! impl_sql_store {
                 heartbeat: &Heartbeat,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
+                // The listener's "since" moves only when what the agent says of it changes (SET
+                // reads the row as it was).
                 let updated = sqlx::query(
                     "UPDATE gateways SET last_seen_at = $1, agent_version = $2, agent_uptime_seconds = $3, \
-                     inbox_depth = $4 WHERE id = $5",
+                     inbox_depth = $4, \
+                     relay_listener_since = CASE WHEN relay_listener_connected = $6 \
+                         THEN relay_listener_since ELSE $1 END, \
+                     relay_listener_connected = $6, worklist_served = $7, worklist_queried_at = $8 \
+                     WHERE id = $5",
                 )
                 .bind(now)
                 .bind(&heartbeat.agent_version)
                 .bind(i64::try_from(heartbeat.uptime_seconds).unwrap_or(i64::MAX))
                 .bind(i64::try_from(heartbeat.inbox_depth).unwrap_or(i64::MAX))
                 .bind(gateway_id.as_uuid())
+                .bind(heartbeat.relay_listener_connected)
+                .bind(heartbeat.worklist.is_some())
+                .bind(heartbeat.worklist.as_ref().and_then(|w| w.last_query_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(crate::db)?
@@ -698,20 +707,34 @@ macro_rules! impl_sql_store {
                 &self,
                 gateway_id: GatewayId,
             ) -> Result<(Option<DateTime<Utc>>, Option<Heartbeat>), StoreError> {
-                type Row = (Option<DateTime<Utc>>, Option<String>, Option<i64>, Option<i64>);
+                type Row = (
+                    Option<DateTime<Utc>>,
+                    Option<String>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<bool>,
+                    Option<bool>,
+                    Option<DateTime<Utc>>,
+                );
                 let row: Option<Row> = sqlx::query_as(
-                    "SELECT last_seen_at, agent_version, agent_uptime_seconds, inbox_depth FROM gateways WHERE id = $1",
+                    "SELECT last_seen_at, agent_version, agent_uptime_seconds, inbox_depth, \
+                     relay_listener_connected, worklist_served, worklist_queried_at \
+                     FROM gateways WHERE id = $1",
                 )
                 .bind(gateway_id.as_uuid())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(crate::db)?;
-                let (seen, version, uptime, depth) =
+                let (seen, version, uptime, depth, listener, worklist, queried) =
                     row.ok_or_else(|| StoreError::NotFound { what: "gateway", id: gateway_id.to_string() })?;
                 let heartbeat = version.map(|agent_version| Heartbeat {
                     agent_version,
                     uptime_seconds: uptime.unwrap_or_default().max(0) as u64,
                     inbox_depth: depth.unwrap_or_default().max(0) as u64,
+                    relay_listener_connected: listener,
+                    worklist: worklist
+                        .unwrap_or(false)
+                        .then_some(screening_core::wire::WorklistHealth { last_query_at: queried }),
                 });
                 Ok((seen, heartbeat))
             }

@@ -219,6 +219,8 @@ pub struct GatewayFigures {
     pub oldest_pending_at: Option<DateTime<Utc>>,
     /// When it last called the hub.
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// Whether its agent last reported its relay listener connected; `None`: it did not say.
+    pub relay_listener_connected: Option<bool>,
 }
 
 impl GatewayFigures {
@@ -598,19 +600,21 @@ macro_rules! impl_web_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(crate::db)?;
-                let gateways: Vec<(uuid::Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+                type Row = (uuid::Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<bool>);
+                let gateways: Vec<Row> =
                     sqlx::query_as(concat!(
                         "SELECT g.id, g.last_seen_at, (SELECT m.created_at FROM messages m \
                          WHERE m.gateway_id = g.id AND ",
                         pending!(),
-                        " ORDER BY m.created_at LIMIT 1) FROM gateways g ORDER BY g.id"
+                        " ORDER BY m.created_at LIMIT 1), g.relay_listener_connected \
+                         FROM gateways g ORDER BY g.id"
                     ))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(crate::db)?;
                 Ok(gateways
                     .into_iter()
-                    .map(|(id, last_seen_at, oldest_pending_at)| {
+                    .map(|(id, last_seen_at, oldest_pending_at, relay_listener_connected)| {
                         let by_status = MessageStatus::ALL
                             .into_iter()
                             .map(|status| {
@@ -634,6 +638,7 @@ macro_rules! impl_web_store {
                             by_status,
                             oldest_pending_at,
                             last_seen_at,
+                            relay_listener_connected,
                         }
                     })
                     .collect())

@@ -1219,7 +1219,7 @@ async fn alert_changes(
     thresholds: &AlertThresholds,
     now: DateTime<Utc>,
 ) -> Vec<AlertChange> {
-    let observations = store.gateway_observations().await.unwrap();
+    let observations = store.gateway_observations(day()).await.unwrap();
     let holding = alert::conditions(&observations, thresholds, now);
     let open: Vec<alert::OpenAlert> = store
         .open_alerts()
@@ -1246,7 +1246,7 @@ async fn an_alert_opens_once_resolves_once_and_queues_its_webhook_in_order(backe
         ..AlertThresholds::default()
     };
     let message = send(store, sendable(&demo), t(10)).await;
-    let seen = store.gateway_observations().await.unwrap();
+    let seen = store.gateway_observations(day()).await.unwrap();
     let leeds = seen
         .iter()
         .find(|o| o.gateway_id == demo.gateway.id)
@@ -1410,7 +1410,7 @@ async fn unresolved_failures_count_until_the_appointment_is_resent(backend: Back
             .find(|o| o.gateway_id == demo.gateway.id)
             .unwrap()
     };
-    let seen = of_leeds(store.gateway_observations().await.unwrap());
+    let seen = of_leeds(store.gateway_observations(day()).await.unwrap());
     assert_eq!(
         (seen.unresolved_failures, seen.earliest_failure_at),
         (1, Some(t(3)))
@@ -1437,7 +1437,7 @@ async fn unresolved_failures_count_until_the_appointment_is_resent(backend: Back
     perform(store, id, AppointmentAction::Resend, t(6))
         .await
         .unwrap();
-    let seen = of_leeds(store.gateway_observations().await.unwrap());
+    let seen = of_leeds(store.gateway_observations(day()).await.unwrap());
     assert_eq!(
         seen.unresolved_failures, 0,
         "the resend superseded the failure"
@@ -1815,7 +1815,7 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
     );
     // The alert rules see the same record.
     let observed = store
-        .gateway_observations()
+        .gateway_observations(day())
         .await
         .unwrap()
         .into_iter()

@@ -238,6 +238,8 @@ async fn a_webhook_without_a_secret_is_refused_at_start() {
         check_seconds: 30,
         gateway_silent_minutes: 10,
         unproven_minutes: 15,
+        listener_absent_minutes: 2,
+        worklist_grace_minutes: 0,
         message_waiting_seconds: 300,
         failed_messages: 1,
         webhook_url: Some("https://hooks.example/alerts".into()),

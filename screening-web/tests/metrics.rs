@@ -239,5 +239,70 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
     );
     assert!(sample(&after, "screening_database_connections{state=\"open\"}") >= 1.0);
     promtool_checks(&after);
+
+    // The agent reports its relay listener down, and an echo comes back through the poll.
+    let heartbeat = client
+        .post(format!("{}/api/v1/gateways/{gateway}/heartbeat", app.base))
+        .bearer_auth(&credential)
+        .json(&serde_json::json!({
+            "agent_version": "1.0.0", "uptime_seconds": 1, "inbox_depth": 0,
+            "relay_listener_connected": false
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(heartbeat.status(), StatusCode::OK);
+    app.store
+        .request_echo(
+            gateway,
+            screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4()),
+            screening_store::now_utc(),
+            "test",
+        )
+        .await
+        .unwrap();
+    let echo: serde_json::Value = client
+        .get(format!("{}/api/v1/gateways/{gateway}/messages", app.base))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echo["messages"][0]["type"], "ECHO");
+    let answered = client
+        .post(format!(
+            "{}/api/v1/gateways/{gateway}/messages/{}/confirmation",
+            app.base,
+            echo["messages"][0]["message_id"].as_str().unwrap()
+        ))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let (_, last) = scrape(&app, Some(TOKEN)).await;
+    assert_eq!(
+        last.lines()
+            .find(|line| line.starts_with(&format!(
+                "screening_gateway_relay_listener_connected{{{label}}} "
+            )))
+            .map(|line| line.rsplit(' ').next().unwrap().to_string()),
+        Some("0".to_string()),
+        "{last}"
+    );
+    assert_eq!(
+        sample(
+            &last,
+            &format!("screening_echoes_total{{{label},transport=\"poll\",outcome=\"ok\"}}")
+        ) - sample(
+            &before,
+            &format!("screening_echoes_total{{{label},transport=\"poll\",outcome=\"ok\"}}")
+        ),
+        1.0,
+        "{last}"
+    );
+    promtool_checks(&last);
     app.stop().await;
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use screening_core::prelude::*;
+use screening_core::wire::WorklistHealth;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -30,7 +31,7 @@ pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
 pub use inbox::{Inbox, InboxError};
 
 use crate::backoff::Backoff;
-use crate::relay::client::{listen, ListenerTiming};
+use crate::relay::client::{listen_reporting, ListenerTiming};
 use crate::worklist::WorklistStore;
 
 /// The agent's version, reported in heartbeats.
@@ -162,6 +163,7 @@ impl Agent {
             self.worklist.as_ref().map(|(_, store)| store.clone()),
             shutdown.clone(),
         ));
+        let worklist_store = self.worklist.as_ref().map(|(_, store)| store.clone());
         if let (Some((listener, store)), Some(settings)) =
             (self.worklist.take(), self.config.worklist.clone())
         {
@@ -179,6 +181,13 @@ impl Agent {
                 shutdown.clone(),
             ));
         }
+        // What the relay listener says of its control channel; `None` without a relay.
+        let listener_state = self
+            .config
+            .relay
+            .as_ref()
+            .map(|_| Arc::new(tokio::sync::watch::channel(false).0));
+        let mut listener_changes = listener_state.as_ref().map(|state| state.subscribe());
         if let Some(endpoint) = self.config.relay.clone() {
             let pushed = PushedMessages {
                 echo: self.echo.clone(),
@@ -194,9 +203,16 @@ impl Agent {
                 async move { pushed.handle(message).await }
             };
             let stopped = shutdown.clone();
+            let connected = listener_state.clone().expect("made above for a relay");
             tokio::spawn(async move {
-                if let Err(error) =
-                    listen(endpoint, ListenerTiming::default(), handler, stopped).await
+                if let Err(error) = listen_reporting(
+                    endpoint,
+                    ListenerTiming::default(),
+                    handler,
+                    stopped,
+                    connected,
+                )
+                .await
                 {
                     tracing::error!(%error, "relay listener stopped; messages still arrive by polling");
                 }
@@ -204,18 +220,29 @@ impl Agent {
         }
         let mut hub_failures = 0u32;
         let mut last_heartbeat: Option<Instant> = None;
+        let mut listener_reported: Option<bool> = None;
         while !*shutdown.borrow() {
-            // Heartbeat first, so a starting agent shows up at once ("health proven by traffic").
+            // Heartbeat first, so a starting agent shows up at once ("health proven by traffic"),
+            // and at once when the relay listener connects or drops, so the hub hears of it.
+            let listener_now = listener_changes.as_ref().map(|changes| *changes.borrow());
             if hub_failures == 0
-                && last_heartbeat.is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval)
+                && (last_heartbeat.is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval)
+                    || listener_now != listener_reported)
             {
                 let heartbeat = Heartbeat {
                     agent_version: AGENT_VERSION.into(),
                     uptime_seconds: self.started.elapsed().as_secs(),
                     inbox_depth: self.inbox.depth().await?,
+                    relay_listener_connected: listener_now,
+                    worklist: worklist_store.as_ref().map(|store| WorklistHealth {
+                        last_query_at: store.last_query_at(),
+                    }),
                 };
                 match self.hub.heartbeat(&heartbeat).await {
-                    Ok(()) => last_heartbeat = Some(Instant::now()),
+                    Ok(()) => {
+                        last_heartbeat = Some(Instant::now());
+                        listener_reported = listener_now;
+                    }
                     Err(error) => tracing::warn!(%error, "heartbeat failed"),
                 }
             }
@@ -261,9 +288,18 @@ impl Agent {
                 }
             };
             if !pause.is_zero() {
+                let listener_changed = async {
+                    match listener_changes.as_mut() {
+                        Some(changes) => {
+                            let _ = changes.changed().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.changed() => {}
+                    _ = listener_changed => {}
                 }
             }
         }

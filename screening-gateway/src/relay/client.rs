@@ -4,6 +4,7 @@
 //! local relay (`ws://127.0.0.1:PORT`).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -227,7 +228,41 @@ pub async fn listen<H, F>(
     endpoint: RelayEndpoint,
     timing: ListenerTiming,
     handler: H,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RelayError>
+where
+    H: Fn(GatewayMessage) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = RelayReply> + Send + 'static,
+{
+    let connected = Arc::new(watch::channel(false).0);
+    listen_reporting(endpoint, timing, handler, shutdown, connected).await
+}
+
+/// True while it lives; false again when dropped (the control channel closed).
+struct ConnectedFlag(Arc<watch::Sender<bool>>);
+
+impl ConnectedFlag {
+    fn raise(flag: &Arc<watch::Sender<bool>>) -> Self {
+        flag.send_replace(true);
+        Self(flag.clone())
+    }
+}
+
+impl Drop for ConnectedFlag {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
+}
+
+/// [`listen`], keeping `connected` true while the control channel is open (as far as the
+/// listener can tell: a zombie link counts until its ping goes unanswered), for the agent's
+/// heartbeat.
+pub async fn listen_reporting<H, F>(
+    endpoint: RelayEndpoint,
+    timing: ListenerTiming,
+    handler: H,
     mut shutdown: watch::Receiver<bool>,
+    connected: Arc<watch::Sender<bool>>,
 ) -> Result<(), RelayError>
 where
     H: Fn(GatewayMessage) -> F + Clone + Send + Sync + 'static,
@@ -261,6 +296,7 @@ where
                 }
             }
         };
+        let _connected = ConnectedFlag::raise(&connected);
         let mut ping = tokio::time::interval(timing.ping_interval);
         ping.tick().await;
         let renew_every = endpoint

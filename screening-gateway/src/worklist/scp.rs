@@ -450,6 +450,7 @@ async fn find(reply: Reply<'_>, store: &WorklistStore, calling: &str) -> Result<
         Err(error) => return failure(status::IDENTIFIER_DOES_NOT_MATCH, &error.to_string()),
     };
     let query = query_of(&identifier);
+    store.note_query(chrono::Utc::now());
     let items = match store.open_items(query.date_bounds()).await {
         Ok(items) => items,
         Err(error) => {

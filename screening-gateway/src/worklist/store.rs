@@ -45,6 +45,8 @@ pub struct WorklistStore {
     pool: SqlitePool,
     /// Signalled when a report for the hub is queued (a permit is kept if nobody waits yet).
     queued: std::sync::Arc<tokio::sync::Notify>,
+    /// When a modality last queried the worklist (C-FIND), reported in the agent's heartbeat.
+    last_query_at: std::sync::Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
 impl WorklistStore {
@@ -56,7 +58,18 @@ impl WorklistStore {
         Ok(Self {
             pool,
             queued: Default::default(),
+            last_query_at: Default::default(),
         })
+    }
+
+    /// Notes that a modality queried the worklist now.
+    pub fn note_query(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.last_query_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+    }
+
+    /// When a modality last queried the worklist since the agent started.
+    pub fn last_query_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self.last_query_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Puts an order on the worklist, or takes the appointment's item off for a revoke. Idempotent

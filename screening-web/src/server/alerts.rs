@@ -72,7 +72,9 @@ pub async fn check_once(
     settings: &AlertSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, AlertTransition)>, StoreError> {
-    let observations = store.gateway_observations().await?;
+    let observations = store
+        .gateway_observations(screening_core::london::today(now))
+        .await?;
     let holding = alert::conditions(&observations, &settings.thresholds, now);
     let open: Vec<alert::OpenAlert> = store
         .open_alerts()

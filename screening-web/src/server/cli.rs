@@ -162,6 +162,16 @@ pub struct AlertOptions {
     #[arg(long = "alert-unproven-minutes", env = "SCREENING_ALERT_UNPROVEN_MINUTES",
           default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=10080))]
     pub unproven_minutes: u64,
+    /// Minutes a relay gateway's agent may report its listener disconnected before "relay
+    /// listener absent" opens.
+    #[arg(long = "alert-listener-absent-minutes", env = "SCREENING_ALERT_LISTENER_ABSENT_MINUTES",
+          default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub listener_absent_minutes: u64,
+    /// Minutes after the day's first slot a worklist may go unqueried before "worklist not
+    /// queried" opens.
+    #[arg(long = "alert-worklist-grace-minutes", env = "SCREENING_ALERT_WORKLIST_GRACE_MINUTES",
+          default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1440))]
+    pub worklist_grace_minutes: u64,
     /// Seconds a message may wait for its gateway before "messages waiting" opens.
     #[arg(long = "alert-message-waiting-seconds", env = "SCREENING_ALERT_MESSAGE_WAITING_SECONDS",
           default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604800))]
@@ -204,6 +214,8 @@ impl AlertOptions {
                 oldest_pending: chrono::TimeDelta::seconds(self.message_waiting_seconds as i64),
                 failed_messages: self.failed_messages,
                 unproven: chrono::TimeDelta::minutes(self.unproven_minutes as i64),
+                listener_absent: chrono::TimeDelta::minutes(self.listener_absent_minutes as i64),
+                worklist_grace: chrono::TimeDelta::minutes(self.worklist_grace_minutes as i64),
             },
             check_every: Duration::from_secs(self.check_seconds),
             webhook,

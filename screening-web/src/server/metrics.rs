@@ -31,6 +31,9 @@ pub const MESSAGES: &str = "screening_messages";
 pub const OLDEST_PENDING: &str = "screening_oldest_pending_message_age_seconds";
 /// Seconds since each gateway was last seen, read at each scrape (absent when never seen).
 pub const LAST_SEEN: &str = "screening_gateway_last_seen_age_seconds";
+/// Per gateway: 1 while its agent reports its relay listener connected, 0 when it reports it
+/// disconnected; absent when the agent says nothing (no relay).
+pub const RELAY_LISTENER: &str = "screening_gateway_relay_listener_connected";
 /// Alerts open now, by rule (every rule, zeros included), read at each scrape.
 pub const ALERTS_OPEN: &str = "screening_alerts_open";
 /// The database read pool's connections, open and idle, at each scrape.
@@ -91,6 +94,10 @@ fn describe() {
         LAST_SEEN,
         metrics::Unit::Seconds,
         "Seconds since the gateway was last seen."
+    );
+    metrics::describe_gauge!(
+        RELAY_LISTENER,
+        "1 while the gateway's agent reports its relay listener connected, 0 when disconnected."
     );
 }
 
@@ -159,6 +166,10 @@ async fn record_database_figures(
             .map(|at| (now - at).as_seconds_f64().max(0.0))
             .unwrap_or(0.0);
         metrics::gauge!(OLDEST_PENDING, "gateway" => gateway.clone()).set(oldest);
+        if let Some(connected) = figures.relay_listener_connected {
+            metrics::gauge!(RELAY_LISTENER, "gateway" => gateway.clone())
+                .set(f64::from(u8::from(connected)));
+        }
         if let Some(seen) = figures.last_seen_at {
             metrics::gauge!(LAST_SEEN, "gateway" => gateway)
                 .set((now - seen).as_seconds_f64().max(0.0));

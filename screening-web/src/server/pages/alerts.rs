@@ -23,6 +23,8 @@ fn rule_label(rule: AlertRule) -> &'static str {
         AlertRule::MessagesWaiting => "Messages waiting",
         AlertRule::MessagesFailed => "Messages failed",
         AlertRule::GatewayUnproven => "Gateway unproven",
+        AlertRule::RelayListenerAbsent => "Relay listener absent",
+        AlertRule::WorklistNotQueried => "Worklist not queried",
     }
 }
 

@@ -1,0 +1,127 @@
+//! What the agent's heartbeat tells the hub about the parts that carry orders on from it: the
+//! relay listener (connected or not, reported at once when it changes) and the worklist (when a
+//! modality last queried it), and the alerts those open and resolve.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start_agent, Harness, OrderEndpoint};
+use screening_core::alert::{conditions, AlertRule, AlertThresholds, GatewayObservation};
+use screening_gateway::testing::{
+    serve_worklist, start_local_relay, until_listening, FlakyProxy, RELAY_SEND_KEY,
+};
+use screening_gateway::worklist::modality::{todays_query, Modality};
+use screening_store::now_utc;
+
+/// The demo gateway as the alert rules see it.
+async fn observed(hub: &Harness) -> GatewayObservation {
+    let today = screening_core::london::today(now_utc());
+    hub.store
+        .gateway_observations(today)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.gateway_id == hub.demo.gateway.id)
+        .unwrap()
+}
+
+/// Waits (up to 20 s) until the demo gateway's observation satisfies `test`.
+async fn until_observed(
+    hub: &Harness,
+    test: impl Fn(&GatewayObservation) -> bool,
+) -> GatewayObservation {
+    for _ in 0..400 {
+        let observation = observed(hub).await;
+        if test(&observation) {
+            return observation;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never observed: {:?}", observed(hub).await);
+}
+
+fn rules_holding(observation: &GatewayObservation, thresholds: &AlertThresholds) -> Vec<AlertRule> {
+    conditions(std::slice::from_ref(observation), thresholds, now_utc())
+        .into_iter()
+        .map(|c| c.rule)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_listener_that_drops_is_reported_at_once_and_opens_the_alert_until_it_is_back() {
+    let hub = Harness::start().await;
+    let (relay, relay_url) = start_local_relay().await;
+    let proxy = FlakyProxy::start(relay_url.trim_start_matches("ws://").parse().unwrap()).await;
+    let via_proxy = format!("ws://{}", proxy.address);
+    let (_endpoint, url) = OrderEndpoint::start(vec![]).await;
+    hub.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url)
+        .await;
+    let folder = tempfile::tempdir().unwrap();
+    // Heartbeats every 5 minutes and polls once an hour: anything the hub hears sooner came
+    // from the listener's change.
+    let agent =
+        start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &via_proxy)).await;
+    until_listening(&relay).await;
+    let up = until_observed(&hub, |o| matches!(o.relay_listener, Some((true, _)))).await;
+    assert!(up.pushes_by_relay);
+    let immediate = AlertThresholds {
+        listener_absent: chrono::TimeDelta::zero(),
+        ..AlertThresholds::default()
+    };
+    assert!(!rules_holding(&up, &immediate).contains(&AlertRule::RelayListenerAbsent));
+
+    // The relay goes away: the listener loses its control channel and the agent says so.
+    proxy.cut();
+    let down = until_observed(&hub, |o| matches!(o.relay_listener, Some((false, _)))).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(rules_holding(&down, &immediate).contains(&AlertRule::RelayListenerAbsent));
+
+    proxy.restore();
+    let back = until_observed(&hub, |o| matches!(o.relay_listener, Some((true, _)))).await;
+    assert!(!rules_holding(&back, &immediate).contains(&AlertRule::RelayListenerAbsent));
+    agent.stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), agent.task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worklist_query_is_reported_in_the_heartbeat_and_resolves_the_not_queried_alert() {
+    let hub = Harness::start().await;
+    hub.route_to("mwl:").await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = hub.agent_config(&folder.path().join("inbox.db"));
+    config.heartbeat_interval = Duration::from_millis(200);
+    let port = serve_worklist(&mut config, Default::default());
+    let agent = start_agent(config).await;
+
+    let unqueried = until_observed(&hub, |o| o.serves_worklist).await;
+    assert_eq!(unqueried.worklist_queried_at, None);
+    assert!(
+        unqueried.first_slot_today.is_some(),
+        "the demo clinic is today"
+    );
+    // As if the first slot had passed.
+    let after_first_slot = GatewayObservation {
+        first_slot_today: Some(now_utc() - chrono::TimeDelta::minutes(1)),
+        ..unqueried
+    };
+    let thresholds = AlertThresholds::default();
+    assert!(rules_holding(&after_first_slot, &thresholds).contains(&AlertRule::WorklistNotQueried));
+
+    let mut modality = Modality::connect(&format!("127.0.0.1:{port}"), "MAMMO1", "SCREENING_MWL")
+        .await
+        .unwrap();
+    let today = screening_core::london::today(now_utc())
+        .format("%Y%m%d")
+        .to_string();
+    modality.find(&todays_query(&today, "")).await.unwrap();
+    modality.release().await.unwrap();
+    let queried = until_observed(&hub, |o| o.worklist_queried_at.is_some()).await;
+    let after_first_slot = GatewayObservation {
+        first_slot_today: Some(now_utc() - chrono::TimeDelta::minutes(1)),
+        ..queried
+    };
+    assert!(!rules_holding(&after_first_slot, &thresholds).contains(&AlertRule::WorklistNotQueried));
+    agent.stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), agent.task).await;
+}
