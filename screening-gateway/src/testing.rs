@@ -369,6 +369,7 @@ pub fn agent_config(
         heartbeat_interval: Duration::from_secs(300),
         relay: None,
         worklist: None,
+        metrics_listen: None,
         allow: AllowList::default(),
         signatures: Default::default(),
         destination_auth: Vec::new(),

@@ -125,3 +125,84 @@ async fn a_worklist_query_is_reported_in_the_heartbeat_and_resolves_the_not_quer
     agent.stop.send(true).unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), agent.task).await;
 }
+
+/// GET `path` on the agent's metrics address: status and body.
+async fn get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{address}{path}"))
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_serves_its_own_health_and_metrics_when_asked_to() {
+    let hub = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    hub.route_to(&url).await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = hub.agent_config(&folder.path().join("inbox.db"));
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let agent = screening_gateway::agent::Agent::new(config).await.unwrap();
+    let address = agent.metrics_address().expect("a metrics address");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(agent.run(stopped));
+
+    assert_eq!(get(address, "/healthz").await, (200, "ok\n".into()));
+    for _ in 0..200 {
+        if get(address, "/readyz").await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(get(address, "/readyz").await, (200, "ready\n".into()));
+    // The test's hub shares this process, and so the agent's recorder: its metrics need their
+    // descriptions too (in production the agent is a process of its own).
+    screening_gateway::hub::metrics::describe();
+    let sent = hub.send(0).await;
+    hub.until_status(sent.id, screening_core::prelude::MessageStatus::Confirmed)
+        .await;
+    assert_eq!(endpoint.count(), 1);
+    let (status, text) = get(address, "/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map(|value| value.trim().parse::<f64>().unwrap())
+    };
+    assert!(
+        value("screening_agent_forwards_total{outcome=\"ok\"}") >= Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value("screening_agent_inbox_depth"), Some(0.0), "{text}");
+    assert_eq!(value("screening_agent_hub_reachable"), Some(1.0), "{text}");
+    assert!(
+        !text.contains(&sent.id.to_string()),
+        "no message ids in labels"
+    );
+    screening_gateway::testing::peers::promtool_check(&text);
+    assert_eq!(get(address, "/nope").await.0, 404);
+
+    stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_cannot_reach_its_hub_is_alive_but_not_ready() {
+    let hub = Harness::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = hub.agent_config(&folder.path().join("inbox.db"));
+    let nowhere = screening_gateway::testing::peers::free_port();
+    config.hub_url = format!("http://127.0.0.1:{nowhere}");
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let agent = screening_gateway::agent::Agent::new(config).await.unwrap();
+    let address = agent.metrics_address().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(agent.run(stopped));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get(address, "/healthz").await.0, 200);
+    let (status, why) = get(address, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(why.starts_with("not ready: connect:"), "{why}");
+    stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}

@@ -47,37 +47,7 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
 }
 
 fn promtool_checks(text: &str) {
-    let present = std::process::Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !present {
-        screening_gateway::testing::peers::missing(
-            "the promtool check: promtool is not installed (apt-get install prometheus)",
-        );
-        return;
-    }
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    screening_gateway::testing::peers::promtool_check(text);
 }
 
 #[tokio::test]

@@ -60,6 +60,10 @@ pub struct AgentSettings {
     #[command(flatten)]
     #[serde(default)]
     pub allow: AllowSettings,
+    /// The agent's own health and metrics over HTTP. TOML: [metrics].
+    #[command(flatten)]
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// The hub's keys that orders must be signed with. TOML: [signatures].
     #[command(flatten)]
     #[serde(default)]
@@ -89,6 +93,22 @@ pub struct SignatureSettings {
     /// required.
     #[arg(long = "require-signatures", env = "SCREENING_REQUIRE_SIGNATURES")]
     pub required: Option<bool>,
+}
+
+/// `[metrics]`: `/metrics` (Prometheus text), `/healthz` and `/readyz`, served only when
+/// `listen` is set. They carry no patient data and need no credential: keep the address on
+/// loopback or the hospital's management network.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464 [default: not served].
+    /// TOML: [metrics] listen.
+    #[arg(
+        id = "metrics_listen",
+        long = "metrics-listen",
+        env = "SCREENING_AGENT_METRICS_LISTEN"
+    )]
+    pub listen: Option<String>,
 }
 
 /// `[allow]`: the hospital's limits on where this agent sends and writes orders. By default only
@@ -310,6 +330,9 @@ impl AgentSettings {
                 },
                 station_ae_title: self.mwl.station_ae_title.or(file.mwl.station_ae_title),
             },
+            metrics: MetricsSettings {
+                listen: self.metrics.listen.or(file.metrics.listen),
+            },
             allow: AllowSettings {
                 destinations: if self.allow.destinations.is_empty() {
                     file.allow.destinations
@@ -381,6 +404,8 @@ pub struct AgentConfig {
     pub signatures: screening_core::signing::TrustedHubKeys,
     /// Credentials presented to destinations, each for the URLs under its prefix.
     pub destination_auth: Vec<super::DestinationAuth>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Where and how the agent serves its DICOM Modality Worklist.
@@ -516,6 +541,17 @@ impl AgentConfig {
         };
 
         let worklist = worklist_config(settings.mwl)?;
+        let metrics_listen = settings
+            .metrics
+            .listen
+            .map(|listen| {
+                listen.trim().parse().map_err(|_| {
+                    ConfigError(format!(
+                        "[metrics] listen must be an address and port such as 127.0.0.1:9464, got {listen:?}"
+                    ))
+                })
+            })
+            .transpose()?;
         let allow = super::AllowList::new(&settings.allow.destinations, settings.allow.spool_dir)
             .map_err(|e| ConfigError(format!("[allow] {e}")))?;
 
@@ -529,6 +565,7 @@ impl AgentConfig {
 
         Ok(Self {
             destination_auth,
+            metrics_listen,
             allow,
             signatures,
             relay,
@@ -877,6 +914,31 @@ mod tests {
         let file = dir.path().join("gateway.toml");
         std::fs::write(&file, "credential = \"sgw_x\"\n").unwrap();
         assert!(AgentSettings::from_file(&file).is_err());
+    }
+
+    #[test]
+    fn metrics_are_served_only_with_a_listen_address_from_the_file_or_the_flag() {
+        assert!(AgentConfig::from_settings(flags(&base()))
+            .unwrap()
+            .metrics_listen
+            .is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(&file, "[metrics]\nlisten = \"127.0.0.1:9464\"\n").unwrap();
+        let settings = flags(&base()).or(AgentSettings::from_file(&file).unwrap());
+        assert_eq!(
+            AgentConfig::from_settings(settings).unwrap().metrics_listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let mut args = base();
+        args.extend_from_slice(&["--metrics-listen", "9464"]);
+        let error = AgentConfig::from_settings(flags(&args))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("[metrics] listen must be an address and port"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod destination_auth;
 mod http_text;
 pub mod hub_client;
 pub mod inbox;
+pub mod observe;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ pub struct Agent {
     worklist: Option<(tokio::net::TcpListener, WorklistStore)>,
     /// How echoes are answered.
     echo: EchoChecks,
+    /// The socket `/metrics`, `/healthz` and `/readyz` are served on, when configured.
+    observe: Option<tokio::net::TcpListener>,
     started: Instant,
 }
 
@@ -65,6 +68,9 @@ pub enum StartError {
     /// The worklist's store would not open or its address could not be listened on.
     #[error("worklist: {0}")]
     Worklist(String),
+    /// The metrics address could not be listened on.
+    #[error("[metrics] listen: {0}")]
+    Metrics(String),
 }
 
 impl Agent {
@@ -113,6 +119,14 @@ impl Agent {
             signatures: config.signatures.clone(),
             worklist: probe,
         };
+        let observe = match config.metrics_listen {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|e| StartError::Metrics(format!("listening on {address}: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             config,
             inbox,
@@ -120,6 +134,7 @@ impl Agent {
             forwarder,
             worklist,
             echo,
+            observe,
             forwarding: Arc::default(),
             started: Instant::now(),
         })
@@ -130,6 +145,13 @@ impl Agent {
         self.worklist
             .as_ref()
             .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
+    /// The address `/metrics`, `/healthz` and `/readyz` are served on, when configured.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.observe
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The inbox, for inspection.
@@ -219,6 +241,18 @@ impl Agent {
             });
         }
         let mut hub_failures = 0u32;
+        let hub_reachable = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(listener) = self.observe.take() {
+            let observed = observe::Observed {
+                inbox: self.inbox.clone(),
+                hub_reachable: hub_reachable.clone(),
+                listener: listener_state.as_ref().map(|state| state.subscribe()),
+                worklist: worklist_store.clone(),
+                handle: observe::recorder(),
+            };
+            tracing::info!(listen = ?listener.local_addr().ok(), "metrics and health served");
+            tokio::spawn(observe::serve(listener, observed, shutdown.clone()));
+        }
         let mut last_heartbeat: Option<Instant> = None;
         let mut listener_reported: Option<bool> = None;
         while !*shutdown.borrow() {
@@ -242,8 +276,12 @@ impl Agent {
                     Ok(()) => {
                         last_heartbeat = Some(Instant::now());
                         listener_reported = listener_now;
+                        hub_reachable.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
-                    Err(error) => tracing::warn!(%error, "heartbeat failed"),
+                    Err(error) => {
+                        hub_reachable.store(false, std::sync::atomic::Ordering::SeqCst);
+                        tracing::warn!(%error, "heartbeat failed")
+                    }
                 }
             }
 
@@ -257,6 +295,7 @@ impl Agent {
                 None => break,
                 Some(Ok(messages)) => {
                     hub_failures = 0;
+                    hub_reachable.store(true, std::sync::atomic::Ordering::SeqCst);
                     let now = Utc::now();
                     for message in &messages {
                         if message.message_type.is_echo() {
@@ -268,6 +307,7 @@ impl Agent {
                 }
                 Some(Err(error)) => {
                     hub_failures += 1;
+                    hub_reachable.store(false, std::sync::atomic::Ordering::SeqCst);
                     tracing::warn!(%error, failures = hub_failures, "hub unreachable");
                 }
             }
@@ -338,6 +378,7 @@ impl Agent {
             match forwarded {
                 Ok(()) => {
                     self.inbox.mark_forwarded(id, Utc::now()).await?;
+                    observe::forwarded("ok");
                     span.in_scope(|| tracing::info!("message forwarded"));
                 }
                 Err(error) => {
@@ -350,6 +391,11 @@ impl Agent {
                     self.inbox
                         .mark_attempt_failed(id, Utc::now(), &error, retry_in)
                         .await?;
+                    observe::forwarded(if retry_in.is_some() {
+                        "retry"
+                    } else {
+                        "failed"
+                    });
                     span.in_scope(|| {
                         tracing::warn!(
                             attempt,
@@ -369,6 +415,7 @@ impl Agent {
     async fn report_echo(&self, message: &GatewayMessage) {
         let id = message.message_id;
         let outcome = self.echo.answer(message).await;
+        observe::echo_answered(outcome.is_ok());
         let reported = match &outcome {
             Ok(()) => self.hub.confirm(id).await,
             Err(why) => self.hub.fail(id, why).await,
@@ -587,7 +634,9 @@ impl PushedMessages {
             reason,
         };
         if message.message_type.is_echo() {
-            return match self.echo.answer(&message).await {
+            let outcome = self.echo.answer(&message).await;
+            observe::echo_answered(outcome.is_ok());
+            return match outcome {
                 Ok(()) => reply(RelayStatus::Processed, None),
                 Err(why) => reply(RelayStatus::Error, Some(why)),
             };
@@ -614,6 +663,7 @@ impl PushedMessages {
                 Ok(()) => {
                     self.inbox.mark_forwarded(id, Utc::now()).await?;
                     self.inbox.mark_reported(id, Utc::now()).await?;
+                    observe::forwarded("ok");
                     tracing::info!("message forwarded");
                     Ok(reply(RelayStatus::Processed, None))
                 }
@@ -625,6 +675,11 @@ impl PushedMessages {
                     self.inbox
                         .mark_attempt_failed(id, Utc::now(), &error, retry_in)
                         .await?;
+                    observe::forwarded(if retry_in.is_some() {
+                        "retry"
+                    } else {
+                        "failed"
+                    });
                     tracing::warn!(attempt, %error, "forwarding failed");
                     Ok(reply(RelayStatus::Error, Some(error)))
                 }

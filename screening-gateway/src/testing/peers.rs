@@ -145,3 +145,37 @@ pub async fn mpps(python: &Path, port: u16, steps: serde_json::Value) -> Vec<Opt
         })
         .collect()
 }
+
+/// Checks Prometheus text with `promtool check metrics` (Debian `prometheus`, the independent
+/// checker); a missing promtool is [`missing`].
+pub fn promtool_check(text: &str) {
+    let present = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !present {
+        missing("the promtool check: promtool is not installed (apt-get install prometheus)");
+        return;
+    }
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .expect("promtool's input")
+        .write_all(text.as_bytes())
+        .expect("promtool reads the text");
+    let output = child.wait_with_output().expect("promtool ends");
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
