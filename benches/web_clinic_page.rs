@@ -48,6 +48,8 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     per_second: f64,
+    /// Every request's latency (ms), sorted; empty from wrk.
+    latencies: Vec<f64>,
 }
 
 /// Fills the app's database; returns the clinic page's path.
@@ -117,6 +119,7 @@ async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
         p50_ms: percentile(&latencies, 50.0),
         p99_ms: percentile(&latencies, 99.0),
         per_second: latencies.len() as f64 / elapsed,
+        latencies,
     }
 }
 
@@ -171,6 +174,7 @@ fn wrk(url: &str, cookie: &str, duration: Duration) -> Option<Row> {
         p50_ms: millis("50%"),
         p99_ms: millis("99%"),
         per_second: number_after("Requests/sec"),
+        latencies: Vec::new(),
     })
 }
 
@@ -189,7 +193,7 @@ fn main() {
         Ok("postgres") => Backend::Postgres,
         _ => Backend::Sqlite,
     };
-    let (rows, test_store) = runtime.block_on(async {
+    let (rows, metered_rows, test_store) = runtime.block_on(async {
         let test_store = TestStore::new(backend)
             .await
             .expect("PostgreSQL is not reachable (SCREENING_TEST_POSTGRES_URL)");
@@ -243,14 +247,83 @@ fn main() {
         // Warm up connections and caches.
         rust_client(&url, &cookie, Duration::from_secs(1)).await;
         let mut rows = vec![rust_client(&url, &cookie, duration).await];
-        let (url, cookie) = (url.clone(), cookie.clone());
-        if let Some(row) = tokio::task::spawn_blocking(move || wrk(&url, &cookie, duration))
+        let (wrk_url, wrk_cookie) = (url.clone(), cookie.clone());
+        if let Some(row) = tokio::task::spawn_blocking(move || wrk(&wrk_url, &wrk_cookie, duration))
             .await
             .unwrap()
         {
             rows.push(row);
         }
-        (rows, test_store)
+        // The same load with metrics on (request timing in every response, a recorder) and
+        // /metrics scraped every second, alternated with metrics off so drift between runs shows.
+        let metered = router(
+            AppState::new(
+                store_for_reads.clone(),
+                WebConfig {
+                    metrics_token: Some(METRICS_TOKEN.into()),
+                    ..WebConfig::default()
+                },
+            ),
+            &hub,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metered_base = format!("http://{}", listener.local_addr().unwrap());
+        let metered_url = format!("{metered_base}{path}");
+        tokio::spawn(async move { axum::serve(listener, metered).await.unwrap() });
+        let scrapes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let scraper = {
+            let scrapes = scrapes.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    let response = client
+                        .get(format!("{metered_base}/metrics"))
+                        .bearer_auth(METRICS_TOKEN)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.unwrap();
+                    scrapes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        };
+        // Short slices, alternated, pooled per setting: this machine's speed drifts under
+        // sustained load (by a third over a minute), which would otherwise favour whichever
+        // setting runs first.
+        let slice = Duration::from_secs(2);
+        let slices = (duration.as_secs() / 2).max(1) as u32;
+        let mut pooled: [(Vec<f64>, f64); 2] = Default::default();
+        for _ in 0..slices {
+            for (index, target) in [&url, &metered_url].into_iter().enumerate() {
+                let row = rust_client(target, &cookie, slice).await;
+                pooled[index].0.extend(row.latencies);
+                pooled[index].1 += row.per_second / f64::from(slices);
+            }
+        }
+        let metered_rows: Vec<Row> = pooled
+            .into_iter()
+            .zip(["metrics off", "metrics on, /metrics scraped every second"])
+            .map(|((mut latencies, per_second), tool)| {
+                latencies.sort_by(f64::total_cmp);
+                Row {
+                    tool: format!("{tool} ({slices} slices of 2 s, alternated)"),
+                    requests: latencies.len(),
+                    p50_ms: percentile(&latencies, 50.0),
+                    p99_ms: percentile(&latencies, 99.0),
+                    per_second,
+                    latencies,
+                }
+            })
+            .collect();
+        scraper.abort();
+        eprintln!(
+            "/metrics was scraped {} times",
+            scrapes.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        (rows, metered_rows, test_store)
     });
     runtime.block_on(test_store.cleanup());
     println!("\n| Load generator | Requests | p50 (ms) | p99 (ms) | Requests/s |");
@@ -262,4 +335,21 @@ fn main() {
         );
     }
     println!("\nDatabase: {backend:?}. Target: p99 < 20 ms. {seconds} s per load generator.");
+
+    println!("\n| Metrics | Requests | p50 (ms) | p99 (ms) | Requests/s |");
+    println!("|---|---|---|---|---|");
+    for row in &metered_rows {
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.0} |",
+            row.tool, row.requests, row.p50_ms, row.p99_ms, row.per_second
+        );
+    }
+    let (off, on) = (metered_rows[0].p99_ms, metered_rows[1].p99_ms);
+    println!(
+        "\np99 with metrics off {off:.2} ms, on {on:.2} ms: {:+.1}% (target: within 5%).",
+        (on / off - 1.0) * 100.0
+    );
 }
+
+/// The bearer token of the metered app's /metrics.
+const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";

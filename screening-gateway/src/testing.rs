@@ -269,30 +269,70 @@ impl LocalHub {
             .expect("sending writes a message")
     }
 
-    /// Sends the demo gateway an echo and waits (up to 20 s) for its answer; the record after it.
-    pub async fn echo(&self) -> screening_core::echo::EchoRecord {
-        let gateway = self.demo.gateway.id;
+    /// Asks for an echo to the demo gateway now.
+    pub async fn request_echo(&self) {
         self.store
             .request_echo(
-                gateway,
+                self.demo.gateway.id,
                 MessageId::from_uuid(uuid::Uuid::new_v4()),
                 now_utc(),
                 "test",
             )
             .await
             .expect("the echo is asked for");
+    }
+
+    /// The demo gateway's echo record now.
+    pub async fn echo_record(&self) -> screening_core::echo::EchoRecord {
+        self.store
+            .echo_records()
+            .await
+            .expect("echo records")
+            .into_iter()
+            .find(|(id, _)| *id == self.demo.gateway.id)
+            .expect("the demo gateway's record")
+            .1
+    }
+
+    /// Sends the demo gateway an echo and waits (up to 20 s) for its answer; the record after it.
+    pub async fn echo(&self) -> screening_core::echo::EchoRecord {
+        self.request_echo().await;
         for _ in 0..2_000 {
-            let records = self.store.echo_records().await.expect("echo records");
-            let (_, record) = records
-                .into_iter()
-                .find(|(id, _)| *id == gateway)
-                .expect("the demo gateway's record");
+            let record = self.echo_record().await;
             if record.requested_at.is_none() {
                 return record;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the echo was never answered");
+    }
+
+    /// Makes the demo gateway a relay gateway pushed to through a [`FlakyProxy`] in front of a
+    /// local relay (so the link can be cut, or left open carrying nothing), its FHIR route to a
+    /// new order endpoint, and starts its agent (polling once an hour, so what arrives came by
+    /// push); returns once the agent listens.
+    pub async fn relay_agent_through_proxy(&self) -> RelayThroughProxy {
+        let (relay, relay_url) = start_local_relay().await;
+        let target = relay_url
+            .trim_start_matches("ws://")
+            .parse()
+            .expect("a loopback address");
+        let proxy = FlakyProxy::start(target).await;
+        let via_proxy = format!("ws://{}", proxy.address);
+        let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+        self.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url)
+            .await;
+        let folder = tempfile::tempdir().expect("a folder for the inbox");
+        let agent =
+            start_agent(self.relay_agent_config(&folder.path().join("inbox.db"), &via_proxy)).await;
+        until_listening(&relay).await;
+        RelayThroughProxy {
+            relay,
+            proxy,
+            endpoint,
+            agent,
+            _folder: folder,
+        }
     }
 
     /// Waits (up to 20 s) until the message reaches `status`.
@@ -563,6 +603,19 @@ impl LocalHub {
             ..self.agent_config(inbox)
         }
     }
+}
+
+/// A relay agent behind a proxy: see [`LocalHub::relay_agent_through_proxy`].
+pub struct RelayThroughProxy {
+    /// The local relay.
+    pub relay: LocalRelay,
+    /// The proxy both the dispatcher and the agent reach the relay through.
+    pub proxy: FlakyProxy,
+    /// Where the demo gateway's FHIR route points.
+    pub endpoint: OrderEndpoint,
+    /// The agent.
+    pub agent: RunningAgent,
+    _folder: tempfile::TempDir,
 }
 
 /// Waits (up to 3 s) until `relay` has a listener on `leeds`.

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use common::{start_agent, Harness, OrderEndpoint};
 use screening_core::alert::{conditions, AlertRule, AlertThresholds, GatewayObservation};
-use screening_gateway::testing::{
-    serve_worklist, start_local_relay, until_listening, FlakyProxy, RELAY_SEND_KEY,
-};
+use screening_gateway::testing::serve_worklist;
 use screening_gateway::worklist::modality::{todays_query, Modality};
 use screening_store::now_utc;
 
@@ -51,18 +49,9 @@ fn rules_holding(observation: &GatewayObservation, thresholds: &AlertThresholds)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_listener_that_drops_is_reported_at_once_and_opens_the_alert_until_it_is_back() {
     let hub = Harness::start().await;
-    let (relay, relay_url) = start_local_relay().await;
-    let proxy = FlakyProxy::start(relay_url.trim_start_matches("ws://").parse().unwrap()).await;
-    let via_proxy = format!("ws://{}", proxy.address);
-    let (_endpoint, url) = OrderEndpoint::start(vec![]).await;
-    hub.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url)
-        .await;
-    let folder = tempfile::tempdir().unwrap();
     // Heartbeats every 5 minutes and polls once an hour: anything the hub hears sooner came
     // from the listener's change.
-    let agent =
-        start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &via_proxy)).await;
-    until_listening(&relay).await;
+    let pushed = hub.relay_agent_through_proxy().await;
     let up = until_observed(&hub, |o| matches!(o.relay_listener, Some((true, _)))).await;
     assert!(up.pushes_by_relay);
     let immediate = AlertThresholds {
@@ -72,16 +61,16 @@ async fn a_relay_listener_that_drops_is_reported_at_once_and_opens_the_alert_unt
     assert!(!rules_holding(&up, &immediate).contains(&AlertRule::RelayListenerAbsent));
 
     // The relay goes away: the listener loses its control channel and the agent says so.
-    proxy.cut();
+    pushed.proxy.cut();
     let down = until_observed(&hub, |o| matches!(o.relay_listener, Some((false, _)))).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert!(rules_holding(&down, &immediate).contains(&AlertRule::RelayListenerAbsent));
 
-    proxy.restore();
+    pushed.proxy.restore();
     let back = until_observed(&hub, |o| matches!(o.relay_listener, Some((true, _)))).await;
     assert!(!rules_holding(&back, &immediate).contains(&AlertRule::RelayListenerAbsent));
-    agent.stop.send(true).unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), agent.task).await;
+    pushed.agent.stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), pushed.agent.task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

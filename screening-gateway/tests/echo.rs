@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use common::{start_agent, Harness, OrderEndpoint};
 use screening_core::echo::Proof;
-use screening_gateway::testing::{
-    serve_worklist, start_local_relay, until_listening, FlakyProxy, RELAY_SEND_KEY,
-};
+use screening_gateway::testing::serve_worklist;
 use screening_store::now_utc;
 
 fn proven_round_trip(proof: Proof) -> i64 {
@@ -50,30 +48,12 @@ async fn an_echo_over_long_poll_is_answered_by_the_agent_and_never_forwarded() {
     // The agent stops: the next echo goes unanswered and the path is no longer proven.
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
-    let gateway = hub.demo.gateway.id;
-    hub.store
-        .request_echo(
-            gateway,
-            MessageId::from_uuid(uuid::Uuid::new_v4()),
-            now_utc(),
-            "test",
-        )
-        .await
-        .unwrap();
-    let (_, record) = hub
-        .store
-        .echo_records()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|(id, _)| *id == gateway)
-        .unwrap();
+    hub.request_echo().await;
+    let record = hub.echo_record().await;
     let later = now_utc() + screening_core::echo::ECHO_ANSWER_WITHIN;
     let why = not_proven_because(record.proof(later));
     assert!(why.starts_with("await reply"), "{why}");
 }
-
-use screening_core::prelude::MessageId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worklist_gateway_answers_an_echo_only_after_its_dicom_listener_answers_a_c_echo() {
@@ -113,33 +93,23 @@ async fn a_worklist_gateway_answers_an_echo_only_after_its_dicom_listener_answer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echo_through_the_relay_proves_the_link_and_a_zombie_link_is_reported() {
     let hub = Harness::start().await;
-    let (relay, relay_url) = start_local_relay().await;
-    let proxy = FlakyProxy::start(relay_url.trim_start_matches("ws://").parse().unwrap()).await;
-    let via_proxy = format!("ws://{}", proxy.address);
-    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
-    hub.push_through_relay(&via_proxy, RELAY_SEND_KEY, &url)
-        .await;
-    let folder = tempfile::tempdir().unwrap();
-    // Polls once an hour: an answered echo came over the relay.
-    let agent =
-        start_agent(hub.relay_agent_config(&folder.path().join("inbox.db"), &via_proxy)).await;
-    until_listening(&relay).await;
+    let pushed = hub.relay_agent_through_proxy().await;
     proven_round_trip(hub.echo().await.proof(now_utc()));
-    assert_eq!(endpoint.count(), 0);
+    assert_eq!(pushed.endpoint.count(), 0);
 
     // The listener's link stays open but carries nothing: the relay still counts a listener,
     // and only the echo tells.
-    proxy.swallow_existing();
+    pushed.proxy.swallow_existing();
     let why = not_proven_because(hub.echo().await.proof(now_utc()));
     assert_eq!(
-        relay.listener_count("leeds"),
+        pushed.relay.listener_count("leeds"),
         1,
         "the control channel looks open"
     );
     assert!(!why.is_empty());
     tokio::time::timeout(Duration::from_secs(1), async {
-        agent.stop.send(true).unwrap();
-        let _ = agent.task.await;
+        pushed.agent.stop.send(true).unwrap();
+        let _ = pushed.agent.task.await;
     })
     .await
     .ok();

@@ -11,7 +11,6 @@ mod common;
 use common::{TestApp, STAFF};
 use reqwest::StatusCode;
 use screening_core::message::MessageStatus;
-use screening_gateway::auth::{generate_credential, hash_credential};
 use screening_store::testing::Backend;
 use screening_web::server::WebConfig;
 
@@ -107,11 +106,7 @@ async fn health_answers_without_signing_in_and_metrics_need_their_token() {
 async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them() {
     let app = metrics_app().await;
     let gateway = app.demo.gateway.id;
-    let credential = generate_credential();
-    app.store
-        .set_gateway_credential_hash(gateway, &hash_credential(&credential))
-        .await
-        .unwrap();
+    let as_gateway = app.as_gateway().await;
     let label = format!("gateway=\"{gateway}\"");
     let (status, before) = scrape(&app, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
@@ -142,30 +137,9 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
     );
 
     // The gateway takes it and confirms it over the hub API.
-    let client = reqwest::Client::new();
-    let taken: serde_json::Value = client
-        .get(format!("{}/api/v1/gateways/{gateway}/messages", app.base))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let message_id = taken["messages"][0]["message_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let confirmed = client
-        .post(format!(
-            "{}/api/v1/gateways/{gateway}/messages/{message_id}/confirmation",
-            app.base
-        ))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), StatusCode::OK);
+    let taken = as_gateway.take().await;
+    let message_id = taken["messages"][0]["message_id"].as_str().unwrap();
+    assert_eq!(as_gateway.confirm(message_id).await, StatusCode::OK);
 
     let (_, after) = scrape(&app, Some(TOKEN)).await;
     let moved = |name: &str| sample(&after, name) - sample(&before, name);
@@ -211,17 +185,14 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
     promtool_checks(&after);
 
     // The agent reports its relay listener down, and an echo comes back through the poll.
-    let heartbeat = client
-        .post(format!("{}/api/v1/gateways/{gateway}/heartbeat", app.base))
-        .bearer_auth(&credential)
-        .json(&serde_json::json!({
-            "agent_version": "1.0.0", "uptime_seconds": 1, "inbox_depth": 0,
-            "relay_listener_connected": false
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(heartbeat.status(), StatusCode::OK);
+    let heartbeat = serde_json::json!({
+        "agent_version": "1.0.0", "uptime_seconds": 1, "inbox_depth": 0,
+        "relay_listener_connected": false
+    });
+    assert_eq!(
+        as_gateway.post("heartbeat", &heartbeat).await,
+        StatusCode::OK
+    );
     app.store
         .request_echo(
             gateway,
@@ -231,27 +202,10 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
         )
         .await
         .unwrap();
-    let echo: serde_json::Value = client
-        .get(format!("{}/api/v1/gateways/{gateway}/messages", app.base))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = as_gateway.take().await;
     assert_eq!(echo["messages"][0]["type"], "ECHO");
-    let answered = client
-        .post(format!(
-            "{}/api/v1/gateways/{gateway}/messages/{}/confirmation",
-            app.base,
-            echo["messages"][0]["message_id"].as_str().unwrap()
-        ))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answered.status(), StatusCode::OK);
+    let echo_id = echo["messages"][0]["message_id"].as_str().unwrap();
+    assert_eq!(as_gateway.confirm(echo_id).await, StatusCode::OK);
     let (_, last) = scrape(&app, Some(TOKEN)).await;
     assert_eq!(
         last.lines()

@@ -878,38 +878,13 @@ async fn the_admin_sends_an_echo_and_sees_the_gateway_proven_by_its_answer() {
     assert_eq!(events[0].action, "sent an echo to a gateway");
 
     // The gateway takes it over the hub API, like an order, and confirms it.
-    let credential = screening_gateway::auth::generate_credential();
-    app.store
-        .set_gateway_credential_hash(
-            gateway,
-            &screening_gateway::auth::hash_credential(&credential),
-        )
-        .await
-        .unwrap();
-    let client = reqwest::Client::new();
-    let taken: serde_json::Value = client
-        .get(format!("{}/api/v1/gateways/{gateway}/messages", app.base))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let as_gateway = app.as_gateway().await;
+    let taken = as_gateway.take().await;
     let echo = &taken["messages"][0];
     assert_eq!(echo["type"], "ECHO");
     assert_eq!(echo["destination"], "log:");
-    let confirmed = client
-        .post(format!(
-            "{}/api/v1/gateways/{gateway}/messages/{}/confirmation",
-            app.base,
-            echo["message_id"].as_str().unwrap()
-        ))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), StatusCode::OK);
+    let echo_id = echo["message_id"].as_str().unwrap();
+    assert_eq!(as_gateway.confirm(echo_id).await, StatusCode::OK);
     let proven = admin.get("/admin/gateways").await;
     assert!(proven.body.contains("data-proof=\"proven\""));
     assert!(proven.body.contains("Proven working at "));

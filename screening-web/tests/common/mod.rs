@@ -379,3 +379,74 @@ pub async fn read_until(stream: &mut reqwest::Response, received: &mut String, n
     .await
     .unwrap_or_else(|_| panic!("no {needle} in {received}"));
 }
+
+/// The demo gateway speaking the hub API mounted in the app, with a credential issued for it.
+pub struct GatewayClient {
+    base: String,
+    gateway: screening_core::ids::GatewayId,
+    /// The credential issued.
+    pub credential: String,
+    client: reqwest::Client,
+}
+
+impl TestApp {
+    /// Issues the demo gateway a credential and speaks for it.
+    pub async fn as_gateway(&self) -> GatewayClient {
+        let gateway = self.demo.gateway.id;
+        let credential = screening_gateway::auth::generate_credential();
+        self.store
+            .set_gateway_credential_hash(
+                gateway,
+                &screening_gateway::auth::hash_credential(&credential),
+            )
+            .await
+            .unwrap();
+        GatewayClient {
+            base: format!("{}/api/v1/gateways/{gateway}", self.base),
+            gateway,
+            credential,
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+impl GatewayClient {
+    /// Takes what waits (`GET messages`, no wait): the answer's JSON.
+    pub async fn take(&self) -> serde_json::Value {
+        let response = self
+            .client
+            .get(format!("{}/messages", self.base))
+            .bearer_auth(&self.credential)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "{}",
+            self.gateway
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Confirms message (or echo) `id`.
+    pub async fn confirm(&self, id: &str) -> reqwest::StatusCode {
+        self.post(
+            &format!("messages/{id}/confirmation"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// POSTs `body` as JSON to `path` under the gateway's API.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::StatusCode {
+        self.client
+            .post(format!("{}/{path}", self.base))
+            .bearer_auth(&self.credential)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
