@@ -151,13 +151,23 @@ async fn the_agent_serves_its_own_health_and_metrics_when_asked_to() {
     hub.until_status(sent.id, screening_core::prelude::MessageStatus::Confirmed)
         .await;
     assert_eq!(endpoint.count(), 1);
-    let (status, text) = get(address, "/metrics").await;
-    assert_eq!(status, 200);
-    let value = |name: &str| {
+    let value_in = |text: &str, name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .map(|value| value.trim().parse::<f64>().unwrap())
     };
+    // The hub has the confirmation a moment before the agent marks it reported in its inbox.
+    let mut text = String::new();
+    for _ in 0..200 {
+        let (status, body) = get(address, "/metrics").await;
+        assert_eq!(status, 200);
+        text = body;
+        if value_in(&text, "screening_agent_inbox_depth") == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let value = |name: &str| value_in(&text, name);
     assert!(
         value("screening_agent_forwards_total{outcome=\"ok\"}") >= Some(1.0),
         "{text}"

@@ -41,7 +41,35 @@ pub trait EchoStore: Send + Sync {
 
     /// Every gateway's echo record.
     async fn echo_records(&self) -> Result<Vec<(GatewayId, EchoRecord)>, StoreError>;
+
+    /// The gateway's newest `limit` echo outcomes, newest first.
+    async fn echo_events(
+        &self,
+        gateway_id: GatewayId,
+        limit: u32,
+    ) -> Result<Vec<EchoEvent>, StoreError>;
 }
+
+/// One echo's outcome, as its gateway's history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EchoEvent {
+    /// The echo.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub echo_id: MessageId,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// Who asked: "schedule" or an admin's name.
+    pub requested_by: String,
+    /// When the answer came; `None` for an echo replaced unanswered.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Its round trip when it came back good.
+    pub round_trip_ms: Option<i64>,
+    /// Why not, phase first, when it did not.
+    pub error: Option<String>,
+}
+
+/// What an echo replaced before any answer came is recorded with.
+pub const UNANSWERED: &str = "await reply: no answer before the next echo was sent";
 
 /// An echo record as read.
 #[derive(sqlx::FromRow)]
@@ -96,6 +124,17 @@ macro_rules! impl_echo_store {
                 by: &str,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
+                // The echo it replaces, if one was still out, never came back.
+                sqlx::query(
+                    "INSERT INTO echo_events (gateway_id, echo_id, requested_at, requested_by, error) \
+                     SELECT id, echo_id, echo_requested_at, COALESCE(echo_requested_by, ''), $1 \
+                     FROM gateways WHERE id = $2 AND echo_id IS NOT NULL",
+                )
+                .bind($crate::echo::UNANSWERED)
+                .bind(gateway_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::db)?;
                 let updated = sqlx::query(
                     "UPDATE gateways SET echo_id = $1, echo_requested_at = $2, \
                      echo_requested_by = $3, echo_lease_expires_at = NULL WHERE id = $4",
@@ -150,16 +189,19 @@ macro_rules! impl_echo_store {
                 outcome: Result<(), &str>,
             ) -> Result<i64, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let requested_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-                    "SELECT echo_requested_at FROM gateways WHERE id = $1 AND echo_id = $2",
+                let asked: Option<(Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+                    "SELECT echo_requested_at, echo_requested_by FROM gateways \
+                     WHERE id = $1 AND echo_id = $2",
                 )
                 .bind(gateway_id.as_uuid())
                 .bind(echo_id.as_uuid())
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(crate::db)?
-                .flatten();
-                let requested_at = requested_at.ok_or_else(|| $crate::echo::not_found(echo_id))?;
+                .map_err(crate::db)?;
+                let (requested_at, requested_by) = match asked {
+                    Some((Some(at), by)) => (at, by.unwrap_or_default()),
+                    _ => return Err($crate::echo::not_found(echo_id)),
+                };
                 let round_trip_ms = (now - requested_at).num_milliseconds().max(0);
                 let (proven_at, round_trip, error) = match outcome {
                     Ok(()) => (Some(now), Some(round_trip_ms), None),
@@ -175,8 +217,22 @@ macro_rules! impl_echo_store {
                 .bind(now)
                 .bind(proven_at)
                 .bind(round_trip)
-                .bind(error)
+                .bind(error.clone())
                 .bind(gateway_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::db)?;
+                sqlx::query(
+                    "INSERT INTO echo_events (gateway_id, echo_id, requested_at, requested_by, \
+                     answered_at, round_trip_ms, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(gateway_id.as_uuid())
+                .bind(echo_id.as_uuid())
+                .bind(requested_at)
+                .bind(requested_by)
+                .bind(now)
+                .bind(round_trip)
+                .bind(error)
                 .execute(&mut *tx)
                 .await
                 .map_err(crate::db)?;
@@ -195,6 +251,22 @@ macro_rules! impl_echo_store {
                 .await
                 .map_err(crate::db)?;
                 Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn echo_events(
+                &self,
+                gateway_id: GatewayId,
+                limit: u32,
+            ) -> Result<Vec<$crate::echo::EchoEvent>, StoreError> {
+                sqlx::query_as(
+                    "SELECT echo_id, requested_at, requested_by, answered_at, round_trip_ms, error \
+                     FROM echo_events WHERE gateway_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(gateway_id.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::db)
             }
         }
     };

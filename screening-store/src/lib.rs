@@ -55,7 +55,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use screening_core::prelude::*;
 
 pub use alerts::{AlertEventRecord, AlertRecord, AlertStore, WebhookState};
-pub use echo::EchoStore;
+pub use echo::{EchoEvent, EchoStore};
 pub use postgres::PgStore;
 pub use retention::{Pruned, RetentionPolicy, RetentionStore};
 pub use rows::ClinicAppointment;

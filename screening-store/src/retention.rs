@@ -43,6 +43,8 @@ pub struct Pruned {
     pub alerts: u64,
     /// Expired sign-in sessions deleted.
     pub sessions: u64,
+    /// Echo outcomes deleted (kept for the payload period: operational, not clinical).
+    pub echo_events: u64,
 }
 
 /// Pruning by a retention policy. Implemented by both adapters.
@@ -168,6 +170,14 @@ macro_rules! impl_retention_store {
                         chunk,
                     )
                     .await?;
+                let echo_events = self
+                    .prune_in_chunks(
+                        &["DELETE FROM echo_events WHERE id IN (SELECT id FROM echo_events \
+                           WHERE requested_at < $1 ORDER BY id LIMIT $2)"],
+                        now - policy.payloads,
+                        chunk,
+                    )
+                    .await?;
                 let sessions = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
                     .bind(now)
                     .execute(&self.writer)
@@ -182,6 +192,7 @@ macro_rules! impl_retention_store {
                     admin_events,
                     alerts,
                     sessions,
+                    echo_events,
                 })
             }
         }

@@ -1813,6 +1813,55 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
             why: "worklist: the DICOM listener did not answer".into()
         }
     );
+    // Each outcome is in the gateway's echo history, newest first; an echo replaced before any
+    // answer came is recorded as unanswered.
+    let third = MessageId::from_uuid(Uuid::new_v4());
+    store
+        .request_echo(gateway, third, t(700), "schedule")
+        .await
+        .unwrap();
+    store
+        .request_echo(
+            gateway,
+            MessageId::from_uuid(Uuid::new_v4()),
+            t(1000),
+            "schedule",
+        )
+        .await
+        .unwrap();
+    let history = store.echo_events(gateway, 10).await.unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|e| {
+            (
+                e.echo_id,
+                e.requested_by.as_str(),
+                e.answered_at,
+                e.round_trip_ms,
+                e.error.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                third,
+                "schedule",
+                None,
+                None,
+                Some(screening_store::echo::UNANSWERED)
+            ),
+            (
+                second,
+                "admin",
+                Some(t(401)),
+                None,
+                Some("worklist: the DICOM listener did not answer")
+            ),
+            (echo, "schedule", Some(t(103)), Some(3_000), None),
+        ]
+    );
     // The alert rules see the same record.
     let observed = store
         .gateway_observations(day())

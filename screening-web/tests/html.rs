@@ -120,8 +120,26 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     pages.push(("staff-refused", reply.status, reply.body));
+    // An echo answered and one replaced unanswered: the proof and the echo history.
+    let gateway = app.demo.gateway.id;
+    for _ in 0..2 {
+        let echo = screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4());
+        app.store
+            .request_echo(gateway, echo, screening_store::now_utc(), "schedule")
+            .await
+            .unwrap();
+    }
     let reply = admin.get("/admin/gateways").await;
     pages.push(("gateways", reply.status, reply.body));
+    let reply = admin
+        .get(&format!("/admin/gateways/{gateway}/echoes"))
+        .await;
+    assert!(
+        reply.body.contains("Not proven: await reply"),
+        "{}",
+        reply.body
+    );
+    pages.push(("gateway-echoes", reply.status, reply.body));
     let reply = admin.get("/admin/gateways/new").await;
     pages.push(("gateway-new", reply.status, reply.body));
     let reply = admin

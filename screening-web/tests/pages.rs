@@ -889,6 +889,15 @@ async fn the_admin_sends_an_echo_and_sees_the_gateway_proven_by_its_answer() {
     assert!(proven.body.contains("data-proof=\"proven\""));
     assert!(proven.body.contains("Proven working at "));
     assert!(proven.body.contains(" ms)"));
+    let history = admin
+        .get(&format!("/admin/gateways/{gateway}/echoes"))
+        .await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert!(history.body.contains("Proven (round trip "));
+    assert!(
+        history.body.contains(&format!(">{}<", ADMIN.0)),
+        "who asked"
+    );
     assert_eq!(
         admin
             .submit(

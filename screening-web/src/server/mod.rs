@@ -168,6 +168,10 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
             "/admin/gateways/{gateway_id}/echo",
             post(pages::gateways::echo),
         )
+        .route(
+            "/admin/gateways/{gateway_id}/echoes",
+            get(pages::gateways::echoes),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     let signed_in = Router::new()
         .route("/", get(|| async { Redirect::to("/clinics") }))

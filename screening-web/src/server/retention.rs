@@ -30,6 +30,7 @@ pub fn spawn(
                         admin_events = pruned.admin_events,
                         alerts = pruned.alerts,
                         sessions = pruned.sessions,
+                        echo_events = pruned.echo_events,
                         "retention: pruned"
                     ),
                     Err(error) => tracing::error!(%error, "retention: read or write the database"),

@@ -39,6 +39,7 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
             .unwrap_or(Proof::NotChecked);
         let (proof_class, proof_words) = proof_words(&proof);
         let echo_action = format!("/admin/gateways/{}/echo", gateway.id);
+        let echoes_href = format!("/admin/gateways/{}/echoes", gateway.id);
         let echo_label = format!(" ({})", gateway.name);
         let (last_seen, _) = state.store.gateway_last_seen(gateway.id).await?;
         let credential = state.store.gateway_credential_hash(gateway.id).await?;
@@ -66,6 +67,7 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
                 <td class="nhsuk-table__cell">{if credential.is_some() { "Issued" } else { "Not issued" }}</td>
                 <td class="nhsuk-table__cell">
                     <span class=proof_class data-proof=proof_code(&proof)>{proof_words}</span>
+                    " "<a href=echoes_href>"History"<span class="nhsuk-u-visually-hidden">{format!(" of echoes to the {}", gateway.name)}</span></a>
                     <form method="post" action=echo_action>
                         <CsrfField token=page.chrome.csrf.clone()/>
                         <button class="nhsuk-button nhsuk-button--secondary nhsuk-button--small nhsuk-u-margin-bottom-0" type="submit">"Echo now"<span class="nhsuk-u-visually-hidden">{echo_label}</span></button>
@@ -161,6 +163,64 @@ pub async fn echo(
             "An echo is on its way to the {}: reload to see its answer.",
             gateway.name
         ),
+    ))
+}
+
+/// Echo outcomes a gateway's history page shows.
+const ECHOES_SHOWN: u32 = 100;
+
+/// `GET /admin/gateways/{gateway_id}/echoes`: the gateway's echoes, newest first, each with who
+/// asked, when it came back and its round trip, or why it did not.
+pub async fn echoes(
+    State(state): State<AppState>,
+    page: Page,
+    Path(gateway_id): Path<String>,
+) -> Result<Response, PageError> {
+    let Editing { gateway, .. } = editing(&state, &gateway_id).await?;
+    let events = state.store.echo_events(gateway.id, ECHOES_SHOWN).await?;
+    let count = events.len();
+    let rows = events
+        .into_iter()
+        .map(|event| {
+            let outcome = match (&event.error, event.round_trip_ms) {
+                (Some(error), _) => format!("Not proven: {error}"),
+                (None, Some(ms)) => format!("Proven (round trip {ms} ms)"),
+                (None, None) => "Proven".to_string(),
+            };
+            view! {
+                <tr class="nhsuk-table__row">
+                    <td class="nhsuk-table__cell nhsuk-u-nowrap">{format::date_time(event.requested_at)}</td>
+                    <td class="nhsuk-table__cell">{event.requested_by}</td>
+                    <td class="nhsuk-table__cell nhsuk-u-nowrap">{event.answered_at.map_or_else(|| "–".to_string(), format::date_time)}</td>
+                    <td class="nhsuk-table__cell">{outcome}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let title = format!("Echoes to the {}", gateway.name);
+    Ok(page.render(
+        StatusCode::OK,
+        &title,
+        Section::Gateways,
+        view! {
+            <a class="nhsuk-back-link" href="/admin/gateways">"All gateways"</a>
+            <h1>{title.clone()}</h1>
+            <p>"Each echo travels the path this gateway's orders take and comes back answered, without being forwarded. Kept for the payload period."</p>
+            <p class="nhsuk-body-s">{format!("The newest {count}, newest first.")}</p>
+            <table class="nhsuk-table">
+                <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{title.clone()}</caption>
+                <thead class="nhsuk-table__head">
+                    <tr class="nhsuk-table__row">
+                        <th class="nhsuk-table__header" scope="col">"Asked for"</th>
+                        <th class="nhsuk-table__header" scope="col">"By"</th>
+                        <th class="nhsuk-table__header" scope="col">"Answered"</th>
+                        <th class="nhsuk-table__header" scope="col">"Outcome"</th>
+                    </tr>
+                </thead>
+                <tbody class="nhsuk-table__body">{rows}</tbody>
+            </table>
+        }
+        .into_any(),
     ))
 }
 
