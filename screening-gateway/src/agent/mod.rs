@@ -253,36 +253,17 @@ impl Agent {
             tracing::info!(listen = ?listener.local_addr().ok(), "metrics and health served");
             tokio::spawn(observe::serve(listener, observed, shutdown.clone()));
         }
-        let mut last_heartbeat: Option<Instant> = None;
-        let mut listener_reported: Option<bool> = None;
+        let mut beats = Beats {
+            last: None,
+            listener_reported: None,
+            worklist: worklist_store,
+            hub_reachable: hub_reachable.clone(),
+        };
         while !*shutdown.borrow() {
-            // Heartbeat first, so a starting agent shows up at once ("health proven by traffic"),
-            // and at once when the relay listener connects or drops, so the hub hears of it.
+            // Heartbeat first, so a starting agent shows up at once ("health proven by traffic").
             let listener_now = listener_changes.as_ref().map(|changes| *changes.borrow());
-            if hub_failures == 0
-                && (last_heartbeat.is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval)
-                    || listener_now != listener_reported)
-            {
-                let heartbeat = Heartbeat {
-                    agent_version: AGENT_VERSION.into(),
-                    uptime_seconds: self.started.elapsed().as_secs(),
-                    inbox_depth: self.inbox.depth().await?,
-                    relay_listener_connected: listener_now,
-                    worklist: worklist_store.as_ref().map(|store| WorklistHealth {
-                        last_query_at: store.last_query_at(),
-                    }),
-                };
-                match self.hub.heartbeat(&heartbeat).await {
-                    Ok(()) => {
-                        last_heartbeat = Some(Instant::now());
-                        listener_reported = listener_now;
-                        hub_reachable.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    Err(error) => {
-                        hub_reachable.store(false, std::sync::atomic::Ordering::SeqCst);
-                        tracing::warn!(%error, "heartbeat failed")
-                    }
-                }
+            if hub_failures == 0 {
+                self.heartbeat_if_due(&mut beats, listener_now).await?;
             }
 
             // 1. Fetch. Long-poll only when nothing else is due sooner.
@@ -327,23 +308,73 @@ impl Agent {
                     FetchMode::LongPoll { .. } => Duration::ZERO,
                 }
             };
-            if !pause.is_zero() {
+            // The pause is kept whatever happens to the relay listener: a change is only told to
+            // the hub at once, in a heartbeat (the configured poll interval still holds).
+            let resume_at = tokio::time::Instant::now() + pause;
+            while !pause.is_zero() && tokio::time::Instant::now() < resume_at {
                 let listener_changed = async {
                     match listener_changes.as_mut() {
-                        Some(changes) => {
-                            let _ = changes.changed().await;
-                        }
+                        Some(changes) => changes.changed().await.is_ok(),
                         None => std::future::pending().await,
                     }
                 };
                 tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.changed() => {}
-                    _ = listener_changed => {}
+                    _ = tokio::time::sleep_until(resume_at) => break,
+                    _ = shutdown.changed() => break,
+                    changed = listener_changed => {
+                        if !changed {
+                            // The listener's task ended: nothing more will change.
+                            listener_changes = None;
+                        } else if hub_failures == 0 {
+                            let listener_now =
+                                listener_changes.as_ref().map(|changes| *changes.borrow());
+                            self.heartbeat_if_due(&mut beats, listener_now).await?;
+                        }
+                    }
                 }
             }
         }
         tracing::info!(gateway_id = %self.config.gateway_id, "agent stopped");
+        Ok(())
+    }
+
+    /// Sends a heartbeat when one is due, or at once when the relay listener's state differs from
+    /// what the hub last heard.
+    async fn heartbeat_if_due(
+        &self,
+        beats: &mut Beats,
+        listener_now: Option<bool>,
+    ) -> Result<(), InboxError> {
+        let due = beats
+            .last
+            .is_none_or(|at| at.elapsed() >= self.config.heartbeat_interval);
+        if !due && listener_now == beats.listener_reported {
+            return Ok(());
+        }
+        let heartbeat = Heartbeat {
+            agent_version: AGENT_VERSION.into(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            inbox_depth: self.inbox.depth().await?,
+            relay_listener_connected: listener_now,
+            worklist: beats.worklist.as_ref().map(|store| WorklistHealth {
+                last_query_at: store.last_query_at(),
+            }),
+        };
+        match self.hub.heartbeat(&heartbeat).await {
+            Ok(()) => {
+                beats.last = Some(Instant::now());
+                beats.listener_reported = listener_now;
+                beats
+                    .hub_reachable
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Err(error) => {
+                beats
+                    .hub_reachable
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                tracing::warn!(%error, "heartbeat failed")
+            }
+        }
         Ok(())
     }
 
@@ -578,6 +609,18 @@ async fn report_procedures(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// What the heartbeat needs between rounds.
+struct Beats {
+    /// When the hub last took a heartbeat.
+    last: Option<Instant>,
+    /// What the hub last heard of the relay listener.
+    listener_reported: Option<bool>,
+    /// The worklist, whose last query the heartbeat reports.
+    worklist: Option<WorklistStore>,
+    /// Set by each call to the hub, for `/readyz`.
+    hub_reachable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the agent checks before answering an echo: the hub's signature, as for an order, and
