@@ -245,6 +245,38 @@ impl From<ObservationRow> for GatewayObservation {
     }
 }
 
+impl AlertRecord {
+    /// The alert as the core's rules see an open one.
+    pub fn as_open(&self) -> screening_core::alert::OpenAlert {
+        screening_core::alert::OpenAlert {
+            id: self.id,
+            rule: self.rule,
+            gateway_id: self.gateway_id,
+        }
+    }
+}
+
+/// What to change at `now` so that exactly the conditions that hold have an open alert: every
+/// gateway's observation (for `now`'s UK day) and the open alerts, through the core's rules.
+/// Apply them with [`AlertStore::apply_alert_changes`].
+pub async fn alert_changes(
+    store: &dyn AlertStore,
+    thresholds: &screening_core::alert::AlertThresholds,
+    now: DateTime<Utc>,
+) -> Result<Vec<AlertChange>, StoreError> {
+    let observations = store
+        .gateway_observations(screening_core::london::today(now))
+        .await?;
+    let holding = screening_core::alert::conditions(&observations, thresholds, now);
+    let open: Vec<_> = store
+        .open_alerts()
+        .await?
+        .iter()
+        .map(AlertRecord::as_open)
+        .collect();
+    Ok(screening_core::alert::reconcile(&open, &holding))
+}
+
 pub(crate) fn webhook_state_code(notify: bool) -> &'static str {
     if notify {
         WebhookState::Pending.code()

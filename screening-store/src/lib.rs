@@ -54,7 +54,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use screening_core::prelude::*;
 
-pub use alerts::{AlertEventRecord, AlertRecord, AlertStore, WebhookState};
+pub use alerts::{alert_changes, AlertEventRecord, AlertRecord, AlertStore, WebhookState};
 pub use echo::{EchoEvent, EchoStore};
 pub use postgres::PgStore;
 pub use retention::{Pruned, RetentionPolicy, RetentionStore};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use screening_core::alert::{
-    self, AlertChange, AlertRule, AlertThresholds, AlertTransition, GatewayObservation,
+    AlertChange, AlertRule, AlertThresholds, AlertTransition, GatewayObservation,
 };
 use screening_core::prelude::*;
 use screening_core::procedure::{ProcedureReport, ProcedureStatus};
@@ -1219,20 +1219,9 @@ async fn alert_changes(
     thresholds: &AlertThresholds,
     now: DateTime<Utc>,
 ) -> Vec<AlertChange> {
-    let observations = store.gateway_observations(day()).await.unwrap();
-    let holding = alert::conditions(&observations, thresholds, now);
-    let open: Vec<alert::OpenAlert> = store
-        .open_alerts()
+    screening_store::alert_changes(store, thresholds, now)
         .await
         .unwrap()
-        .into_iter()
-        .map(|record| alert::OpenAlert {
-            id: record.id,
-            rule: record.rule,
-            gateway_id: record.gateway_id,
-        })
-        .collect();
-    alert::reconcile(&open, &holding)
 }
 
 async fn an_alert_opens_once_resolves_once_and_queues_its_webhook_in_order(backend: Backend) {

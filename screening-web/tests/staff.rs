@@ -28,19 +28,24 @@ async fn admins_manage_staff_accounts_and_each_change_takes_effect_at_once() {
             .await
     };
 
+    // The admin's form for a new account for Nia Jones, with `password`.
+    let add_nia = async |password: &str| {
+        admin
+            .submit(
+                "/admin/staff",
+                "/admin/staff",
+                &[
+                    ("username", NEW.0),
+                    ("display_name", "Nia Jones"),
+                    ("role", "staff"),
+                    ("password", password),
+                ],
+            )
+            .await
+    };
+
     // Refused: a short password, a bad username; nothing is saved.
-    let short = admin
-        .submit(
-            "/admin/staff",
-            "/admin/staff",
-            &[
-                ("username", NEW.0),
-                ("display_name", "Nia Jones"),
-                ("role", "staff"),
-                ("password", "short"),
-            ],
-        )
-        .await;
+    let short = add_nia("short").await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     assert!(
         short.body.contains("at least 12 characters"),
@@ -56,18 +61,7 @@ async fn admins_manage_staff_accounts_and_each_change_takes_effect_at_once() {
         StatusCode::UNAUTHORIZED
     );
 
-    let added = admin
-        .submit(
-            "/admin/staff",
-            "/admin/staff",
-            &[
-                ("username", NEW.0),
-                ("display_name", "Nia Jones"),
-                ("role", "staff"),
-                ("password", NEW.1),
-            ],
-        )
-        .await;
+    let added = add_nia(NEW.1).await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
     let again = admin
         .submit(

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
-use screening_core::alert::{self, AlertThresholds, AlertTransition};
+use screening_core::alert::{AlertThresholds, AlertTransition};
 use screening_core::prelude::StoreError;
 use screening_gateway::backoff::Backoff;
-use screening_store::{now_utc, AlertEventRecord, ScreeningStore};
+use screening_store::{alert_changes, now_utc, AlertEventRecord, ScreeningStore};
 use sha2::Sha256;
 
 /// The header carrying the body's HMAC-SHA256 (`sha256=<hex>`), keyed with the webhook secret.
@@ -72,21 +72,7 @@ pub async fn check_once(
     settings: &AlertSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, AlertTransition)>, StoreError> {
-    let observations = store
-        .gateway_observations(screening_core::london::today(now))
-        .await?;
-    let holding = alert::conditions(&observations, &settings.thresholds, now);
-    let open: Vec<alert::OpenAlert> = store
-        .open_alerts()
-        .await?
-        .into_iter()
-        .map(|record| alert::OpenAlert {
-            id: record.id,
-            rule: record.rule,
-            gateway_id: record.gateway_id,
-        })
-        .collect();
-    let changes = alert::reconcile(&open, &holding);
+    let changes = alert_changes(store, &settings.thresholds, now).await?;
     let written = store
         .apply_alert_changes(&changes, now, settings.webhook.is_some())
         .await?;
