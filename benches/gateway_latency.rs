@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use screening::core::prelude::*;
+use screening::gateway::agent::inbox::Inbox;
 use screening::gateway::agent::FetchMode;
 use screening::gateway::hub::HubConfig;
 use screening::gateway::random::fraction as random_fraction;
@@ -27,6 +28,22 @@ struct Row {
     mode: &'static str,
     latencies_ms: Vec<f64>,
     idle_requests_per_hour: f64,
+    /// Each message's time in each of [`STEPS`] (ms).
+    steps_ms: Vec<[f64; STEPS.len()]>,
+}
+
+/// Where a hand-off's time goes, from the hub's timestamps, the agent's inbox and the order
+/// endpoint's arrival times (one clock: everything runs on this machine).
+const STEPS: [&str; 5] = [
+    "hub: commit → taken (wake, take)",
+    "taken → in the agent's inbox (answer or push, signature check, inbox commit)",
+    "inbox → at the order endpoint (forward request)",
+    "endpoint → forwarded (answer, agent records it)",
+    "forwarded → confirmed (confirmation, hub commit)",
+];
+
+fn ms(delta: chrono::TimeDelta) -> f64 {
+    delta.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -55,7 +72,7 @@ async fn measure(
     max_pause_ms: f64,
 ) -> Row {
     let hub = LocalHub::with_config(HubConfig::default()).await;
-    let (_endpoint, url) = OrderEndpoint::start(vec![]).await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
     let folder = tempfile::tempdir().unwrap();
     let inbox = folder.path().join("inbox.db");
     let agent = match way {
@@ -78,6 +95,7 @@ async fn measure(
     let warm_up = hub.send(0).await;
     hub.until_status(warm_up.id, MessageStatus::Confirmed).await;
     let mut latencies_ms = Vec::new();
+    let mut confirmed_messages = Vec::new();
     for _ in 0..messages {
         tokio::time::sleep(Duration::from_secs_f64(
             random_fraction() * max_pause_ms / 1000.0,
@@ -86,7 +104,8 @@ async fn measure(
         let sent = hub.resend(0).await;
         let confirmed = hub.until_status(sent.id, MessageStatus::Confirmed).await;
         let latency = confirmed.confirmed_at.unwrap() - confirmed.created_at;
-        latencies_ms.push(latency.num_microseconds().unwrap() as f64 / 1000.0);
+        latencies_ms.push(ms(latency));
+        confirmed_messages.push(confirmed);
     }
 
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -95,11 +114,37 @@ async fn measure(
     let idle_requests = hub.requests.load(Ordering::SeqCst) as f64;
     let _ = agent.stop.send(true);
     let _ = agent.task.await;
+    let inbox = Inbox::open(&inbox).await.expect("the agent's inbox");
+    let arrivals: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = endpoint
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|received| (received.message_id.clone(), received.at))
+        .collect();
+    let mut steps_ms = Vec::new();
+    for message in &confirmed_messages {
+        let entry = inbox
+            .entry(message.id)
+            .await
+            .unwrap()
+            .expect("in the inbox");
+        let at_endpoint = arrivals[&message.id.to_string()];
+        let (delivered, forwarded) = (message.delivered_at.unwrap(), entry.forwarded_at.unwrap());
+        steps_ms.push([
+            ms(delivered - message.created_at),
+            ms(entry.received_at - delivered),
+            ms(at_endpoint - entry.received_at),
+            ms(forwarded - at_endpoint),
+            ms(message.confirmed_at.unwrap() - forwarded),
+        ]);
+    }
     latencies_ms.sort_by(f64::total_cmp);
     Row {
         mode,
         latencies_ms,
         idle_requests_per_hour: idle_requests * 3600.0 / idle.as_secs_f64(),
+        steps_ms,
     }
 }
 
@@ -159,4 +204,23 @@ fn main() {
     }
     let ratio = percentile(&rows[0].latencies_ms, 50.0) / percentile(&rows[1].latencies_ms, 50.0);
     println!("\nlong-poll p50 is {ratio:.0}x lower than 1 s polling");
+    println!("\nWhere the time goes, each step's p50 / p99 (ms):\n");
+    print!("| Step |");
+    for row in &rows[1..] {
+        print!(" {} |", row.mode);
+    }
+    println!("\n|---|{}", "---|".repeat(rows.len() - 1));
+    for (step, name) in STEPS.iter().enumerate() {
+        print!("| {name} |");
+        for row in &rows[1..] {
+            let mut times: Vec<f64> = row.steps_ms.iter().map(|steps| steps[step]).collect();
+            times.sort_by(f64::total_cmp);
+            print!(
+                " {:.2} / {:.2} |",
+                percentile(&times, 50.0),
+                percentile(&times, 99.0)
+            );
+        }
+        println!();
+    }
 }

@@ -56,6 +56,7 @@ use screening_core::prelude::*;
 
 pub use alerts::{alert_changes, AlertEventRecord, AlertRecord, AlertStore, WebhookState};
 pub use echo::{EchoEvent, EchoStore};
+pub use notify::{StatusChange, StatusSubscription};
 pub use postgres::PgStore;
 pub use retention::{Pruned, RetentionPolicy, RetentionStore};
 pub use rows::ClinicAppointment;
@@ -136,6 +137,10 @@ pub trait ScreeningStore:
         &self,
         gateway_id: GatewayId,
     ) -> Result<(Option<DateTime<Utc>>, Option<Heartbeat>), StoreError>;
+
+    /// Hears every change to messages' statuses committed from now on, in this process and (on
+    /// PostgreSQL) in every other instance on the database, without reading the database.
+    fn status_changes(&self) -> StatusSubscription;
 
     /// Writes the demo data for a clinic on `day`; running it again changes nothing.
     #[cfg(feature = "demo")]

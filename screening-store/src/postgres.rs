@@ -25,8 +25,26 @@ use crate::{ConnectError, ScreeningStore};
 #[cfg(feature = "demo")]
 use screening_core::demo::DemoData;
 
-/// The channel on which instances tell each other that a gateway has pending messages.
+/// The channel on which instances tell each other that a gateway has pending messages (payload:
+/// the gateway's id) or that appointments' messages changed (payload: [`STATUSES_PREFIX`], the
+/// sending instance's id, `:`, and the appointments' ids separated by commas).
 const CHANNEL: &str = "screening_outbox";
+
+/// Marks a status change's payload; an older instance reads it as no gateway and ignores it.
+const STATUSES_PREFIX: &str = "statuses:";
+
+/// Appointment ids per NOTIFY: 36 characters and a comma each stay well under PostgreSQL's
+/// 8,000-byte payload limit.
+const STATUSES_PER_NOTIFY: usize = 150;
+
+/// What one instance tells the others, after its commit.
+#[derive(Debug)]
+enum Announcement {
+    /// The gateway has a pending message: wake its waiters.
+    Pending(GatewayId),
+    /// The appointments' messages changed: wake the status watchers.
+    Statuses(Vec<AppointmentId>),
+}
 
 /// This build's migrations, embedded.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -38,8 +56,8 @@ pub struct PgStore {
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: PgPool,
     notifier: Arc<Notifier>,
-    /// Gateways whose waiters in other instances should be woken (sent by a debouncing task).
-    announce: mpsc::UnboundedSender<GatewayId>,
+    /// What other instances should hear (sent by a debouncing task).
+    announce: mpsc::UnboundedSender<Announcement>,
 }
 
 impl PgStore {
@@ -61,9 +79,16 @@ impl PgStore {
             .listen(CHANNEL)
             .await
             .map_err(|source| ConnectError::connect(url, source))?;
-        tokio::spawn(relay_notifications(listener, notifier.clone()));
+        // Status changes carry this instance's id, so it skips its own (it told its watchers at
+        // commit already).
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        tokio::spawn(relay_notifications(
+            listener,
+            notifier.clone(),
+            instance.clone(),
+        ));
         let (announce, announcements) = mpsc::unbounded_channel();
-        tokio::spawn(announce_pending(pool.clone(), announcements));
+        tokio::spawn(announce_changes(pool.clone(), instance, announcements));
         Ok(Self {
             writer: pool.clone(),
             pool,
@@ -89,18 +114,40 @@ impl PgStore {
     fn wake(&self, gateway_id: GatewayId) {
         self.notifier.notify(gateway_id);
         // The task ends only with the runtime; a closed channel then means nobody is left to wake.
-        let _ = self.announce.send(gateway_id);
+        let _ = self.announce.send(Announcement::Pending(gateway_id));
+    }
+
+    fn statuses_changed(&self, appointments: Vec<AppointmentId>) {
+        if appointments.is_empty() {
+            return;
+        }
+        self.notifier
+            .statuses_changed(appointments.as_slice().into());
+        let _ = self.announce.send(Announcement::Statuses(appointments));
     }
 }
 
 /// Wakes local waiters for every NOTIFY on the channel (including our own). When the connection
 /// drops, sqlx reconnects and listens again; NOTIFYs sent meanwhile are lost, so every local waiter
 /// is woken to look for itself.
-async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>) {
+async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>, instance: String) {
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => {
-                if let Ok(gateway_id) = GatewayId::parse(notification.payload()) {
+                let payload = notification.payload();
+                if let Some(statuses) = payload.strip_prefix(STATUSES_PREFIX) {
+                    match statuses.split_once(':') {
+                        Some((sender, _)) if sender == instance => {}
+                        Some((_, ids)) => notifier.statuses_changed(
+                            ids.split(',')
+                                .filter_map(|id| AppointmentId::parse(id).ok())
+                                .collect(),
+                        ),
+                        None => tracing::warn!(
+                            "PostgreSQL LISTEN: a status change without its sender; ignored"
+                        ),
+                    }
+                } else if let Ok(gateway_id) = GatewayId::parse(payload) {
                     notifier.notify(gateway_id);
                 }
             }
@@ -118,23 +165,44 @@ async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>) 
     }
 }
 
-/// Sends one NOTIFY per gateway for each burst of commits, outside the write transactions:
-/// `pg_notify` inside every write transaction serialises commits and caps throughput.
-async fn announce_pending(pool: PgPool, mut announcements: mpsc::UnboundedReceiver<GatewayId>) {
+/// Sends one NOTIFY per gateway, and the status changes in as few NOTIFYs as fit, for each burst
+/// of commits, outside the write transactions: `pg_notify` inside every write transaction
+/// serialises commits and caps throughput.
+async fn announce_changes(
+    pool: PgPool,
+    instance: String,
+    mut announcements: mpsc::UnboundedReceiver<Announcement>,
+) {
     while let Some(first) = announcements.recv().await {
-        let mut burst = HashSet::from([first]);
-        while let Ok(next) = announcements.try_recv() {
-            burst.insert(next);
+        let mut gateways = HashSet::new();
+        let mut appointments = HashSet::new();
+        let mut next = Some(first);
+        while let Some(announcement) = next {
+            match announcement {
+                Announcement::Pending(gateway_id) => {
+                    gateways.insert(gateway_id);
+                }
+                Announcement::Statuses(ids) => appointments.extend(ids),
+            }
+            next = announcements.try_recv().ok();
         }
-        for gateway_id in burst {
-            // Best effort: a lost NOTIFY delays other instances' waiters until their timeout.
+        let mut payloads: Vec<String> = gateways.iter().map(GatewayId::to_string).collect();
+        let appointments: Vec<String> = appointments.iter().map(AppointmentId::to_string).collect();
+        payloads.extend(
+            appointments
+                .chunks(STATUSES_PER_NOTIFY)
+                .map(|ids| format!("{STATUSES_PREFIX}{instance}:{}", ids.join(","))),
+        );
+        for payload in payloads {
+            // Best effort: a lost NOTIFY delays other instances' gateway waiters until their
+            // timeout, and their status watchers until the next change.
             if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
-                .bind(gateway_id.to_string())
+                .bind(&payload)
                 .execute(&pool)
                 .await
             {
-                tracing::warn!(%gateway_id, %error, "PostgreSQL NOTIFY failed; other instances wake at their timeout");
+                tracing::warn!(%error, "PostgreSQL NOTIFY failed; other instances hear of it late");
             }
         }
     }

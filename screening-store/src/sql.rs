@@ -25,7 +25,9 @@ macro_rules! pending {
 ///
 /// The adapter type must have a `pool` field (reads), a `writer` field (statements that write outside
 /// a transaction), `begin_write()` (a transaction that will write) and
-/// `wake(GatewayId)` (called after a commit that made a message pending), plus a `notifier` field.
+/// `wake(GatewayId)` (called after a commit that made a message pending) and
+/// `statuses_changed(Vec<AppointmentId>)` (called after a commit that changed messages' statuses),
+/// plus a `notifier` field.
 /// `skip_locked` is appended to SELECTs that pick rows to claim; `lock_row` to SELECTs of one row
 /// that will be updated.
 macro_rules! impl_sql_store {
@@ -122,6 +124,7 @@ macro_rules! impl_sql_store {
                 let changed = step(&message)?;
                 Self::update_lifecycle(&mut tx, &changed).await?;
                 tx.commit().await.map_err(crate::db)?;
+                self.statuses_changed(vec![changed.appointment_id]);
                 Ok(changed)
             }
 
@@ -258,6 +261,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(crate::db)?;
                 if let Some(message) = &change.message {
                     self.wake(message.gateway_id);
+                    self.statuses_changed(vec![message.appointment_id]);
                 }
                 Ok(())
             }
@@ -325,6 +329,7 @@ macro_rules! impl_sql_store {
             async fn enqueue(&self, message: &Message) -> Result<(), StoreError> {
                 Self::insert_message(&self.writer, message).await?;
                 self.wake(message.gateway_id);
+                self.statuses_changed(vec![message.appointment_id]);
                 Ok(())
             }
 
@@ -355,6 +360,7 @@ macro_rules! impl_sql_store {
                 .map_err(crate::db)?;
                 let mut taken = crate::rows::messages(rows)?;
                 taken.sort_by_key(|message| (message.created_at, message.id));
+                self.statuses_changed(taken.iter().map(|message| message.appointment_id).collect());
                 Ok(taken)
             }
 
@@ -366,19 +372,19 @@ macro_rules! impl_sql_store {
             ) -> Result<Confirmed, StoreError> {
                 // Fast path, one statement: what `Message::confirm` does to an open message of this
                 // gateway (a test holds the two to the same result).
-                let confirmed_now = sqlx::query(
+                let confirmed_now: Option<uuid::Uuid> = sqlx::query_scalar(
                     "UPDATE messages SET confirmed_at = $1, delivered_at = COALESCE(delivered_at, $1), \
                      lease_expires_at = NULL WHERE id = $2 AND gateway_id = $3 \
-                     AND confirmed_at IS NULL AND failed_at IS NULL",
+                     AND confirmed_at IS NULL AND failed_at IS NULL RETURNING appointment_id",
                 )
                 .bind(now)
                 .bind(message_id.as_uuid())
                 .bind(gateway_id.as_uuid())
-                .execute(&self.writer)
+                .fetch_optional(&self.writer)
                 .await
-                .map_err(crate::db)?
-                .rows_affected();
-                if confirmed_now == 1 {
+                .map_err(crate::db)?;
+                if let Some(appointment_id) = confirmed_now {
+                    self.statuses_changed(vec![AppointmentId::from_uuid(appointment_id)]);
                     return Ok(Confirmed::Now);
                 }
                 // Otherwise find out why, with the core's rules: unknown, another gateway's,
@@ -390,6 +396,9 @@ macro_rules! impl_sql_store {
                     Self::update_lifecycle(&mut tx, &confirmed).await?;
                 }
                 tx.commit().await.map_err(crate::db)?;
+                if outcome == Confirmed::Now {
+                    self.statuses_changed(vec![confirmed.appointment_id]);
+                }
                 Ok(outcome)
             }
 
@@ -471,6 +480,7 @@ macro_rules! impl_sql_store {
                     _ => appointment.state,
                 };
                 tx.commit().await.map_err(crate::db)?;
+                self.statuses_changed(vec![message.appointment_id]);
                 Ok(state)
             }
 
@@ -512,14 +522,17 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(crate::db)?;
                 let mut woken = Vec::new();
+                let mut changed_appointments = Vec::new();
                 for message in crate::rows::messages(rows)? {
                     let next = message.redeliver(now, max_attempts)?;
                     Self::update_lifecycle(&mut tx, &next).await?;
                     if next.status() == MessageStatus::Pending {
                         woken.push(next.gateway_id);
                     }
+                    changed_appointments.push(next.appointment_id);
                 }
                 tx.commit().await.map_err(crate::db)?;
+                self.statuses_changed(changed_appointments);
                 let changed = woken.len() as u64;
                 woken.sort();
                 woken.dedup();
@@ -562,6 +575,10 @@ macro_rules! impl_sql_store {
 
         #[async_trait::async_trait]
         impl ScreeningStore for $Store {
+            fn status_changes(&self) -> crate::StatusSubscription {
+                self.notifier.subscribe_statuses()
+            }
+
             async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 Self::upsert_gateway(&mut tx, gateway, now, true).await?;

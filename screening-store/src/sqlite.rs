@@ -120,6 +120,10 @@ impl SqliteStore {
         self.notifier.notify(gateway_id);
     }
 
+    fn statuses_changed(&self, appointments: Vec<AppointmentId>) {
+        self.notifier.statuses_changed(appointments.into());
+    }
+
     /// Gives the pages that pruning freed back to the file system: the free list is truncated
     /// (incremental vacuum) and the write-ahead log checkpointed into the file and emptied.
     async fn reclaim_space(&self) -> Result<(), StoreError> {

@@ -65,6 +65,7 @@ on_both_backends!(
     retention_removes_old_payloads_then_old_records_and_never_a_moving_message,
     a_messages_history_has_every_step_and_the_admin_finds_it_by_business_keys,
     an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path,
+    every_change_to_a_messages_status_is_heard_once_in_this_instance_and_others,
 );
 
 fn day() -> NaiveDate {
@@ -1860,5 +1861,94 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
         .find(|o| o.gateway_id == gateway)
         .unwrap();
     assert_eq!(observed.echo, record(store.clone()).await);
+    test.cleanup().await;
+}
+
+/// The next status change a watcher hears (2 s at most).
+async fn heard(changes: &mut screening_store::StatusSubscription) -> screening_store::StatusChange {
+    tokio::time::timeout(Duration::from_secs(2), changes.next())
+        .await
+        .expect("a status change is heard")
+        .expect("the store is still there")
+}
+
+async fn every_change_to_a_messages_status_is_heard_once_in_this_instance_and_others(
+    backend: Backend,
+) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    // Another instance on the same database hears PostgreSQL's changes too (on SQLite, one file
+    // is one process's: the same store stands in).
+    let other = match backend {
+        Backend::Postgres => screening_store::connect(&test.url).await.unwrap(),
+        Backend::Sqlite => test.store.clone(),
+    };
+    let mut here = store.status_changes();
+    let mut there = other.status_changes();
+    let gateway = demo.gateway.id;
+    let appointment = sendable(&demo);
+    let only = |id: AppointmentId| screening_store::StatusChange::Appointments(vec![id].into());
+
+    let message = send(store, appointment, t(1)).await;
+    let mut checks = vec![("sent", appointment)];
+    let taken = || store.take_pending(gateway, t(2), t(30), 10);
+    assert_eq!(taken().await.unwrap().len(), 1);
+    checks.push(("taken", appointment));
+    store
+        .release(gateway, message.id, "the destination was busy")
+        .await
+        .unwrap();
+    checks.push(("released", appointment));
+    taken().await.unwrap();
+    checks.push(("taken again", appointment));
+    assert_eq!(store.redeliver_expired(t(30), 5).await.unwrap(), 1);
+    checks.push(("redelivered", appointment));
+    store.confirm(gateway, message.id, t(31)).await.unwrap();
+    checks.push(("confirmed", appointment));
+    store
+        .record_procedure(
+            gateway,
+            &report(&message, ProcedureStatus::InProgress, t(32)),
+        )
+        .await
+        .unwrap();
+    checks.push(("the modality's report", appointment));
+    let loose = loose_message(&demo, t(33));
+    store.enqueue(&loose).await.unwrap();
+    checks.push(("enqueued", loose.appointment_id));
+    store
+        .fail(gateway, loose.id, t(34), "refused")
+        .await
+        .unwrap();
+    checks.push(("failed", loose.appointment_id));
+    // Confirming again changes nothing, and is not announced.
+    store.confirm(gateway, message.id, t(35)).await.unwrap();
+
+    for (what, id) in checks {
+        assert_eq!(heard(&mut here).await, only(id), "{what}");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), here.next())
+            .await
+            .is_err(),
+        "each change is heard once"
+    );
+    // The other instance hears the same appointments (changes close together may come as one).
+    let mut heard_there = HashSet::new();
+    while let Ok(change) = tokio::time::timeout(Duration::from_millis(500), there.next()).await {
+        match change.expect("the store is still there") {
+            screening_store::StatusChange::Appointments(ids) => {
+                heard_there.extend(ids.iter().copied())
+            }
+            screening_store::StatusChange::Unknown => panic!("nothing was missed"),
+        }
+    }
+    assert_eq!(
+        heard_there,
+        HashSet::from([appointment, loose.appointment_id])
+    );
+    drop(other);
     test.cleanup().await;
 }

@@ -1,12 +1,15 @@
 //! The clinic page's live message status: a server-sent events stream.
 //!
 //! On connect it sends every appointment's latest message status (so nothing that changed between
-//! rendering the page and connecting is missed), then each change as it is seen. It reads the
-//! database once per interval: that notices changes made by any instance of the web app or hub on
-//! a shared PostgreSQL, and costs one indexed query per open clinic page.
+//! rendering the page and connecting is missed), then each change. The database is read only when
+//! the store says one of the clinic's appointments changed (in this process, or in any instance on
+//! a shared PostgreSQL through LISTEN/NOTIFY), and once per change for all the clinic's open pages
+//! together: open pages cost no queries while nothing changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::stream::{self, Stream, StreamExt};
 use screening_core::prelude::*;
+use tokio::sync::watch;
 
 use crate::server::auth::{token_hash, Session};
 use crate::server::limits::{StreamSlot, MAX_STREAMS_PER_SESSION};
@@ -51,13 +55,97 @@ pub async fn clinic_events(
     )
 }
 
+/// The clinics being watched, each by one [`Feed`] that every open page of the clinic shares.
+#[derive(Default)]
+pub struct ClinicFeeds {
+    feeds: Mutex<HashMap<ClinicId, Weak<Feed>>>,
+}
+
+impl ClinicFeeds {
+    /// The clinic's feed, started if no page watches the clinic yet.
+    fn watch(&self, state: &AppState, clinic_id: ClinicId) -> Arc<Feed> {
+        let mut feeds = self
+            .feeds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(feed) = feeds.get(&clinic_id).and_then(Weak::upgrade) {
+            return feed;
+        }
+        feeds.retain(|_, feed| feed.strong_count() > 0);
+        let (publish, views) = watch::channel(None);
+        let reader = tokio::spawn(read_on_change(state.clone(), clinic_id, publish));
+        let feed = Arc::new(Feed { views, reader });
+        feeds.insert(clinic_id, Arc::downgrade(&feed));
+        feed
+    }
+}
+
+/// One clinic's statuses as last read, for every open page of it; its reader stops when the last
+/// page closes.
+struct Feed {
+    views: watch::Receiver<Option<Arc<[StatusView]>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Reads the clinic's statuses, then again each time the store says one of its appointments
+/// changed, and publishes each reading: one query per change for all its open pages.
+async fn read_on_change(
+    state: AppState,
+    clinic_id: ClinicId,
+    publish: watch::Sender<Option<Arc<[StatusView]>>>,
+) {
+    // Made before the first read, so no change committed after it is missed.
+    let mut changes = state.store.status_changes();
+    let appointments: HashSet<AppointmentId> = loop {
+        match state.store.clinic_appointments(clinic_id).await {
+            Ok(rows) => break rows.iter().map(|row| row.appointment.id).collect(),
+            Err(error) => {
+                tracing::warn!(%clinic_id, %error, "live status: reading the clinic's appointments failed (store); trying again");
+                tokio::time::sleep(READ_RETRY).await;
+            }
+        }
+    };
+    loop {
+        state.live_status_read();
+        match state.store.clinic_latest_messages(clinic_id).await {
+            Ok(messages) => {
+                publish.send_replace(Some(messages.iter().map(status_view).collect()));
+            }
+            // A passing database fault: try again shortly (a change since is still heard).
+            Err(error) => {
+                tracing::warn!(%clinic_id, %error, "live status: reading statuses failed (store); trying again");
+                tokio::time::sleep(READ_RETRY).await;
+                continue;
+            }
+        }
+        loop {
+            let Some(change) = changes.next().await else {
+                return;
+            };
+            if change.concerns(|id| appointments.contains(id)) {
+                break;
+            }
+        }
+    }
+}
+
+/// How long a feed waits before reading again after the database failed it.
+const READ_RETRY: Duration = Duration::from_secs(1);
+
 struct Watch {
     /// Counted as an open stream while the stream lives.
     _open: super::metrics::OpenStream,
     /// The session's place among its open streams, given back when the stream ends.
     _slot: StreamSlot,
-    state: AppState,
-    clinic_id: ClinicId,
+    /// Keeps the clinic's feed reading while the page is open.
+    _feed: Arc<Feed>,
+    views: watch::Receiver<Option<Arc<[StatusView]>>>,
     sent: HashMap<String, StatusView>,
     queued: Vec<StatusView>,
     first: bool,
@@ -68,11 +156,12 @@ fn status_changes(
     clinic_id: ClinicId,
     slot: StreamSlot,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
+    let feed = state.clinic_feeds.watch(&state, clinic_id);
     let watch = Watch {
         _open: super::metrics::OpenStream::open(),
         _slot: slot,
-        state,
-        clinic_id,
+        views: feed.views.clone(),
+        _feed: feed,
         sent: HashMap::new(),
         queued: Vec::new(),
         first: true,
@@ -86,27 +175,18 @@ fn status_changes(
                 watch.sent.insert(view.appointment_id.clone(), view);
                 return Some((Ok(event), watch));
             }
-            if !watch.first {
-                tokio::time::sleep(watch.state.config.events_interval).await;
+            // The first look takes what the feed has read already, if anything.
+            if !watch.first && watch.views.changed().await.is_err() {
+                return None;
             }
             watch.first = false;
-            match watch
-                .state
-                .store
-                .clinic_latest_messages(watch.clinic_id)
-                .await
-            {
-                Ok(messages) => {
-                    watch.queued = messages
-                        .iter()
-                        .map(status_view)
-                        .filter(|view| watch.sent.get(&view.appointment_id) != Some(view))
-                        .collect();
-                }
-                // A passing database fault: keep the stream, try again next interval.
-                Err(error) => {
-                    tracing::warn!(clinic_id = %watch.clinic_id, %error, "live status: reading statuses failed (store)")
-                }
+            let latest = watch.views.borrow_and_update().clone();
+            if let Some(views) = latest {
+                watch.queued = views
+                    .iter()
+                    .filter(|view| watch.sent.get(&view.appointment_id) != Some(view))
+                    .cloned()
+                    .collect();
             }
         }
     })

@@ -25,6 +25,8 @@ use super::AppState;
 pub const HTTP_REQUEST_DURATION: &str = "screening_http_request_duration_seconds";
 /// Live-status streams open now.
 pub const LIVE_STREAMS: &str = "screening_live_status_streams";
+/// The live-status streams' reads of the database (one per change to a watched clinic).
+pub const LIVE_STATUS_READS: &str = "screening_live_status_reads_total";
 /// Messages by gateway and status, read at each scrape.
 pub const MESSAGES: &str = "screening_messages";
 /// Age of each gateway's oldest pending message, read at each scrape (0 when none waits).
@@ -79,6 +81,10 @@ fn describe() {
         "HTTP requests by route, method and status."
     );
     metrics::describe_gauge!(LIVE_STREAMS, "Live-status streams open now.");
+    metrics::describe_counter!(
+        LIVE_STATUS_READS,
+        "Database reads by live-status streams (each on a change to its clinic)."
+    );
     metrics::describe_gauge!(MESSAGES, "Messages by gateway and status.");
     metrics::describe_gauge!(
         OLDEST_PENDING,

@@ -5,7 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod echo;
-mod events;
+pub mod events;
 pub mod form;
 pub mod format;
 mod health;
@@ -46,8 +46,6 @@ pub struct WebConfig {
     pub site_root: PathBuf,
     /// The folder with the NHS.UK frontend CSS and images.
     pub assets_dir: PathBuf,
-    /// How often a clinic page's live stream looks for status changes.
-    pub events_interval: Duration,
     /// The bearer token `/metrics` answers; without one there is no `/metrics`.
     pub metrics_token: Option<String>,
     /// The only folder relay key references (`file:`) may name.
@@ -63,7 +61,6 @@ impl Default for WebConfig {
             secure_cookies: false,
             site_root: crate_dir.join("site"),
             assets_dir: crate_dir.join("assets/nhsuk-frontend"),
-            events_interval: Duration::from_secs(1),
             metrics_token: None,
             secrets_dir: None,
             request_timeout: Duration::from_secs(30),
@@ -86,6 +83,11 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Live status streams open, per session (capped).
     pub streams: limits::StreamCounts,
+    /// How many times the live status has read the database (once per change to a watched
+    /// clinic, for all its open pages): also the `screening_live_status_reads_total` metric.
+    pub live_status_reads: Arc<std::sync::atomic::AtomicU64>,
+    /// The clinics open pages are watching, each read once per change for all its pages.
+    pub clinic_feeds: Arc<events::ClinicFeeds>,
 }
 
 impl AppState {
@@ -98,7 +100,16 @@ impl AppState {
             config: Arc::new(config),
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
             streams: limits::StreamCounts::default(),
+            live_status_reads: Arc::default(),
+            clinic_feeds: Arc::default(),
         }
+    }
+
+    /// Counts a live status stream's read of the database.
+    pub(crate) fn live_status_read(&self) {
+        self.live_status_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ::metrics::counter!(metrics::LIVE_STATUS_READS).increment(1);
     }
 
     /// Ends the live status streams, so a graceful shutdown is not held open by clinic pages.

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub store: Arc<dyn ScreeningStore>,
     /// The demo clinic it was seeded with.
     pub demo: DemoData,
+    /// The app's shared state (its counters, for checking).
+    pub state: AppState,
     test_store: Option<TestStore>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -58,11 +60,12 @@ impl TestApp {
                 .await
                 .expect("account");
         }
-        let (base, server) = serve(store.clone(), config).await;
+        let (base, state, server) = serve(store.clone(), config).await;
         Some(TestApp {
             base,
             store,
             demo,
+            state,
             test_store: Some(test_store),
             server,
         })
@@ -176,11 +179,12 @@ impl TestApp {
         let store = screening_store::connect(url)
             .await
             .expect("the database opens");
-        let (base, server) = serve(store.clone(), WebConfig::default()).await;
+        let (base, state, server) = serve(store.clone(), WebConfig::default()).await;
         TestApp {
             base,
             store,
             demo: self.demo.clone(),
+            state,
             test_store: None,
             server,
         }
@@ -196,20 +200,21 @@ impl TestApp {
 }
 
 /// Serves the app over `store` on a loopback port, with peer addresses (the sign-in limits use
-/// them); returns its base URL and the server's task.
+/// them); returns its base URL, its state and the server's task.
 async fn serve(
     store: Arc<dyn ScreeningStore>,
     config: WebConfig,
-) -> (String, tokio::task::JoinHandle<()>) {
+) -> (String, AppState, tokio::task::JoinHandle<()>) {
     let hub = Hub::new(store.clone(), HubConfig::default());
-    let app = router(AppState::new(store, config), &hub);
+    let state = AppState::new(store, config);
+    let app = router(state.clone(), &hub);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.unwrap();
     });
-    (base, server)
+    (base, state, server)
 }
 
 /// What came back.
