@@ -12,6 +12,9 @@
 //! is `confirmed_at - created_at` from the hub's own timestamps. Idle cost is the hub's request
 //! count over a quiet window, scaled to an hour.
 
+mod support;
+use support::percentile;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -44,11 +47,6 @@ const STEPS: [&str; 5] = [
 
 fn ms(delta: chrono::TimeDelta) -> f64 {
     delta.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 fn env_number(name: &str, default: u64) -> u64 {

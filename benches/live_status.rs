@@ -13,6 +13,9 @@
 //! app allows). Each confirmation is timed from just before the store's `confirm` is called to the
 //! moment each page's client has parsed the event that says "confirmed".
 
+mod support;
+use support::percentile;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +36,6 @@ const APPOINTMENTS: usize = 100;
 const PAGES: usize = 500;
 const STREAMS_PER_SESSION: usize = 4;
 const IDLE: Duration = Duration::from_secs(5);
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
 
 /// One status event a page received: which appointment, which status, when.
 struct Seen {

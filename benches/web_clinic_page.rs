@@ -13,6 +13,9 @@
 //! the status column has messages). Two load generators, one after the other: a Rust client in
 //! this process, and `wrk` in its own process when it is installed (`apt-get install wrk`).
 
+mod support;
+use support::percentile;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,11 +38,6 @@ fn connections() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 struct Row {

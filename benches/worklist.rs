@@ -8,6 +8,9 @@
 //! SCREENING_BENCH_QUERIES=200 SCREENING_BENCH_SENDS=50 cargo bench --bench worklist
 //! ```
 
+mod support;
+use support::percentile;
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -19,11 +22,6 @@ use screening::gateway::testing::{
 };
 use screening::gateway::worklist::modality::{self, Modality};
 use screening::gateway::worklist::WorklistSettings;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
