@@ -55,7 +55,8 @@ pub async fn clinic_events(
     )
 }
 
-/// The clinics being watched, each by one [`Feed`] that every open page of the clinic shares.
+/// The clinics being watched, each by one feed (a reader of the store) that every open page of
+/// the clinic shares.
 #[derive(Default)]
 pub struct ClinicFeeds {
     feeds: Mutex<HashMap<ClinicId, Weak<Feed>>>,
