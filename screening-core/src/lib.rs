@@ -121,7 +121,9 @@ pub mod prelude {
     pub use crate::message::{Confirmed, Message, MessageStatus, MessageType};
     pub use crate::nhs_number::{NhsNumber, NhsNumberError};
     pub use crate::people::{Clinic, ClinicSlot, Participant, Provider, Setting, Sex};
-    pub use crate::ports::{AppointmentChange, AppointmentStore, Outbox, StoreError};
+    pub use crate::ports::{
+        AppointmentChange, AppointmentStore, ConfirmOutcome, Outbox, StoreError,
+    };
     pub use crate::send::{
         act, act_on_appointment, ActionError, ActionOutcome, ActionRequest, SendContext, SendError,
     };

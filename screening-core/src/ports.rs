@@ -69,6 +69,15 @@ pub trait AppointmentStore: Send + Sync {
     async fn commit_change(&self, change: &AppointmentChange) -> Result<(), StoreError>;
 }
 
+/// What confirming one message did, with when the message was created (where its hand-off began).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmOutcome {
+    /// Confirmed by this call, or before.
+    pub confirmed: Confirmed,
+    /// When the message was created.
+    pub created_at: DateTime<Utc>,
+}
+
 /// The outbox, as the hub side of the gateway link uses it.
 #[async_trait]
 pub trait Outbox: Send + Sync {
@@ -94,6 +103,33 @@ pub trait Outbox: Send + Sync {
         message_id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<Confirmed, StoreError>;
+
+    /// Confirms several of the gateway's messages at once: each id's outcome, in the order given,
+    /// as [`Outbox::confirm`] would give it. The outer error is the store failing as a whole. The
+    /// SQL stores confirm every open message of the batch in one statement; this default confirms
+    /// one at a time.
+    async fn confirm_many(
+        &self,
+        gateway_id: GatewayId,
+        message_ids: &[MessageId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<ConfirmOutcome, StoreError>>, StoreError> {
+        let mut outcomes = Vec::with_capacity(message_ids.len());
+        for &message_id in message_ids {
+            let outcome = match self.confirm(gateway_id, message_id, now).await {
+                Ok(confirmed) => self
+                    .message(message_id)
+                    .await
+                    .map(|message| ConfirmOutcome {
+                        confirmed,
+                        created_at: message.created_at,
+                    }),
+                Err(error) => Err(error),
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
 
     /// Parks the message as failed with a reason that names the phase.
     async fn fail(

@@ -193,6 +193,41 @@ pub struct OutcomeResponse {
     pub already: bool,
 }
 
+/// Several confirmations in one request (v1 `POST .../confirmations`): the messages the gateway
+/// handed on, so a busy gateway pays one round trip and one commit for many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationBatch {
+    /// The messages confirmed, at most [`ConfirmationBatch::MAX`].
+    pub message_ids: Vec<MessageId>,
+}
+
+impl ConfirmationBatch {
+    /// The most message ids one batch may carry.
+    pub const MAX: usize = 1000;
+}
+
+/// The hub's answer to a [`ConfirmationBatch`]: one outcome per message id, in the order sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationBatchResponse {
+    /// The outcomes.
+    pub outcomes: Vec<BatchOutcome>,
+}
+
+/// What one confirmation of a batch did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    /// The message concerned.
+    pub message_id: MessageId,
+    /// The HTTP status a confirmation of this message alone would have had (200, 403, 404, 409).
+    pub status: u16,
+    /// True when it had been confirmed before.
+    #[serde(default)]
+    pub already: bool,
+    /// Why it was refused, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// The hub's answer to a procedure report: the appointment's state after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcedureResponse {

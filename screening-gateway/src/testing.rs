@@ -141,6 +141,10 @@ pub struct LocalHub {
     pub requests: Arc<AtomicU64>,
     /// While true, confirmations fail with 503 (a hub the agent cannot confirm to).
     pub refuse_confirmations: Arc<AtomicBool>,
+    /// Batches of confirmations (`POST .../confirmations`) let through to the hub.
+    pub confirmation_batches: Arc<AtomicU64>,
+    /// Fetches (`GET .../messages`, v1) the hub has received.
+    pub fetches: Arc<AtomicU64>,
     /// The http(s) and file destinations routed so far, which its agents are allowed to use.
     routed: Arc<Mutex<Vec<String>>>,
     /// The hub's secrets directory, where relay send keys are kept.
@@ -183,8 +187,7 @@ impl LocalHub {
             .expect("credential stored");
         let hub = Hub::new(store.clone(), config);
         hub.spawn_lease_sweeper();
-        let refuse_confirmations = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicU64::new(0));
+        let gate = Gate::default();
         let tamper_payloads = Arc::new(AtomicBool::new(false));
         let router = hub
             .router()
@@ -192,10 +195,7 @@ impl LocalHub {
                 tamper_payloads.clone(),
                 tamper_with_payloads,
             ))
-            .layer(middleware::from_fn_with_state(
-                (refuse_confirmations.clone(), requests.clone()),
-                count_and_gate,
-            ));
+            .layer(middleware::from_fn_with_state(gate.clone(), count_and_gate));
         let hub_url = serve(router).await;
         LocalHub {
             test,
@@ -203,8 +203,10 @@ impl LocalHub {
             demo,
             hub_url,
             credential,
-            requests,
-            refuse_confirmations,
+            requests: gate.requests,
+            refuse_confirmations: gate.refuse_confirmations,
+            confirmation_batches: gate.confirmation_batches,
+            fetches: gate.fetches,
             routed: Arc::default(),
             secrets: Arc::new(tempfile::tempdir().expect("a secrets directory")),
             signing_key,
@@ -416,22 +418,40 @@ pub fn agent_config(
     }
 }
 
-type Switches = (Arc<AtomicBool>, Arc<AtomicU64>);
+/// What the hub's test layer counts and switches (shared with [`LocalHub`]'s fields).
+#[derive(Clone, Default)]
+struct Gate {
+    refuse_confirmations: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+    confirmation_batches: Arc<AtomicU64>,
+    fetches: Arc<AtomicU64>,
+}
 
-async fn count_and_gate(
-    State((refuse, requests)): State<Switches>,
-    request: Request,
-    next: Next,
-) -> Response {
-    requests.fetch_add(1, Ordering::SeqCst);
-    if refuse.load(Ordering::SeqCst) && request.uri().path().ends_with("/confirmation") {
+async fn count_and_gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    gate.requests.fetch_add(1, Ordering::SeqCst);
+    let path = request.uri().path();
+    // The v1 routes; the proof of concept's `/gateway-messages/…/confirmations` is one at a time.
+    let v1 = path.starts_with("/api/v1/");
+    let batch = v1 && path.ends_with("/confirmations");
+    if gate.refuse_confirmations.load(Ordering::SeqCst)
+        && (batch || path.ends_with("/confirmation"))
+    {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "confirmations are switched off",
         )
             .into_response();
     }
-    next.run(request).await
+    if batch {
+        gate.confirmation_batches.fetch_add(1, Ordering::SeqCst);
+    }
+    let fetch = v1 && path.ends_with("/messages") && request.method() == axum::http::Method::GET;
+    let response = next.run(request).await;
+    if fetch {
+        // Counted once answered: the messages it took are in the agent's hands.
+        gate.fetches.fetch_add(1, Ordering::SeqCst);
+    }
+    response
 }
 
 /// Rewrites the NHS number in every payload of a message list the polling API answers with

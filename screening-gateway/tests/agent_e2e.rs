@@ -182,3 +182,48 @@ async fn a_destination_the_hospital_has_not_allowed_is_refused_at_once_and_repor
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmations_held_up_by_the_hub_go_together_in_one_request() {
+    let h = Harness::start().await;
+    let (endpoint, url) = OrderEndpoint::start(vec![]).await;
+    h.route_to(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let inbox_path = dir.path().join("inbox.db");
+    h.refuse_confirmations.store(true, Ordering::SeqCst);
+    let agent = start_agent(h.agent_config(&inbox_path)).await;
+    let sent = [h.send(0).await, h.send(1).await, h.send(2).await];
+    let inbox = Inbox::open(&inbox_path).await.unwrap();
+    for _ in 0..200 {
+        if inbox.unreported().await.unwrap().len() == sent.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        endpoint.count(),
+        sent.len(),
+        "all forwarded, none confirmed"
+    );
+    assert_eq!(h.confirmation_batches.load(Ordering::SeqCst), 0);
+
+    h.refuse_confirmations.store(false, Ordering::SeqCst);
+    for message in &sent {
+        h.until_status(message.id, MessageStatus::Confirmed).await;
+    }
+    assert_eq!(
+        h.confirmation_batches.load(Ordering::SeqCst),
+        1,
+        "the three confirmations went in one request"
+    );
+    // The agent records the hub's answers once they arrive.
+    for _ in 0..200 {
+        if inbox.unreported().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(inbox.unreported().await.unwrap().is_empty());
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}

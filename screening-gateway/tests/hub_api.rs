@@ -414,3 +414,78 @@ async fn a_procedure_report_moves_the_appointment_and_bad_ones_are_refused_with_
         AppointmentState::InProgress
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_confirmations_in_one_request_each_get_their_own_outcome() {
+    let h = Harness::start().await;
+    let first = h.send(0).await;
+    let second = h.send(1).await;
+    let base = format!("{}/api/v1/gateways/{}", h.hub_url, h.demo.gateway.id);
+    let taken = client()
+        .get(format!("{base}/messages"))
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 200);
+    let unknown = MessageId::from_uuid(uuid::Uuid::new_v4());
+    let confirm = |ids: serde_json::Value, credential: &str| {
+        client()
+            .post(format!("{base}/confirmations"))
+            .bearer_auth(credential)
+            .json(&json!({ "message_ids": ids }))
+            .send()
+    };
+
+    let response = confirm(
+        json!([first.id, second.id, unknown, first.id]),
+        &h.credential,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: screening_core::wire::ConfirmationBatchResponse = response.json().await.unwrap();
+    let outcomes: Vec<_> = body
+        .outcomes
+        .iter()
+        .map(|o| (o.message_id, o.status, o.already, o.error.is_some()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (first.id, 200, false, false),
+            (second.id, 200, false, false),
+            (unknown, 404, false, true),
+            (first.id, 200, true, false),
+        ],
+        "each id in order; a repeat is already confirmed; an unknown id is refused alone"
+    );
+    for sent in [&first, &second] {
+        assert_eq!(
+            h.store.message(sent.id).await.unwrap().status(),
+            MessageStatus::Confirmed
+        );
+    }
+
+    let too_many = json!(vec![
+        first.id;
+        screening_core::wire::ConfirmationBatch::MAX + 1
+    ]);
+    let refused = confirm(too_many, &h.credential).await.unwrap();
+    assert_eq!(refused.status(), 413);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 1000"),
+        "{body}"
+    );
+    let malformed = client()
+        .post(format!("{base}/confirmations"))
+        .bearer_auth(&h.credential)
+        .json(&json!({ "message_ids": ["not-an-id"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 422);
+    let unauthenticated = confirm(json!([second.id]), "wrong").await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+}

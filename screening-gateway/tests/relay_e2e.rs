@@ -47,7 +47,15 @@ impl Push {
         )
         .await;
         until_listening(&self.relay).await;
-        agent
+        // The agent's first poll (the next is an hour away) has passed: anything sent from now
+        // on that reaches the endpoint came by push.
+        for _ in 0..500 {
+            if self.hub.fetches.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                return agent;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the agent never made its first poll");
     }
 }
 

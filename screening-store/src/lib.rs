@@ -163,6 +163,12 @@ pub trait ScreeningStore:
 /// "Last seen" is kept to this resolution (seconds): at most one write per gateway per interval.
 pub const SEEN_RESOLUTION_SECONDS: i64 = 30;
 
+/// Message ids per confirming statement: well under SQLite's and PostgreSQL's bind limits.
+pub(crate) const CONFIRM_CHUNK: usize = 500;
+
+/// The most writes one group commit carries (see `SqliteStore`'s committer).
+pub(crate) const MAX_GROUP: usize = 256;
+
 /// Opening a store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

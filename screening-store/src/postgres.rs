@@ -17,6 +17,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
+use crate::sql::GroupedWrite;
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -104,6 +105,22 @@ impl PgStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
         self.pool.begin().await.map_err(crate::db)
+    }
+
+    /// Commits one appointment change or new message in its own transaction: PostgreSQL already
+    /// shares WAL flushes between concurrent commits, and one transaction per write keeps two
+    /// instances from deadlocking on each other's groups.
+    async fn commit_write(&self, write: GroupedWrite) -> Result<(), StoreError> {
+        let outcome = Self::commit_group(self.begin_write().await, std::slice::from_ref(&write))
+            .await
+            .pop()
+            .expect("one outcome per write");
+        outcome?;
+        if let Some(message) = write.message() {
+            self.wake(message.gateway_id);
+            self.statuses_changed(vec![message.appointment_id]);
+        }
+        Ok(())
     }
 
     /// PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here.

@@ -21,13 +21,33 @@ macro_rules! pending {
     };
 }
 
+/// A write that may share its transaction, and so its commit, with other callers' (group commit).
+#[derive(Debug)]
+pub(crate) enum GroupedWrite {
+    /// An appointment's transition, its audit event and perhaps its message.
+    Change(screening_core::ports::AppointmentChange),
+    /// A message on its own.
+    Message(screening_core::message::Message),
+}
+
+impl GroupedWrite {
+    /// The message the write adds, if any: once committed, its gateway and watchers are told.
+    pub(crate) fn message(&self) -> Option<&screening_core::message::Message> {
+        match self {
+            GroupedWrite::Change(change) => change.message.as_ref(),
+            GroupedWrite::Message(message) => Some(message),
+        }
+    }
+}
+
 /// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
 ///
 /// The adapter type must have a `pool` field (reads), a `writer` field (statements that write outside
-/// a transaction), `begin_write()` (a transaction that will write) and
-/// `wake(GatewayId)` (called after a commit that made a message pending) and
-/// `statuses_changed(Vec<AppointmentId>)` (called after a commit that changed messages' statuses),
-/// plus a `notifier` field.
+/// a transaction), `begin_write()` (a transaction that will write),
+/// `commit_write(GroupedWrite)` (commits one appointment change or new message, alone or with
+/// others, then wakes its gateway and status watchers), `wake(GatewayId)` (called after a commit
+/// that made a message pending) and `statuses_changed(Vec<AppointmentId>)` (called after a commit
+/// that changed messages' statuses), plus a `notifier` field.
 /// `skip_locked` is appended to SELECTs that pick rows to claim; `lock_row` to SELECTs of one row
 /// that will be updated.
 macro_rules! impl_sql_store {
@@ -126,6 +146,31 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(crate::db)?;
                 self.statuses_changed(vec![changed.appointment_id]);
                 Ok(changed)
+            }
+
+            /// Confirms a message the one-statement path left alone, with the core's rules, to say
+            /// why: unknown, another gateway's, confirmed before (idempotent) or failed.
+            async fn confirm_by_the_rules(
+                &self,
+                gateway_id: GatewayId,
+                message_id: MessageId,
+                now: DateTime<Utc>,
+                changed: &mut Vec<AppointmentId>,
+            ) -> Result<ConfirmOutcome, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
+                let (confirmed, outcome) = message.confirm(now)?;
+                if outcome == Confirmed::Now {
+                    Self::update_lifecycle(&mut tx, &confirmed).await?;
+                }
+                tx.commit().await.map_err(crate::db)?;
+                if outcome == Confirmed::Now {
+                    changed.push(confirmed.appointment_id);
+                }
+                Ok(ConfirmOutcome {
+                    confirmed: outcome,
+                    created_at: message.created_at,
+                })
             }
 
             async fn pending_exists(&self, gateway_id: GatewayId) -> Result<bool, StoreError> {
@@ -256,14 +301,69 @@ macro_rules! impl_sql_store {
             }
 
             async fn commit_change(&self, change: &AppointmentChange) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                Self::write_change(&mut tx, change).await?;
-                tx.commit().await.map_err(crate::db)?;
-                if let Some(message) = &change.message {
-                    self.wake(message.gateway_id);
-                    self.statuses_changed(vec![message.appointment_id]);
+                self.commit_write(crate::sql::GroupedWrite::Change(change.clone())).await
+            }
+        }
+
+        impl $Store {
+            /// Writes each of `writes` inside `tx`. With more than one, each goes under its own
+            /// savepoint, so one that fails (a version conflict) is undone alone and the others
+            /// still commit. The outcomes come in order; the outer error is the transaction failing.
+            async fn write_group(
+                tx: &mut sqlx::Transaction<'static, $Db>,
+                writes: &[crate::sql::GroupedWrite],
+            ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+                let isolate = writes.len() > 1;
+                let mut outcomes = Vec::with_capacity(writes.len());
+                for write in writes {
+                    if isolate {
+                        sqlx::query("SAVEPOINT grouped_write").execute(&mut **tx).await.map_err(crate::db)?;
+                    }
+                    let outcome = match write {
+                        crate::sql::GroupedWrite::Change(change) => Self::write_change(tx, change).await,
+                        crate::sql::GroupedWrite::Message(message) => {
+                            Self::insert_message(&mut **tx, message).await
+                        }
+                    };
+                    if isolate {
+                        if outcome.is_err() {
+                            sqlx::query("ROLLBACK TO SAVEPOINT grouped_write")
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(crate::db)?;
+                        }
+                        sqlx::query("RELEASE SAVEPOINT grouped_write").execute(&mut **tx).await.map_err(crate::db)?;
+                    }
+                    outcomes.push(outcome);
                 }
-                Ok(())
+                Ok(outcomes)
+            }
+
+            /// Commits `writes` in one transaction: each write's outcome, in order. A write that
+            /// failed is undone alone; when the transaction fails, every write fails with it.
+            async fn commit_group(
+                tx: Result<sqlx::Transaction<'static, $Db>, StoreError>,
+                writes: &[crate::sql::GroupedWrite],
+            ) -> Vec<Result<(), StoreError>> {
+                let attempt = async {
+                    let mut tx = tx?;
+                    let outcomes = Self::write_group(&mut tx, writes).await?;
+                    if outcomes.iter().any(Result::is_ok) {
+                        tx.commit().await.map_err(crate::db)?;
+                    } else {
+                        tx.rollback().await.map_err(crate::db)?;
+                    }
+                    Ok::<_, StoreError>(outcomes)
+                };
+                match attempt.await {
+                    Ok(outcomes) => outcomes,
+                    // One write keeps its own error; a group shares the transaction's.
+                    Err(error) if writes.len() == 1 => vec![Err(error)],
+                    Err(error) => {
+                        let text = error.to_string();
+                        writes.iter().map(|_| Err(StoreError::Backend(text.clone().into()))).collect()
+                    }
+                }
             }
         }
 
@@ -327,10 +427,7 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl Outbox for $Store {
             async fn enqueue(&self, message: &Message) -> Result<(), StoreError> {
-                Self::insert_message(&self.writer, message).await?;
-                self.wake(message.gateway_id);
-                self.statuses_changed(vec![message.appointment_id]);
-                Ok(())
+                self.commit_write(crate::sql::GroupedWrite::Message(message.clone())).await
             }
 
             async fn take_pending(
@@ -370,36 +467,60 @@ macro_rules! impl_sql_store {
                 message_id: MessageId,
                 now: DateTime<Utc>,
             ) -> Result<Confirmed, StoreError> {
-                // Fast path, one statement: what `Message::confirm` does to an open message of this
-                // gateway (a test holds the two to the same result).
-                let confirmed_now: Option<uuid::Uuid> = sqlx::query_scalar(
-                    "UPDATE messages SET confirmed_at = $1, delivered_at = COALESCE(delivered_at, $1), \
-                     lease_expires_at = NULL WHERE id = $2 AND gateway_id = $3 \
-                     AND confirmed_at IS NULL AND failed_at IS NULL RETURNING appointment_id",
-                )
-                .bind(now)
-                .bind(message_id.as_uuid())
-                .bind(gateway_id.as_uuid())
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(crate::db)?;
-                if let Some(appointment_id) = confirmed_now {
-                    self.statuses_changed(vec![AppointmentId::from_uuid(appointment_id)]);
-                    return Ok(Confirmed::Now);
+                let mut outcomes = self.confirm_many(gateway_id, &[message_id], now).await?;
+                let outcome = outcomes.pop().expect("one outcome per message id")?;
+                Ok(outcome.confirmed)
+            }
+
+            async fn confirm_many(
+                &self,
+                gateway_id: GatewayId,
+                message_ids: &[MessageId],
+                now: DateTime<Utc>,
+            ) -> Result<Vec<Result<ConfirmOutcome, StoreError>>, StoreError> {
+                // Fast path, one statement per chunk: what `Message::confirm` does to each open
+                // message of this gateway (a test holds the two to the same result).
+                let mut confirmed_now = std::collections::HashMap::new();
+                let mut appointments = Vec::new();
+                for chunk in message_ids.chunks(crate::CONFIRM_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::<$Db>::new("UPDATE messages SET confirmed_at = ");
+                    query
+                        .push_bind(now)
+                        .push(", delivered_at = COALESCE(delivered_at, ")
+                        .push_bind(now)
+                        .push("), lease_expires_at = NULL WHERE gateway_id = ")
+                        .push_bind(gateway_id.as_uuid())
+                        .push(" AND confirmed_at IS NULL AND failed_at IS NULL AND id IN (");
+                    let mut ids = query.separated(", ");
+                    for message_id in chunk {
+                        ids.push_bind(message_id.as_uuid());
+                    }
+                    query.push(") RETURNING id, appointment_id, created_at");
+                    let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>)> = query
+                        .build_query_as()
+                        .fetch_all(&self.writer)
+                        .await
+                        .map_err(crate::db)?;
+                    for (id, appointment_id, created_at) in rows {
+                        confirmed_now.insert(id, created_at);
+                        appointments.push(AppointmentId::from_uuid(appointment_id));
+                    }
                 }
-                // Otherwise find out why, with the core's rules: unknown, another gateway's,
-                // confirmed before (idempotent) or failed.
-                let mut tx = self.begin_write().await?;
-                let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
-                let (confirmed, outcome) = message.confirm(now)?;
-                if outcome == Confirmed::Now {
-                    Self::update_lifecycle(&mut tx, &confirmed).await?;
+                let mut outcomes = Vec::with_capacity(message_ids.len());
+                for &message_id in message_ids {
+                    // Taken out, so an id named twice is confirmed once and then found confirmed.
+                    outcomes.push(match confirmed_now.remove(&message_id.as_uuid()) {
+                        Some(created_at) => Ok(ConfirmOutcome {
+                            confirmed: Confirmed::Now,
+                            created_at,
+                        }),
+                        None => self.confirm_by_the_rules(gateway_id, message_id, now, &mut appointments).await,
+                    });
                 }
-                tx.commit().await.map_err(crate::db)?;
-                if outcome == Confirmed::Now {
-                    self.statuses_changed(vec![confirmed.appointment_id]);
+                if !appointments.is_empty() {
+                    self.statuses_changed(appointments);
                 }
-                Ok(outcome)
+                Ok(outcomes)
             }
 
             async fn record_procedure(

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::notify::Notifier;
 use crate::rows::{
@@ -18,6 +19,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
+use crate::sql::GroupedWrite;
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -38,6 +40,47 @@ pub struct SqliteStore {
     /// faster than letting them collide and sleep in SQLite's busy handler.
     writer: SqlitePool,
     notifier: Arc<Notifier>,
+    /// Appointment changes and new messages, for the committer (see [`commit_in_groups`]).
+    commits: mpsc::UnboundedSender<QueuedWrite>,
+}
+
+/// A write waiting for the committer, and where its outcome goes.
+type QueuedWrite = (GroupedWrite, oneshot::Sender<Result<(), StoreError>>);
+
+/// Group commit: the writes that queued while the last group committed go in one transaction,
+/// each under its own savepoint. SQLite has one writer, so concurrent senders would otherwise
+/// commit one after another, each paying a transaction; grouped, they share one. A write alone
+/// waits for nobody. Ends when every handle of the store is dropped.
+async fn commit_in_groups(
+    writer: SqlitePool,
+    notifier: Arc<Notifier>,
+    mut queue: mpsc::UnboundedReceiver<QueuedWrite>,
+) {
+    let mut group = Vec::with_capacity(crate::MAX_GROUP);
+    while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
+        let (writes, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
+        let tx = writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(crate::db);
+        let outcomes = SqliteStore::commit_group(tx, &writes).await;
+        // Told here, not by the callers, so a caller that stopped waiting cannot leave a
+        // committed message unannounced.
+        let mut appointments = Vec::new();
+        for (write, outcome) in writes.iter().zip(&outcomes) {
+            if let (Some(message), Ok(())) = (write.message(), outcome) {
+                notifier.notify(message.gateway_id);
+                appointments.push(message.appointment_id);
+            }
+        }
+        if !appointments.is_empty() {
+            notifier.statuses_changed(appointments.into());
+        }
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A caller that stopped waiting still had its write committed.
+            let _ = reply.send(outcome);
+        }
+    }
 }
 
 impl SqliteStore {
@@ -94,10 +137,14 @@ impl SqliteStore {
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?
         };
+        let notifier = Arc::<Notifier>::default();
+        let (commits, queue) = mpsc::unbounded_channel();
+        tokio::spawn(commit_in_groups(writer.clone(), notifier.clone(), queue));
         Ok(Self {
             pool,
             writer,
-            notifier: Arc::default(),
+            notifier,
+            commits,
         })
     }
 
@@ -114,6 +161,17 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(crate::db)
+    }
+
+    /// Commits one appointment change or new message through the committer, which may group it
+    /// with others' (see [`commit_in_groups`]).
+    async fn commit_write(&self, write: GroupedWrite) -> Result<(), StoreError> {
+        let stopped = || {
+            StoreError::Backend("the SQLite committer has stopped (its Tokio runtime ended)".into())
+        };
+        let (reply, outcome) = oneshot::channel();
+        self.commits.send((write, reply)).map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     fn wake(&self, gateway_id: GatewayId) {

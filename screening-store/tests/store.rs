@@ -66,6 +66,8 @@ on_both_backends!(
     a_messages_history_has_every_step_and_the_admin_finds_it_by_business_keys,
     an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path,
     every_change_to_a_messages_status_is_heard_once_in_this_instance_and_others,
+    confirming_many_at_once_gives_each_message_its_own_outcome,
+    changes_sent_together_commit_together_and_a_conflict_is_undone_alone,
 );
 
 fn day() -> NaiveDate {
@@ -1950,5 +1952,183 @@ async fn every_change_to_a_messages_status_is_heard_once_in_this_instance_and_ot
         HashSet::from([appointment, loose.appointment_id])
     );
     drop(other);
+    test.cleanup().await;
+}
+
+async fn confirming_many_at_once_gives_each_message_its_own_outcome(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    let gateway = demo.gateway.id;
+    let other = Gateway {
+        id: GatewayId::from_uuid(Uuid::new_v4()),
+        name: "Another site".into(),
+        ..demo.gateway.clone()
+    };
+    store.save_gateway(&other, t(0)).await.unwrap();
+    let [taken, pending, confirmed_before, failed] =
+        [1, 2, 3, 4].map(|s| loose_message(&demo, t(s)));
+    let others = Message {
+        gateway_id: other.id,
+        ..loose_message(&demo, t(5))
+    };
+    for message in [&taken, &confirmed_before, &failed, &others] {
+        store.enqueue(message).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .take_pending(gateway, t(6), t(36), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    store.enqueue(&pending).await.unwrap();
+    store
+        .confirm(gateway, confirmed_before.id, t(7))
+        .await
+        .unwrap();
+    store
+        .fail(gateway, failed.id, t(8), "refused")
+        .await
+        .unwrap();
+    let unknown = MessageId::from_uuid(Uuid::new_v4());
+
+    let ids = [
+        taken.id,
+        pending.id,
+        confirmed_before.id,
+        failed.id,
+        others.id,
+        unknown,
+        taken.id,
+    ];
+    let outcomes = store.confirm_many(gateway, &ids, t(10)).await.unwrap();
+    assert_eq!(outcomes.len(), ids.len());
+    let confirmed = |confirmed, message: &Message| ConfirmOutcome {
+        confirmed,
+        created_at: message.created_at,
+    };
+    assert_eq!(
+        outcomes[0].as_ref().unwrap(),
+        &confirmed(Confirmed::Now, &taken)
+    );
+    assert_eq!(
+        outcomes[1].as_ref().unwrap(),
+        &confirmed(Confirmed::Now, &pending)
+    );
+    assert_eq!(
+        outcomes[2].as_ref().unwrap(),
+        &confirmed(Confirmed::Already, &confirmed_before)
+    );
+    assert!(
+        matches!(outcomes[3], Err(StoreError::Lifecycle(_))),
+        "{:?}",
+        outcomes[3]
+    );
+    assert!(
+        matches!(outcomes[4], Err(StoreError::WrongGateway { message_id }) if message_id == others.id),
+        "{:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(outcomes[5], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        outcomes[5]
+    );
+    assert_eq!(
+        outcomes[6].as_ref().unwrap(),
+        &confirmed(Confirmed::Already, &taken),
+        "an id named twice is confirmed once"
+    );
+    // What is stored is what the core's confirm makes of each message.
+    let delivered = taken.deliver(t(6), t(36)).unwrap();
+    for message in [delivered, pending] {
+        let (expected, _) = message.confirm(t(10)).unwrap();
+        assert_eq!(store.message(message.id).await.unwrap(), expected);
+    }
+    assert_eq!(
+        store.message(failed.id).await.unwrap().status(),
+        MessageStatus::Failed
+    );
+    assert_eq!(
+        store.message(others.id).await.unwrap().status(),
+        MessageStatus::Pending
+    );
+    test.cleanup().await;
+}
+
+async fn changes_sent_together_commit_together_and_a_conflict_is_undone_alone(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let store = test.store.as_ref();
+    let mut changes = Vec::new();
+    for appointment in &demo.appointments {
+        if appointment
+            .state
+            .after(AppointmentAction::SendToModality)
+            .is_none()
+        {
+            continue;
+        }
+        let context = store.send_context(appointment.id).await.unwrap();
+        let outcome = act(
+            &context,
+            &send_request(AppointmentAction::SendToModality, t(40)),
+        )
+        .unwrap();
+        changes.push(AppointmentChange {
+            appointment: outcome.appointment,
+            expected_version: context.appointment.version,
+            event: outcome.event,
+            message: outcome.message,
+        });
+    }
+    assert!(changes.len() >= 3);
+    // Someone else changed the second appointment after it was read.
+    changes[1].expected_version -= 1;
+    let loose: Vec<Message> = (0..10).map(|i| loose_message(&demo, t(41 + i))).collect();
+    // Polled together by one task, every write is queued before any commits: on SQLite they
+    // share one transaction.
+    let (committed, enqueued) = tokio::join!(
+        futures_util::future::join_all(changes.iter().map(|change| store.commit_change(change))),
+        futures_util::future::join_all(loose.iter().map(|message| store.enqueue(message))),
+    );
+    for (n, (change, outcome)) in changes.iter().zip(&committed).enumerate() {
+        let id = change.appointment.id;
+        let message_id = change.message.as_ref().unwrap().id;
+        // (The loose messages name the first demo appointment: look for this change's own.)
+        let stored = store
+            .appointment_messages(id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|message| message.id == message_id);
+        let events = store.appointment_events(id).await.unwrap().len();
+        if n == 1 {
+            assert!(
+                matches!(outcome, Err(StoreError::VersionConflict { .. })),
+                "{outcome:?}"
+            );
+            assert!(!stored, "the conflicting change wrote no message");
+            assert_eq!(events, 0);
+        } else {
+            outcome.as_ref().unwrap();
+            assert!(stored);
+            assert_eq!(events, 1);
+            assert_eq!(
+                store.send_context(id).await.unwrap().appointment,
+                change.appointment
+            );
+        }
+    }
+    assert!(enqueued.iter().all(Result::is_ok), "{enqueued:?}");
+    let taken = store
+        .take_pending(demo.gateway.id, t(60), t(90), 100)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), changes.len() - 1 + loose.len());
     test.cleanup().await;
 }

@@ -5,7 +5,10 @@ use std::time::Duration;
 use screening_core::prelude::*;
 
 use screening_core::procedure::ProcedureReport;
-use screening_core::wire::{MessagesResponse, OutcomeResponse, ProcedureResponse};
+use screening_core::wire::{
+    ConfirmationBatch, ConfirmationBatchResponse, MessagesResponse, OutcomeResponse,
+    ProcedureResponse,
+};
 
 use super::http_text::{excerpt, unreadable};
 
@@ -135,6 +138,58 @@ impl HubClient {
             .post(format!("{}/messages/{message_id}/confirmation", self.base))
             .timeout(Duration::from_secs(30));
         self.report(request).await
+    }
+
+    /// Reports that the destinations accepted several messages, in one request: each one's
+    /// outcome, in order. `None` when the hub is older and has no batch route (confirm one at a
+    /// time then).
+    pub async fn confirm_many(
+        &self,
+        message_ids: &[MessageId],
+    ) -> Result<Option<Vec<ReportOutcome>>, AgentError> {
+        let request = self
+            .http
+            .post(format!("{}/confirmations", self.base))
+            .json(&ConfirmationBatch {
+                message_ids: message_ids.to_vec(),
+            })
+            .timeout(Duration::from_secs(30));
+        let response = self.send(Phase::Confirm, request).await?;
+        let status = response.status();
+        if matches!(status.as_u16(), 404 | 405) {
+            return Ok(None);
+        }
+        let failed = |message: String| AgentError {
+            phase: Phase::Confirm,
+            message,
+        };
+        if !status.is_success() {
+            let text = error_text(response).await;
+            return Err(failed(format!("HTTP {status}: {text}")));
+        }
+        let body: ConfirmationBatchResponse = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("reading the hub's answer: {e}")))?;
+        if body.outcomes.len() != message_ids.len() {
+            return Err(failed(format!(
+                "the hub answered {} outcomes for {} confirmations",
+                body.outcomes.len(),
+                message_ids.len()
+            )));
+        }
+        Ok(Some(
+            body.outcomes
+                .into_iter()
+                .map(|outcome| match outcome.status {
+                    200..=299 => ReportOutcome::Accepted,
+                    status => ReportOutcome::Refused(format!(
+                        "HTTP {status}: {}",
+                        outcome.error.unwrap_or_default()
+                    )),
+                })
+                .collect(),
+        ))
     }
 
     /// Reports that a message could not be forwarded.

@@ -462,9 +462,29 @@ impl Agent {
 
     /// Reports outcomes; `Err` (after logging) when the hub could not be reached, to back off.
     async fn report_outcomes(&self) -> Result<Result<(), AgentError>, InboxError> {
-        for entry in self.inbox.unreported().await? {
+        let unreported = self.inbox.unreported().await?;
+        // Several confirmations waiting (a backlog, or the hub was unreachable) go in one request.
+        let forwarded: Vec<MessageId> = unreported
+            .iter()
+            .filter(|entry| entry.forwarded_at.is_some())
+            .map(|entry| entry.message.message_id)
+            .collect();
+        let mut batched = std::collections::HashMap::new();
+        if forwarded.len() > 1 {
+            match self.hub.confirm_many(&forwarded).await {
+                Ok(Some(outcomes)) => batched.extend(forwarded.into_iter().zip(outcomes)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(messages = forwarded.len(), %error, "reporting the outcomes failed");
+                    return Ok(Err(error));
+                }
+            }
+        }
+        for entry in unreported {
             let id = entry.message.message_id;
-            let result = if entry.forwarded_at.is_some() {
+            let result = if let Some(outcome) = batched.remove(&id) {
+                Ok(outcome)
+            } else if entry.forwarded_at.is_some() {
                 self.hub.confirm(id).await
             } else {
                 let reason = entry

@@ -4,7 +4,8 @@
 //! - The proof of concept's API, wire-compatible:
 //!   `GET /gateway-messages/{gateway_id}/` and `POST /gateway-messages/{gateway_id}/confirmations`.
 //! - Ours, under `/api/v1/gateways/{gateway_id}/`: `messages?wait=<seconds>` (long-polling),
-//!   `messages/{message_id}/confirmation`, `messages/{message_id}/failure`, `heartbeat`.
+//!   `messages/{message_id}/confirmation`, `confirmations` (many at once),
+//!   `messages/{message_id}/failure`, `heartbeat`.
 //!
 //! Every request carries `Authorization: Bearer <gateway credential>`. Taken messages are leased;
 //! [`Hub::spawn_lease_sweeper`] makes unconfirmed ones pending again when the lease runs out.
@@ -25,7 +26,10 @@ use screening_core::echo::echo_message;
 use screening_core::prelude::*;
 use screening_core::procedure::ProcedureReport;
 use screening_core::signing::HubSigningKey;
-use screening_core::wire::{MessagesResponse, OutcomeResponse, ProcedureResponse};
+use screening_core::wire::{
+    BatchOutcome, ConfirmationBatch, ConfirmationBatchResponse, MessagesResponse, OutcomeResponse,
+    ProcedureResponse,
+};
 use screening_store::{now_utc, ScreeningStore};
 use serde::Deserialize;
 
@@ -183,6 +187,10 @@ impl Hub {
                 post(v1_confirmation),
             )
             .route(
+                "/api/v1/gateways/{gateway_id}/confirmations",
+                post(v1_confirmations),
+            )
+            .route(
                 "/api/v1/gateways/{gateway_id}/messages/{message_id}/failure",
                 post(v1_failure),
             )
@@ -261,28 +269,44 @@ impl Hub {
         gateway_id: GatewayId,
         message_id: MessageId,
     ) -> Result<Confirmed, ApiError> {
+        let mut outcomes = self.confirm_all(gateway_id, &[message_id]).await?;
+        outcomes.pop().expect("one outcome per message id")
+    }
+
+    /// Confirms the gateway's messages in one store call: each one's outcome, in order. First
+    /// confirmations are counted with their latency; an id that is no order may be the echo.
+    async fn confirm_all(
+        &self,
+        gateway_id: GatewayId,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<Result<Confirmed, ApiError>>, ApiError> {
         let now = now_utc();
-        let outcome = match self.store.confirm(gateway_id, message_id, now).await {
-            Ok(outcome) => outcome,
-            // Not an order: perhaps the gateway's echo, answered.
-            Err(StoreError::NotFound { .. }) => {
-                self.answer_echo(gateway_id, message_id, Ok(())).await?;
-                return Ok(Confirmed::Now);
-            }
-            Err(other) => return Err(other.into()),
-        };
-        if outcome == Confirmed::Now {
-            // One read by key for the creation time; the latency histogram is worth it.
-            match self.store.message(message_id).await {
-                Ok(message) => {
-                    metrics::confirmed(gateway_id, metrics::Path::Poll, message.created_at, now)
+        let outcomes = self
+            .store
+            .confirm_many(gateway_id, message_ids, now)
+            .await?;
+        let mut results = Vec::with_capacity(outcomes.len());
+        for (&message_id, outcome) in message_ids.iter().zip(outcomes) {
+            results.push(match outcome {
+                Ok(outcome) => {
+                    if outcome.confirmed == Confirmed::Now {
+                        metrics::confirmed(
+                            gateway_id,
+                            metrics::Path::Poll,
+                            outcome.created_at,
+                            now,
+                        );
+                    }
+                    Ok(outcome.confirmed)
                 }
-                Err(error) => {
-                    tracing::warn!(%error, %message_id, "hub: reading a confirmed message for its latency failed (store)")
-                }
-            }
+                Err(StoreError::NotFound { .. }) => self
+                    .answer_echo(gateway_id, message_id, Ok(()))
+                    .await
+                    .map(|()| Confirmed::Now),
+                Err(other) => Err(other.into()),
+            });
         }
-        Ok(outcome)
+        Ok(results)
     }
 
     /// Records the gateway's answer to its echo; `NotFound` when `echo_id` is not its echo.
@@ -424,6 +448,47 @@ async fn v1_confirmation(
         status: MessageStatus::Confirmed,
         already: outcome == Confirmed::Already,
     }))
+}
+
+async fn v1_confirmations(
+    State(hub): State<Hub>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<ConfirmationBatch>, JsonRejection>,
+) -> Result<Json<ConfirmationBatchResponse>, ApiError> {
+    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let Json(batch) = body?;
+    if batch.message_ids.len() > ConfirmationBatch::MAX {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a batch carries at most {} confirmations; this one has {}",
+                ConfirmationBatch::MAX,
+                batch.message_ids.len()
+            ),
+        ));
+    }
+    let results = hub.confirm_all(gateway_id, &batch.message_ids).await?;
+    let outcomes = batch
+        .message_ids
+        .iter()
+        .zip(results)
+        .map(|(&message_id, result)| match result {
+            Ok(confirmed) => BatchOutcome {
+                message_id,
+                status: 200,
+                already: confirmed == Confirmed::Already,
+                error: None,
+            },
+            Err(error) => BatchOutcome {
+                message_id,
+                status: error.status.as_u16(),
+                already: false,
+                error: Some(error.message),
+            },
+        })
+        .collect();
+    Ok(Json(ConfirmationBatchResponse { outcomes }))
 }
 
 /// Failure reasons are kept, cut to this many characters.
