@@ -166,6 +166,9 @@ pub const SEEN_RESOLUTION_SECONDS: i64 = 30;
 /// Message ids per confirming statement: well under SQLite's and PostgreSQL's bind limits.
 pub(crate) const CONFIRM_CHUNK: usize = 500;
 
+/// Messages per multi-row INSERT: 15 values each, under SQLite's oldest bind limit (999).
+pub(crate) const INSERT_CHUNK: usize = 64;
+
 /// The most writes one group commit carries (see `SqliteStore`'s committer).
 pub(crate) const MAX_GROUP: usize = 256;
 

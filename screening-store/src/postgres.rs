@@ -103,19 +103,22 @@ impl PgStore {
         &self.pool
     }
 
+    /// A transaction that will write, on the writer.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(crate::db)
+        Self::begin_write_on(&self.writer).await
+    }
+
+    async fn begin_write_on(
+        writer: &PgPool,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        writer.begin().await.map_err(crate::db)
     }
 
     /// Commits one appointment change or new message in its own transaction: PostgreSQL already
     /// shares WAL flushes between concurrent commits, and one transaction per write keeps two
     /// instances from deadlocking on each other's groups.
     async fn commit_write(&self, write: GroupedWrite) -> Result<(), StoreError> {
-        let outcome = Self::commit_group(self.begin_write().await, std::slice::from_ref(&write))
-            .await
-            .pop()
-            .expect("one outcome per write");
-        outcome?;
+        Self::commit_all(&self.writer, std::slice::from_ref(&write)).await?;
         if let Some(message) = write.message() {
             self.wake(message.gateway_id);
             self.statuses_changed(vec![message.appointment_id]);

@@ -43,7 +43,7 @@ impl GroupedWrite {
 /// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
 ///
 /// The adapter type must have a `pool` field (reads), a `writer` field (statements that write outside
-/// a transaction), `begin_write()` (a transaction that will write),
+/// a transaction), `begin_write()` and `begin_write_on(&writer)` (a transaction that will write),
 /// `commit_write(GroupedWrite)` (commits one appointment change or new message, alone or with
 /// others, then wakes its gateway and status watchers), `wake(GatewayId)` (called after a commit
 /// that made a message pending) and `statuses_changed(Vec<AppointmentId>)` (called after a commit
@@ -57,29 +57,37 @@ macro_rules! impl_sql_store {
                 executor: E,
                 message: &Message,
             ) -> Result<(), StoreError> {
-                sqlx::query(concat!(
+                Self::insert_messages(executor, std::slice::from_ref(&message)).await
+            }
+
+            /// Inserts messages in one statement (at most [`crate::INSERT_CHUNK`]).
+            async fn insert_messages<'e, E: sqlx::Executor<'e, Database = $Db>>(
+                executor: E,
+                messages: &[&Message],
+            ) -> Result<(), StoreError> {
+                let mut query = sqlx::QueryBuilder::<$Db>::new(concat!(
                     "INSERT INTO messages (",
                     message_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-                ))
-                .bind(message.id.as_uuid())
-                .bind(message.gateway_id.as_uuid())
-                .bind(message.participant_id.as_uuid())
-                .bind(message.appointment_id.as_uuid())
-                .bind(message.message_type.as_str())
-                .bind(&message.payload)
-                .bind(message.destination.as_str())
-                .bind(message.created_at)
-                .bind(message.delivered_at)
-                .bind(message.lease_expires_at)
-                .bind(message.confirmed_at)
-                .bind(message.failed_at)
-                .bind(i64::from(message.attempts))
-                .bind(message.last_error.as_deref())
-                .bind(message.resend_of.map(|id| id.as_uuid()))
-                .execute(executor)
-                .await
-                .map_err(crate::db)?;
+                    ") "
+                ));
+                query.push_values(messages, |mut row, message| {
+                    row.push_bind(message.id.as_uuid())
+                        .push_bind(message.gateway_id.as_uuid())
+                        .push_bind(message.participant_id.as_uuid())
+                        .push_bind(message.appointment_id.as_uuid())
+                        .push_bind(message.message_type.as_str())
+                        .push_bind(&message.payload)
+                        .push_bind(message.destination.as_str())
+                        .push_bind(message.created_at)
+                        .push_bind(message.delivered_at)
+                        .push_bind(message.lease_expires_at)
+                        .push_bind(message.confirmed_at)
+                        .push_bind(message.failed_at)
+                        .push_bind(i64::from(message.attempts))
+                        .push_bind(message.last_error.as_deref())
+                        .push_bind(message.resend_of.map(|id| id.as_uuid()));
+                });
+                query.build().execute(executor).await.map_err(crate::db)?;
                 Ok(())
             }
 
@@ -306,68 +314,39 @@ macro_rules! impl_sql_store {
         }
 
         impl $Store {
-            /// Writes each of `writes` inside `tx`. With more than one, each goes under its own
-            /// savepoint, so one that fails (a version conflict) is undone alone and the others
-            /// still commit. The outcomes come in order; the outer error is the transaction failing.
-            async fn write_group(
+            /// Writes all of `writes` inside `tx`: the messages on their own in multi-row INSERTs,
+            /// each appointment change with its event and message. Stops at the first that fails.
+            async fn write_all(
                 tx: &mut sqlx::Transaction<'static, $Db>,
                 writes: &[crate::sql::GroupedWrite],
-            ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-                let isolate = writes.len() > 1;
-                let mut outcomes = Vec::with_capacity(writes.len());
+            ) -> Result<(), StoreError> {
+                let mut messages = Vec::new();
                 for write in writes {
-                    if isolate {
-                        sqlx::query("SAVEPOINT grouped_write").execute(&mut **tx).await.map_err(crate::db)?;
+                    match write {
+                        crate::sql::GroupedWrite::Change(change) => Self::write_change(tx, change).await?,
+                        crate::sql::GroupedWrite::Message(message) => messages.push(message),
                     }
-                    let outcome = match write {
-                        crate::sql::GroupedWrite::Change(change) => Self::write_change(tx, change).await,
-                        crate::sql::GroupedWrite::Message(message) => {
-                            Self::insert_message(&mut **tx, message).await
-                        }
-                    };
-                    if isolate {
-                        if outcome.is_err() {
-                            sqlx::query("ROLLBACK TO SAVEPOINT grouped_write")
-                                .execute(&mut **tx)
-                                .await
-                                .map_err(crate::db)?;
-                        }
-                        sqlx::query("RELEASE SAVEPOINT grouped_write").execute(&mut **tx).await.map_err(crate::db)?;
-                    }
-                    outcomes.push(outcome);
                 }
-                Ok(outcomes)
+                for chunk in messages.chunks(crate::INSERT_CHUNK) {
+                    Self::insert_messages(&mut **tx, chunk).await?;
+                }
+                Ok(())
             }
 
-            /// Commits `writes` in one transaction: each write's outcome, in order. A write that
-            /// failed is undone alone; when the transaction fails, every write fails with it.
-            async fn commit_group(
-                tx: Result<sqlx::Transaction<'static, $Db>, StoreError>,
+            /// Commits `writes` in one transaction, or none of them. A lone message needs no
+            /// transaction: its INSERT commits on its own.
+            async fn commit_all(
+                writer: &sqlx::Pool<$Db>,
                 writes: &[crate::sql::GroupedWrite],
-            ) -> Vec<Result<(), StoreError>> {
-                let attempt = async {
-                    let mut tx = tx?;
-                    let outcomes = Self::write_group(&mut tx, writes).await?;
-                    if outcomes.iter().any(Result::is_ok) {
-                        tx.commit().await.map_err(crate::db)?;
-                    } else {
-                        tx.rollback().await.map_err(crate::db)?;
-                    }
-                    Ok::<_, StoreError>(outcomes)
-                };
-                match attempt.await {
-                    Ok(outcomes) => outcomes,
-                    // One write keeps its own error; a group shares the transaction's.
-                    Err(error) if writes.len() == 1 => vec![Err(error)],
-                    Err(error) => {
-                        let text = error.to_string();
-                        writes.iter().map(|_| Err(StoreError::Backend(text.clone().into()))).collect()
-                    }
+            ) -> Result<(), StoreError> {
+                if let [crate::sql::GroupedWrite::Message(message)] = writes {
+                    return Self::insert_message(writer, message).await;
                 }
+                let mut tx = Self::begin_write_on(writer).await?;
+                Self::write_all(&mut tx, writes).await?;
+                tx.commit().await.map_err(crate::db)
             }
-        }
 
-        impl $Store {
             /// Writes an appointment change (state, audit event, message) inside `tx`, only if
             /// the appointment is still at the expected version.
             async fn write_change(

@@ -47,10 +47,11 @@ pub struct SqliteStore {
 /// A write waiting for the committer, and where its outcome goes.
 type QueuedWrite = (GroupedWrite, oneshot::Sender<Result<(), StoreError>>);
 
-/// Group commit: the writes that queued while the last group committed go in one transaction,
-/// each under its own savepoint. SQLite has one writer, so concurrent senders would otherwise
-/// commit one after another, each paying a transaction; grouped, they share one. A write alone
-/// waits for nobody. Ends when every handle of the store is dropped.
+/// Group commit: the writes that queued while the last group committed go in one transaction, the
+/// new messages among them in multi-row INSERTs. SQLite has one writer, so concurrent senders
+/// would otherwise commit one after another, each paying its statements' trips to sqlx's worker
+/// thread and a commit; grouped, they share them. A write alone waits for nobody. Ends when every
+/// handle of the store is dropped.
 async fn commit_in_groups(
     writer: SqlitePool,
     notifier: Arc<Notifier>,
@@ -59,11 +60,21 @@ async fn commit_in_groups(
     let mut group = Vec::with_capacity(crate::MAX_GROUP);
     while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
         let (writes, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
-        let tx = writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(crate::db);
-        let outcomes = SqliteStore::commit_group(tx, &writes).await;
+        // Optimistic: all in one transaction. Should one write fail (a version conflict, a
+        // message that breaks a constraint), nothing was kept, and each commits on its own to
+        // get its own outcome.
+        let outcomes = match SqliteStore::commit_all(&writer, &writes).await {
+            Ok(()) => writes.iter().map(|_| Ok(())).collect(),
+            Err(error) if writes.len() == 1 => vec![Err(error)],
+            Err(_) => {
+                let mut outcomes = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    outcomes
+                        .push(SqliteStore::commit_all(&writer, std::slice::from_ref(write)).await);
+                }
+                outcomes
+            }
+        };
         // Told here, not by the callers, so a caller that stopped waiting cannot leave a
         // committed message unannounced.
         let mut appointments = Vec::new();
@@ -97,7 +108,11 @@ impl SqliteStore {
             // Pages freed by retention go back to the file system (see `reclaim_space`).
             .auto_vacuum(SqliteAutoVacuum::Incremental)
             // sqlx's default (50) makes a clinic's 100 rows stop and wake the worker thread mid-result.
-            .row_buffer_size(512);
+            .row_buffer_size(512)
+            // Pages are read through a memory map (the OS's page cache, shared by every connection)
+            // instead of copied in by pread: once the outbox outgrew SQLite's 2 MB page cache, a
+            // third of a busy outbox's time went to those copies.
+            .pragma("mmap_size", "268435456");
         // No ping before each use: a local file cannot drop like a network connection, and the ping
         // would double the round trips to SQLite's worker thread.
         let single = || {
@@ -157,7 +172,14 @@ impl SqliteStore {
     /// instead of deadlocking when both try to upgrade a read transaction.
     /// Writers queue for the one writer connection rather than collide in SQLite's busy handler.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        self.writer
+        Self::begin_write_on(&self.writer).await
+    }
+
+    /// [`SqliteStore::begin_write`] on a writer pool, for the committer (which holds no store).
+    async fn begin_write_on(
+        writer: &SqlitePool,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(crate::db)
