@@ -9,6 +9,17 @@ use common::{start_agent, Harness, OrderEndpoint};
 use screening_core::prelude::*;
 use screening_gateway::agent::Inbox;
 
+/// Waits (10 s at most) until `count` outcomes in the agent's inbox wait to be reported to the hub.
+async fn until_unreported(inbox: &Inbox, count: usize) {
+    for _ in 0..500 {
+        if inbox.unreported().await.unwrap().len() == count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the agent never had {count} outcomes to report");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sent_message_reaches_the_endpoint_exactly_once_and_is_confirmed() {
     let h = Harness::start().await;
@@ -49,17 +60,14 @@ async fn an_agent_killed_before_confirming_is_redelivered_on_restart_and_does_no
     let first = start_agent(h.agent_config(&inbox_path)).await;
     let sent = h.send(0).await;
     let inbox = Inbox::open(&inbox_path).await.unwrap();
-    for _ in 0..200 {
-        if inbox
-            .entry(sent.id)
-            .await
-            .unwrap()
-            .is_some_and(|e| e.forwarded_at.is_some())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_unreported(&inbox, 1).await;
+    assert!(inbox
+        .entry(sent.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .forwarded_at
+        .is_some());
     assert_eq!(endpoint.count(), 1);
     first.task.abort();
     let _ = first.task.await;
@@ -194,12 +202,7 @@ async fn confirmations_held_up_by_the_hub_go_together_in_one_request() {
     let agent = start_agent(h.agent_config(&inbox_path)).await;
     let sent = [h.send(0).await, h.send(1).await, h.send(2).await];
     let inbox = Inbox::open(&inbox_path).await.unwrap();
-    for _ in 0..200 {
-        if inbox.unreported().await.unwrap().len() == sent.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_unreported(&inbox, sent.len()).await;
     assert_eq!(
         endpoint.count(),
         sent.len(),
@@ -217,13 +220,7 @@ async fn confirmations_held_up_by_the_hub_go_together_in_one_request() {
         "the three confirmations went in one request"
     );
     // The agent records the hub's answers once they arrive.
-    for _ in 0..200 {
-        if inbox.unreported().await.unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(inbox.unreported().await.unwrap().is_empty());
+    until_unreported(&inbox, 0).await;
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }

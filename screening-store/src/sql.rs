@@ -342,7 +342,14 @@ macro_rules! impl_sql_store {
                 if let [crate::sql::GroupedWrite::Message(message)] = writes {
                     return Self::insert_message(writer, message).await;
                 }
-                let mut tx = Self::begin_write_on(writer).await?;
+                Self::commit_in(Self::begin_write_on(writer).await?, writes).await
+            }
+
+            /// Writes all of `writes` in `tx` and commits, or keeps none of them.
+            async fn commit_in(
+                mut tx: sqlx::Transaction<'static, $Db>,
+                writes: &[crate::sql::GroupedWrite],
+            ) -> Result<(), StoreError> {
                 Self::write_all(&mut tx, writes).await?;
                 tx.commit().await.map_err(crate::db)
             }

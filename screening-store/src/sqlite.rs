@@ -59,11 +59,29 @@ async fn commit_in_groups(
 ) {
     let mut group = Vec::with_capacity(crate::MAX_GROUP);
     while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
+        // The write lock first (another process may hold it for a while), then only the writes
+        // whose callers still wait: one who gave up meanwhile (a request that timed out) was told
+        // nothing was saved, and nothing is.
+        let lone_message = matches!(group.as_slice(), [(GroupedWrite::Message(_), _)]);
+        let tx = if lone_message {
+            None // its INSERT commits on its own
+        } else {
+            Some(SqliteStore::begin_write_on(&writer).await)
+        };
+        group.retain(|(_, reply)| !reply.is_closed());
+        if group.is_empty() {
+            continue;
+        }
         let (writes, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
+        let together = match tx {
+            None => SqliteStore::commit_all(&writer, &writes).await,
+            Some(Ok(tx)) => SqliteStore::commit_in(tx, &writes).await,
+            Some(Err(error)) => Err(error),
+        };
         // Optimistic: all in one transaction. Should one write fail (a version conflict, a
         // message that breaks a constraint), nothing was kept, and each commits on its own to
         // get its own outcome.
-        let outcomes = match SqliteStore::commit_all(&writer, &writes).await {
+        let outcomes = match together {
             Ok(()) => writes.iter().map(|_| Ok(())).collect(),
             Err(error) if writes.len() == 1 => vec![Err(error)],
             Err(_) => {
