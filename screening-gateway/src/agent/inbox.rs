@@ -66,6 +66,20 @@ fn entry(row: EntryRow) -> Result<InboxEntry, InboxError> {
     })
 }
 
+impl InboxEntry {
+    /// A message just stored by [`Inbox::receive`], as the inbox now holds it.
+    pub fn fresh(message: GatewayMessage, received_at: DateTime<Utc>) -> Self {
+        Self {
+            message,
+            attempts: 0,
+            forwarded_at: None,
+            failed_at: None,
+            last_error: None,
+            received_at,
+        }
+    }
+}
+
 impl Inbox {
     /// Opens (creating) the inbox file.
     pub async fn open(path: &std::path::Path) -> Result<Self, InboxError> {
@@ -153,17 +167,23 @@ impl Inbox {
         .await?)
     }
 
-    /// Records that the destination accepted the message.
+    /// Records that the destination accepted the message, and with `reported` that the hub has
+    /// heard so too (a push answered in its reply), in the same commit.
     pub async fn mark_forwarded(
         &self,
         id: MessageId,
         now: DateTime<Utc>,
+        reported: bool,
     ) -> Result<(), InboxError> {
-        sqlx::query("UPDATE inbox SET forwarded_at = $1, attempts = attempts + 1, last_error = NULL WHERE message_id = $2")
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE inbox SET forwarded_at = $1, attempts = attempts + 1, last_error = NULL, \
+             reported_at = CASE WHEN $2 THEN $1 ELSE reported_at END WHERE message_id = $3",
+        )
+        .bind(now)
+        .bind(reported)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -283,7 +303,7 @@ mod tests {
         // 1: forwarded and acknowledged long ago; 2: acknowledged recently; 3: still to do.
         for (n, reported) in [(1, at(10)), (2, at(1_000))] {
             let id = message(n).message_id;
-            inbox.mark_forwarded(id, at(5)).await.unwrap();
+            inbox.mark_forwarded(id, at(5), false).await.unwrap();
             inbox.mark_reported(id, reported).await.unwrap();
         }
         assert_eq!(inbox.prune(at(500)).await.unwrap(), 1);

@@ -29,7 +29,7 @@ pub use config::{AgentArgs, AgentConfig, AgentSettings, ConfigError, FetchMode, 
 pub use destination::{ForwardError, Forwarder};
 pub use destination_auth::{DestinationAuth, DestinationAuthSettings};
 pub use hub_client::{AgentError, HubClient, Phase, ReportOutcome};
-pub use inbox::{Inbox, InboxError};
+pub use inbox::{Inbox, InboxEntry, InboxError};
 
 use crate::backoff::Backoff;
 use crate::relay::client::{listen_reporting, ListenerTiming};
@@ -259,6 +259,7 @@ impl Agent {
             worklist: worklist_store,
             hub_reachable: hub_reachable.clone(),
         };
+        let mut fresh = Vec::new();
         while !*shutdown.borrow() {
             // Heartbeat first, so a starting agent shows up at once ("health proven by traffic").
             let listener_now = listener_changes.as_ref().map(|changes| *changes.borrow());
@@ -278,12 +279,16 @@ impl Agent {
                     hub_failures = 0;
                     hub_reachable.store(true, std::sync::atomic::Ordering::SeqCst);
                     let now = Utc::now();
-                    for message in &messages {
+                    for message in messages {
                         if message.message_type.is_echo() {
-                            self.report_echo(message).await;
+                            self.report_echo(&message).await;
                             continue;
                         }
-                        admit(&self.inbox, &self.config.signatures, message, now).await?;
+                        if admit(&self.inbox, &self.config.signatures, &message, now).await?
+                            == Admitted::Fresh
+                        {
+                            fresh.push(InboxEntry::fresh(message, now));
+                        }
                     }
                 }
                 Some(Err(error)) => {
@@ -293,9 +298,15 @@ impl Agent {
                 }
             }
 
-            // 2. Forward what is due; 3. report outcomes. Neither is interrupted by shutdown.
+            // 2. Forward what is due; 3. report outcomes. Neither is interrupted by shutdown. What
+            // just arrived goes first, from memory: the inbox is only written, not read again, on
+            // the way from the hub to the destination and back.
+            let handed_on = self.forward(std::mem::take(&mut fresh)).await?;
+            let mut reported = self.report(handed_on).await?;
             self.forward_due().await?;
-            let reported = self.report_outcomes().await?;
+            if reported.is_ok() {
+                reported = self.report_outcomes().await?;
+            }
 
             // 4. Pause: back off from an unreachable hub, or wait out the poll interval.
             let pause = if hub_failures > 0 || reported.is_err() {
@@ -396,49 +407,42 @@ impl Agent {
         })
     }
 
+    /// Forwards what is due for a (re)try in the inbox.
     async fn forward_due(&self) -> Result<(), InboxError> {
-        let _forwarding = self.forwarding.lock().await;
-        for entry in self.inbox.due_for_forwarding(Utc::now()).await? {
-            let id = entry.message.message_id;
-            let span = tracing::info_span!("message", message_id = %id);
-            let forwarded = self
-                .forwarder
-                .forward(&entry.message)
-                .instrument(span.clone())
-                .await;
-            match forwarded {
-                Ok(()) => {
-                    self.inbox.mark_forwarded(id, Utc::now()).await?;
-                    observe::forwarded("ok");
-                    span.in_scope(|| tracing::info!("message forwarded"));
-                }
-                Err(error) => {
-                    let attempt = entry.attempts + 1;
-                    // A destination this agent may not use never will be: reported at once.
-                    let retry_in = (error.may_succeed_later()
-                        && attempt < self.config.max_attempts)
-                        .then(|| self.config.retry.delay_with_jitter(attempt));
-                    let error = error.to_string();
-                    self.inbox
-                        .mark_attempt_failed(id, Utc::now(), &error, retry_in)
-                        .await?;
-                    observe::forwarded(if retry_in.is_some() {
-                        "retry"
-                    } else {
-                        "failed"
-                    });
-                    span.in_scope(|| {
-                        tracing::warn!(
-                            attempt,
-                            will_retry = retry_in.is_some(),
-                            %error,
-                            "forwarding failed"
-                        )
-                    });
-                }
-            }
+        let due = self.inbox.due_for_forwarding(Utc::now()).await?;
+        self.forward(due).await.map(drop)
+    }
+
+    /// Forwards `entries`; returns those finished (forwarded, or failed for good) with their
+    /// outcome recorded, for reporting.
+    async fn forward(&self, entries: Vec<InboxEntry>) -> Result<Vec<InboxEntry>, InboxError> {
+        if entries.is_empty() {
+            return Ok(entries);
         }
-        Ok(())
+        let _forwarding = self.forwarding.lock().await;
+        let mut finished = Vec::with_capacity(entries.len());
+        for mut entry in entries {
+            let id = entry.message.message_id;
+            let attempt = attempt_forward(
+                &self.forwarder,
+                &self.inbox,
+                &entry,
+                (self.config.max_attempts, self.config.retry),
+                false,
+            )
+            .instrument(tracing::info_span!("message", message_id = %id))
+            .await?;
+            match attempt {
+                Attempt::Forwarded(at) => entry.forwarded_at = Some(at),
+                Attempt::Failed { at, error } => {
+                    entry.failed_at = Some(at);
+                    entry.last_error = Some(error);
+                }
+                Attempt::WillRetry(_) => continue,
+            }
+            finished.push(entry);
+        }
+        Ok(finished)
     }
 
     /// Answers a polled echo to the hub: confirmed when every check passes, else failed with
@@ -463,6 +467,15 @@ impl Agent {
     /// Reports outcomes; `Err` (after logging) when the hub could not be reached, to back off.
     async fn report_outcomes(&self) -> Result<Result<(), AgentError>, InboxError> {
         let unreported = self.inbox.unreported().await?;
+        self.report(unreported).await
+    }
+
+    /// Reports the outcomes of `unreported` (forwarded or failed entries) and records each one the
+    /// hub acknowledged; `Err` (after logging) when the hub could not be reached.
+    async fn report(
+        &self,
+        unreported: Vec<InboxEntry>,
+    ) -> Result<Result<(), AgentError>, InboxError> {
         // Several confirmations waiting (a backlog, or the hub was unreachable) go in one request.
         let forwarded: Vec<MessageId> = unreported
             .iter()
@@ -517,27 +530,101 @@ impl Agent {
     }
 }
 
+/// What [`admit`] made of a message.
+#[derive(Debug, PartialEq)]
+enum Admitted {
+    /// New to the inbox, to be forwarded.
+    Fresh,
+    /// Already in the inbox: its record says what is left to do.
+    Redelivered,
+    /// Refused on arrival (its signature), with the reason: reported, never forwarded.
+    Refused(String),
+}
+
 /// Takes a fetched or pushed message into the inbox: for forwarding when its signature holds (or
 /// none is checked), else as refused, to be reported to the hub with the phase `verify
-/// signature` and never forwarded. Returns the refusal's reason.
+/// signature` and never forwarded.
 async fn admit(
     inbox: &Inbox,
     signatures: &screening_core::signing::TrustedHubKeys,
     message: &GatewayMessage,
     now: chrono::DateTime<Utc>,
-) -> Result<Option<String>, InboxError> {
+) -> Result<Admitted, InboxError> {
     let id = message.message_id;
     match signatures.verify(message, now) {
         Ok(()) => {
             let new = inbox.receive(message, now).await?;
             tracing::info!(message_id = %id, redelivered = !new, "message received");
-            Ok(None)
+            Ok(if new {
+                Admitted::Fresh
+            } else {
+                Admitted::Redelivered
+            })
         }
         Err(refusal) => {
             let reason = refusal.to_string();
             let new = inbox.refuse(message, now, &reason).await?;
             tracing::warn!(message_id = %id, first_time = new, error = %reason, "message refused, not forwarded");
-            Ok(Some(reason))
+            Ok(Admitted::Refused(reason))
+        }
+    }
+}
+
+/// What became of one forwarding attempt, as recorded in the inbox.
+enum Attempt {
+    /// The destination took it.
+    Forwarded(chrono::DateTime<Utc>),
+    /// Failed; tried again later.
+    WillRetry(String),
+    /// Failed for good (attempts used up, or a destination this agent may never use).
+    Failed {
+        at: chrono::DateTime<Utc>,
+        error: String,
+    },
+}
+
+/// Forwards `entry` once and records the outcome. `answered_by_reply`: the hub hears the outcome
+/// in the reply to its push, so a success is recorded as reported in the same commit (if that
+/// reply is lost, the hub redelivers after its lease and [`Inbox::receive`] clears the mark).
+async fn attempt_forward(
+    forwarder: &Forwarder,
+    inbox: &Inbox,
+    entry: &InboxEntry,
+    (max_attempts, retry): (u32, Backoff),
+    answered_by_reply: bool,
+) -> Result<Attempt, InboxError> {
+    let id = entry.message.message_id;
+    match forwarder.forward(&entry.message).await {
+        Ok(()) => {
+            let now = Utc::now();
+            inbox.mark_forwarded(id, now, answered_by_reply).await?;
+            observe::forwarded("ok");
+            tracing::info!("message forwarded");
+            Ok(Attempt::Forwarded(now))
+        }
+        Err(error) => {
+            let attempt = entry.attempts + 1;
+            // A destination this agent may not use never will be: reported at once.
+            let retry_in = (error.may_succeed_later() && attempt < max_attempts)
+                .then(|| retry.delay_with_jitter(attempt));
+            let error = error.to_string();
+            let now = Utc::now();
+            inbox.mark_attempt_failed(id, now, &error, retry_in).await?;
+            observe::forwarded(if retry_in.is_some() {
+                "retry"
+            } else {
+                "failed"
+            });
+            tracing::warn!(
+                attempt,
+                will_retry = retry_in.is_some(),
+                %error,
+                "forwarding failed"
+            );
+            Ok(match retry_in {
+                Some(_) => Attempt::WillRetry(error),
+                None => Attempt::Failed { at: now, error },
+            })
         }
     }
 }
@@ -706,47 +793,33 @@ impl PushedMessages {
         }
         let _forwarding = self.forwarding.lock().await;
         let result: Result<RelayReply, InboxError> = async {
+            let now = Utc::now();
             // A refusal is also reported over HTTP by the polling loop, so the hub hears of it
             // even when the sender on the relay was not the hub.
-            if let Some(reason) = admit(&self.inbox, &self.signatures, &message, Utc::now()).await?
-            {
-                return Ok(reply(RelayStatus::Error, Some(reason)));
-            }
-            if let Some(entry) = self.inbox.entry(id).await? {
-                if entry.forwarded_at.is_some() {
-                    self.inbox.mark_reported(id, Utc::now()).await?;
-                    return Ok(reply(RelayStatus::Processed, None));
-                }
-                if entry.failed_at.is_some() {
-                    return Ok(reply(RelayStatus::Error, entry.last_error));
-                }
-            }
-            let attempts = self.inbox.entry(id).await?.map_or(0, |e| e.attempts);
-            match self.forwarder.forward(&message).await {
-                Ok(()) => {
-                    self.inbox.mark_forwarded(id, Utc::now()).await?;
-                    self.inbox.mark_reported(id, Utc::now()).await?;
-                    observe::forwarded("ok");
-                    tracing::info!("message forwarded");
-                    Ok(reply(RelayStatus::Processed, None))
-                }
-                Err(error) => {
-                    let attempt = attempts + 1;
-                    let retry_in = (error.may_succeed_later() && attempt < self.max_attempts)
-                        .then(|| self.retry.delay_with_jitter(attempt));
-                    let error = error.to_string();
-                    self.inbox
-                        .mark_attempt_failed(id, Utc::now(), &error, retry_in)
-                        .await?;
-                    observe::forwarded(if retry_in.is_some() {
-                        "retry"
-                    } else {
-                        "failed"
-                    });
-                    tracing::warn!(attempt, %error, "forwarding failed");
-                    Ok(reply(RelayStatus::Error, Some(error)))
-                }
-            }
+            let entry = match admit(&self.inbox, &self.signatures, &message, now).await? {
+                Admitted::Refused(reason) => return Ok(reply(RelayStatus::Error, Some(reason))),
+                Admitted::Fresh => InboxEntry::fresh(message, now),
+                Admitted::Redelivered => match self.inbox.entry(id).await? {
+                    Some(entry) if entry.forwarded_at.is_some() => {
+                        self.inbox.mark_reported(id, Utc::now()).await?;
+                        return Ok(reply(RelayStatus::Processed, None));
+                    }
+                    Some(entry) if entry.failed_at.is_some() => {
+                        return Ok(reply(RelayStatus::Error, entry.last_error));
+                    }
+                    Some(entry) => entry,
+                    None => InboxEntry::fresh(message, now),
+                },
+            };
+            let policy = (self.max_attempts, self.retry);
+            Ok(
+                match attempt_forward(&self.forwarder, &self.inbox, &entry, policy, true).await? {
+                    Attempt::Forwarded(_) => reply(RelayStatus::Processed, None),
+                    Attempt::WillRetry(error) | Attempt::Failed { error, .. } => {
+                        reply(RelayStatus::Error, Some(error))
+                    }
+                },
+            )
         }
         .instrument(tracing::info_span!("message", message_id = %id))
         .await;

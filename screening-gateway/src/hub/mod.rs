@@ -14,7 +14,7 @@ mod error;
 pub mod metrics;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -162,6 +162,10 @@ impl Default for HubConfig {
 pub struct Hub {
     store: Arc<dyn ScreeningStore>,
     config: Arc<HubConfig>,
+    /// When this instance last wrote each gateway's "last seen": the store keeps it to
+    /// [`SEEN_RESOLUTION_SECONDS`](screening_store::SEEN_RESOLUTION_SECONDS), so the requests in
+    /// between skip the write (and its wait for the single SQLite writer) altogether.
+    seen_written: Arc<std::sync::Mutex<std::collections::HashMap<GatewayId, Instant>>>,
 }
 
 impl Hub {
@@ -170,6 +174,7 @@ impl Hub {
         Self {
             store,
             config: Arc::new(config),
+            seen_written: Arc::default(),
         }
     }
 
@@ -254,12 +259,34 @@ impl Hub {
         if verify_credential(presented, &stored) {
             // Every authenticated request shows the gateway is alive, heartbeats or not (the proof
             // of concept's pollers send none). A failure here must not refuse the request.
-            if let Err(error) = self.store.record_seen(gateway_id, now_utc()).await {
-                tracing::warn!(%error, gateway_id = %gateway_id, "hub: recording last seen failed (store)");
-            }
+            self.record_seen(gateway_id).await;
             Ok(gateway_id)
         } else {
             Err(refused())
+        }
+    }
+
+    /// Records the gateway as seen, unless this instance did so within the store's resolution.
+    async fn record_seen(&self, gateway_id: GatewayId) {
+        let resolution = Duration::from_secs(screening_store::SEEN_RESOLUTION_SECONDS as u64);
+        let now = Instant::now();
+        {
+            let mut written = self.seen_written.lock().expect("not poisoned");
+            if written
+                .get(&gateway_id)
+                .is_some_and(|at| now.duration_since(*at) < resolution)
+            {
+                return;
+            }
+            written.insert(gateway_id, now);
+        }
+        if let Err(error) = self.store.record_seen(gateway_id, now_utc()).await {
+            // Written again at the next request.
+            self.seen_written
+                .lock()
+                .expect("not poisoned")
+                .remove(&gateway_id);
+            tracing::warn!(%error, gateway_id = %gateway_id, "hub: recording last seen failed (store)");
         }
     }
 
