@@ -23,6 +23,7 @@ use screening::gateway::agent::inbox::Inbox;
 use screening::gateway::agent::FetchMode;
 use screening::gateway::hub::HubConfig;
 use screening::gateway::random::fraction as random_fraction;
+use screening::gateway::relay::dispatcher::DispatcherConfig;
 use screening::gateway::testing::{
     start_agent, start_local_relay, until_listening, LocalHub, OrderEndpoint, RELAY_SEND_KEY,
 };
@@ -59,7 +60,10 @@ fn env_number(name: &str, default: u64) -> u64 {
 /// How the gateway is reached.
 enum Way {
     Http(FetchMode),
-    Relay,
+    /// Push, the hub's rendezvous to the gateway kept open this long between messages.
+    Relay {
+        keep_open: Duration,
+    },
 }
 
 async fn measure(
@@ -80,10 +84,15 @@ async fn measure(
             config.fetch = fetch;
             start_agent(config).await
         }
-        Way::Relay => {
+        Way::Relay { keep_open } => {
             let (relay, relay_url) = start_local_relay().await;
-            hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url)
+            hub.make_relay_gateway(&relay_url, RELAY_SEND_KEY, &url)
                 .await;
+            hub.start_dispatcher_with(DispatcherConfig {
+                keep_open,
+                ..hub.dispatcher_config()
+            })
+            .await;
             let agent = start_agent(hub.relay_agent_config(&inbox, &relay_url)).await;
             until_listening(&relay).await;
             agent
@@ -146,6 +155,90 @@ async fn measure(
     }
 }
 
+/// p50 and p99 (ms) of `rounds` runs of `step`.
+async fn time_each<F, Fut>(rounds: usize, mut step: F) -> (f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let started = std::time::Instant::now();
+        step(round).await;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    (percentile(&times, 50.0), percentile(&times, 99.0))
+}
+
+/// What the hand-off is made of, each part alone on this machine: the floor under the steps above.
+async fn parts() -> Vec<(&'static str, (f64, f64))> {
+    const ROUNDS: usize = 1000;
+    // An async task waking an OS thread and being woken back: what each sqlx SQLite call costs
+    // beyond SQLite itself (the connection lives on a worker thread).
+    let (to_thread, from_tasks) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+    std::thread::spawn(move || {
+        while let Ok(reply) = from_tasks.recv() {
+            let _ = reply.send(());
+        }
+    });
+    let wake = time_each(ROUNDS, |_| {
+        let (reply, answered) = tokio::sync::oneshot::channel();
+        to_thread.send(reply).unwrap();
+        async move { answered.await.unwrap() }
+    })
+    .await;
+    // The agent's inbox, as the agent opens it (WAL, synchronous=FULL).
+    let folder = tempfile::tempdir().unwrap();
+    let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
+    let read = time_each(ROUNDS, |_| {
+        let inbox = inbox.clone();
+        async move {
+            inbox.depth().await.unwrap();
+        }
+    })
+    .await;
+    let commit = time_each(ROUNDS, |round| {
+        let inbox = inbox.clone();
+        let message = GatewayMessage {
+            message_id: MessageId::from_uuid(uuid::Uuid::from_u128(round as u128 + 1)),
+            message_type: MessageType::fhir(),
+            payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
+            destination: Destination::parse("log:").unwrap(),
+            signature: None,
+        };
+        async move {
+            inbox.receive(&message, chrono::Utc::now()).await.unwrap();
+        }
+    })
+    .await;
+    // A forward's HTTP round trip on loopback, the connection kept alive.
+    let (_endpoint, url) = OrderEndpoint::start(vec![]).await;
+    let client = reqwest::Client::new();
+    let post = time_each(ROUNDS, |_| {
+        let request = client.post(&url).body("{}").send();
+        async move {
+            assert!(request.await.unwrap().status().is_success());
+        }
+    })
+    .await;
+    vec![
+        (
+            "async task → OS thread → async task (each sqlx SQLite call makes one)",
+            wake,
+        ),
+        ("an inbox read through sqlx (`Inbox::depth`)", read),
+        (
+            "a durable inbox commit (`Inbox::receive`, synchronous=FULL)",
+            commit,
+        ),
+        (
+            "an HTTP POST on loopback, kept alive (reqwest → axum)",
+            post,
+        ),
+    ]
+}
+
 fn main() {
     let messages = env_number("SCREENING_BENCH_MESSAGES", 200);
     let idle = Duration::from_secs(env_number("SCREENING_BENCH_IDLE_SECONDS", 110));
@@ -155,8 +248,9 @@ fn main() {
         .build()
         .unwrap();
     eprintln!("gateway latency: {messages} messages per mode; idle window {idle:?} (this takes a few minutes)");
-    let rows = runtime.block_on(async {
-        vec![
+    let (parts, rows) = runtime.block_on(async {
+        let parts = parts().await;
+        let rows = vec![
             measure(
                 "HTTP polling every 1 s (proof of concept)",
                 Way::Http(FetchMode::Poll {
@@ -179,13 +273,27 @@ fn main() {
             .await,
             measure(
                 "Azure Relay push (local relay; agent also polls hourly)",
-                Way::Relay,
+                Way::Relay {
+                    keep_open: DispatcherConfig::default().keep_open,
+                },
                 messages,
                 idle.min(Duration::from_secs(20)),
                 100.0,
             )
             .await,
-        ]
+            // What a message pays when the last one was longer ago than `keep_open`.
+            measure(
+                "Azure Relay push, a new rendezvous for each message",
+                Way::Relay {
+                    keep_open: Duration::ZERO,
+                },
+                messages,
+                idle.min(Duration::from_secs(20)),
+                100.0,
+            )
+            .await,
+        ];
+        (parts, rows)
     });
     println!("\n| Transport | Messages | p50 (ms) | p99 (ms) | max (ms) | Idle requests/hour |");
     println!("|---|---|---|---|---|---|");
@@ -220,5 +328,11 @@ fn main() {
             );
         }
         println!();
+    }
+    println!("\nThe parts alone on this machine, p50 / p99 (ms), 1,000 of each:\n");
+    println!("| Part | p50 | p99 |");
+    println!("|---|---|---|");
+    for (name, (p50, p99)) in parts {
+        println!("| {name} | {p50:.3} | {p99:.3} |");
     }
 }

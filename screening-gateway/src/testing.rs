@@ -588,27 +588,35 @@ impl LocalHub {
         self.save_demo_gateway(transport, destination).await;
     }
 
-    /// Starts the relay dispatcher with fast retries and a 200 ms rescan; it runs until the
+    /// Starts the relay dispatcher with [`LocalHub::dispatcher_config`]; it runs until the
     /// runtime stops.
     pub async fn start_dispatcher(&self) {
-        spawn_dispatchers(
-            self.store.clone(),
-            DispatcherConfig {
-                safety_sweep: Duration::from_millis(500),
-                retry: Backoff {
-                    base: Duration::from_millis(100),
-                    max: Duration::from_millis(300),
-                },
-                rescan: Duration::from_millis(200),
-                // A rendezvous nobody answers fails within a test (30 s by default).
-                reply_timeout: Duration::from_secs(5),
-                secrets_dir: Some(self.secrets.path().to_path_buf()),
-                signing_key: Some(self.signing_key.clone()),
-                ..DispatcherConfig::default()
+        self.start_dispatcher_with(self.dispatcher_config()).await;
+    }
+
+    /// Starts the relay dispatcher with `config`; it runs until the runtime stops.
+    pub async fn start_dispatcher_with(&self, config: DispatcherConfig) {
+        spawn_dispatchers(self.store.clone(), config)
+            .await
+            .expect("the dispatcher starts");
+    }
+
+    /// Dispatcher settings for tests: fast retries, a 200 ms rescan, this hub's secrets folder
+    /// and signing key.
+    pub fn dispatcher_config(&self) -> DispatcherConfig {
+        DispatcherConfig {
+            safety_sweep: Duration::from_millis(500),
+            retry: Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(300),
             },
-        )
-        .await
-        .expect("the dispatcher starts");
+            rescan: Duration::from_millis(200),
+            // A rendezvous nobody answers fails within a test (30 s by default).
+            reply_timeout: Duration::from_secs(5),
+            secrets_dir: Some(self.secrets.path().to_path_buf()),
+            signing_key: Some(self.signing_key.clone()),
+            ..DispatcherConfig::default()
+        }
     }
 
     /// Agent settings that listen on the local relay and poll only once an hour, so anything

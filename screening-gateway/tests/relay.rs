@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use screening_core::prelude::*;
-use screening_gateway::relay::client::{listen, send_message, ListenerTiming, RelayError};
+use screening_gateway::relay::client::{
+    listen, send_message, ListenerTiming, RelayError, RelaySender,
+};
 use screening_gateway::relay::local::LocalRelay;
 use screening_gateway::testing::{
     relay_endpoint, sample_message, start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
@@ -458,4 +460,95 @@ async fn a_frame_that_is_not_a_gateway_message_gets_no_reply_and_the_listener_go
         .unwrap();
     assert_eq!(reply.status, RelayStatus::Processed);
     assert_eq!(handled.load(Ordering::SeqCst), 1);
+}
+
+/// A message like [`sample_message`] with an id of its own.
+fn numbered_message(n: u128) -> GatewayMessage {
+    GatewayMessage {
+        message_id: MessageId::from_uuid(uuid::Uuid::from_u128(n)),
+        ..sample_message()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_keeps_its_rendezvous_open_for_the_messages_that_follow() {
+    let (relay, url) = start_relay().await;
+    let _stop = start_listener(&relay, &url).await;
+    let mut sender = RelaySender::new(
+        relay_endpoint(&url, "send", SEND_KEY),
+        Duration::from_secs(60),
+    );
+    for n in 1..=5 {
+        let sent = numbered_message(n);
+        let reply = sender.send(&sent, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(reply.message_id, sent.message_id);
+        assert_eq!(reply.status, RelayStatus::Processed);
+    }
+    assert_eq!(
+        relay.rendezvous_accepted(),
+        1,
+        "five messages, one rendezvous"
+    );
+
+    // Kept open no longer than its idle limit: after that the next message opens a new one.
+    let mut brief = RelaySender::new(relay_endpoint(&url, "send", SEND_KEY), Duration::ZERO);
+    for n in 6..=7 {
+        brief
+            .send(&numbered_message(n), Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    assert_eq!(relay.rendezvous_accepted(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendezvous_the_listener_closed_is_replaced_and_the_message_still_arrives() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (relay, url) = start_relay().await;
+    let mut control = raw_listener(&url).await;
+    while relay.listener_count("leeds") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A listener that serves one message per rendezvous and then closes it, as agents before
+    // kept rendezvous did; it records what reached it.
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let accept = next_accept(&mut control).await;
+            let address = accept["address"].as_str().unwrap().to_string();
+            let (mut socket, _) = tokio_tungstenite::connect_async(address.as_str())
+                .await
+                .unwrap();
+            while let Some(Ok(frame)) = socket.next().await {
+                if let Message::Text(text) = frame {
+                    let message: GatewayMessage = serde_json::from_str(&text).unwrap();
+                    let reply = RelayReply {
+                        status: RelayStatus::Processed,
+                        message_id: message.message_id,
+                        reason: None,
+                    };
+                    socket
+                        .send(Message::Text(serde_json::to_string(&reply).unwrap().into()))
+                        .await
+                        .unwrap();
+                    arrived_tx.send(message.message_id).unwrap();
+                    break;
+                }
+            }
+            let _ = socket.close(None).await;
+        }
+    });
+    let mut sender = RelaySender::new(
+        relay_endpoint(&url, "send", SEND_KEY),
+        Duration::from_secs(60),
+    );
+    for n in 1..=3 {
+        let sent = numbered_message(n);
+        let reply = sender.send(&sent, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(reply.message_id, sent.message_id);
+        assert_eq!(arrived.recv().await, Some(sent.message_id));
+    }
+    assert_eq!(relay.rendezvous_accepted(), 3);
+    assert!(arrived.try_recv().is_err(), "each message arrived once");
 }

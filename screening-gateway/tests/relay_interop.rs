@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use screening_core::prelude::*;
-use screening_gateway::relay::client::{listen, send_message, ListenerTiming};
+use screening_gateway::relay::client::{listen, send_message, ListenerTiming, RelaySender};
 use screening_gateway::testing::{
     relay_endpoint, sample_message, start_local_relay, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
 };
@@ -60,6 +60,23 @@ async fn a_hyco_ws_listener_answers_our_rust_sender_through_our_relay() {
     assert_eq!(reply.status, RelayStatus::Processed);
     assert_eq!(reply.message_id, sent.message_id);
     assert_eq!(reply.reason.as_deref(), Some("answered by hyco-ws"));
+
+    // Microsoft's listener serves many messages on one rendezvous, as the hub's sender uses it.
+    let before = relay.rendezvous_accepted();
+    let mut sender = RelaySender::new(
+        relay_endpoint(&url, "send", RELAY_SEND_KEY),
+        Duration::from_secs(60),
+    );
+    for n in 1..=3u128 {
+        let sent = GatewayMessage {
+            message_id: MessageId::from_uuid(uuid::Uuid::from_u128(n)),
+            ..sample_message()
+        };
+        let reply = sender.send(&sent, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(reply.message_id, sent.message_id);
+        assert_eq!(reply.reason.as_deref(), Some("answered by hyco-ws"));
+    }
+    assert_eq!(relay.rendezvous_accepted(), before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

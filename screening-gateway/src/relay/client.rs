@@ -1,11 +1,11 @@
-//! The Hybrid Connections client: a sender (`sb-hc-action=connect`, one message per rendezvous, as the
-//! proof of concept does) and a listener (control channel, `accept`, rendezvous, pings, token
+//! The Hybrid Connections client: a sender (`sb-hc-action=connect`; [`RelaySender`] keeps its
+//! rendezvous open for the messages that follow) and a listener (control channel, `accept`, rendezvous, pings, token
 //! renewal, reconnect with backoff). The same code talks to Azure (`wss://{namespace}`) and to the
 //! local relay (`ws://127.0.0.1:PORT`).
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use screening_core::prelude::*;
@@ -146,51 +146,147 @@ async fn dial(request: tungstenite::handshake::client::Request) -> Result<Socket
     }
 }
 
-/// Sends one message over a new rendezvous and waits for the gateway's reply.
+/// Sends one message over a new rendezvous, waits for the gateway's reply and closes.
 pub async fn send_message(
     endpoint: &RelayEndpoint,
     message: &GatewayMessage,
     reply_timeout: Duration,
 ) -> Result<RelayReply, RelayError> {
+    let mut socket = open_rendezvous(endpoint, reply_timeout).await?;
+    let reply = exchange(&mut socket, message, reply_timeout).await;
+    let _ = socket.close(None).await;
+    reply.map_err(Exchange::into_error)
+}
+
+/// A hub's sender to one gateway that keeps its rendezvous open for the messages that follow:
+/// a rendezvous is a plain two-way WebSocket that the listener serves until it closes, so a
+/// burst pays the relay's handshake (connect, `accept`, the listener's dial) once. A connection
+/// idle for longer than `idle` is closed rather than trusted, since the relay or a firewall may
+/// have dropped it without a word.
+pub struct RelaySender {
+    endpoint: RelayEndpoint,
+    idle: Duration,
+    /// The open rendezvous and when its last reply came.
+    open: Option<(Socket, Instant)>,
+}
+
+impl RelaySender {
+    /// A sender that opens its first rendezvous when it first sends.
+    pub fn new(endpoint: RelayEndpoint, idle: Duration) -> Self {
+        Self {
+            endpoint,
+            idle,
+            open: None,
+        }
+    }
+
+    /// Sends one message and waits for the gateway's reply, on the open rendezvous when there is
+    /// one. If the listener had closed it (a restart, or an agent that serves one message per
+    /// rendezvous), the message goes again on a new one: the gateway takes each message id once,
+    /// so a message that did arrive before the close is not forwarded twice.
+    pub async fn send(
+        &mut self,
+        message: &GatewayMessage,
+        reply_timeout: Duration,
+    ) -> Result<RelayReply, RelayError> {
+        if let Some((mut socket, last_reply)) = self.open.take() {
+            if last_reply.elapsed() < self.idle {
+                match exchange(&mut socket, message, reply_timeout).await {
+                    Ok(reply) => {
+                        self.open = Some((socket, Instant::now()));
+                        return Ok(reply);
+                    }
+                    Err(Exchange::Closed(_)) => {}
+                    Err(Exchange::Failed(error)) => return Err(error),
+                }
+            } else {
+                let _ = socket.close(None).await;
+            }
+        }
+        let mut socket = open_rendezvous(&self.endpoint, reply_timeout).await?;
+        let reply = exchange(&mut socket, message, reply_timeout)
+            .await
+            .map_err(Exchange::into_error)?;
+        self.open = Some((socket, Instant::now()));
+        Ok(reply)
+    }
+}
+
+/// Opens a sender's rendezvous.
+async fn open_rendezvous(
+    endpoint: &RelayEndpoint,
+    reply_timeout: Duration,
+) -> Result<Socket, RelayError> {
     // The relay holds the sender's handshake until the listener accepts the rendezvous: a
     // listener whose link carries nothing (a zombie) would hold it for the relay's own timeout.
-    let mut socket = tokio::time::timeout(reply_timeout, endpoint.open("connect"))
+    tokio::time::timeout(reply_timeout, endpoint.open("connect"))
         .await
         .map_err(|_| {
             RelayError::Connect(format!(
                 "the listener did not accept the rendezvous within {reply_timeout:?}"
             ))
-        })??;
-    let json = serde_json::to_string(message).map_err(|e| RelayError::Send(e.to_string()))?;
+        })?
+}
+
+/// How one message's exchange on a rendezvous failed.
+enum Exchange {
+    /// The connection failed or closed before a reply: worth a new rendezvous when it was one
+    /// kept open from before.
+    Closed(RelayError),
+    /// Anything else: the listener's reply was missing in time, not valid, or for another message.
+    Failed(RelayError),
+}
+
+impl Exchange {
+    fn into_error(self) -> RelayError {
+        match self {
+            Self::Closed(error) | Self::Failed(error) => error,
+        }
+    }
+}
+
+/// Writes one message on a rendezvous and reads the listener's reply to it.
+async fn exchange(
+    socket: &mut Socket,
+    message: &GatewayMessage,
+    reply_timeout: Duration,
+) -> Result<RelayReply, Exchange> {
+    let json = serde_json::to_string(message)
+        .map_err(|e| Exchange::Failed(RelayError::Send(e.to_string())))?;
     socket
         .send(Message::Text(json.into()))
         .await
-        .map_err(|e| RelayError::Send(e.to_string()))?;
+        .map_err(|e| Exchange::Closed(RelayError::Send(e.to_string())))?;
     let reply = tokio::time::timeout(reply_timeout, async {
         while let Some(frame) = socket.next().await {
             match frame {
                 Ok(Message::Text(text)) => {
                     return serde_json::from_str::<RelayReply>(&text).map_err(|e| {
-                        RelayError::AwaitReply(format!("the reply is not valid: {e}"))
+                        Exchange::Failed(RelayError::AwaitReply(format!(
+                            "the reply is not valid: {e}"
+                        )))
                     });
                 }
                 Ok(Message::Close(_)) => break,
                 Ok(_) => continue,
-                Err(e) => return Err(RelayError::AwaitReply(e.to_string())),
+                Err(e) => return Err(Exchange::Closed(RelayError::AwaitReply(e.to_string()))),
             }
         }
-        Err(RelayError::AwaitReply(
+        Err(Exchange::Closed(RelayError::AwaitReply(
             "the listener closed without replying".into(),
-        ))
+        )))
     })
     .await
-    .map_err(|_| RelayError::AwaitReply(format!("no reply within {reply_timeout:?}")))??;
-    let _ = socket.close(None).await;
+    .map_err(|_| {
+        Exchange::Failed(RelayError::AwaitReply(format!(
+            "no reply within {reply_timeout:?}"
+        )))
+    })??;
     if reply.message_id != message.message_id {
-        return Err(RelayError::AwaitReply(format!(
+        return Err(Exchange::Failed(RelayError::AwaitReply(format!(
             "the reply is for message {}, not {}",
             reply.message_id, message.message_id
-        )));
+        ))));
     }
     Ok(reply)
 }
@@ -380,7 +476,8 @@ fn accept_address(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Dials the rendezvous, reads one message, answers with the handler's reply.
+/// Dials the rendezvous and answers each message on it with the handler's reply, one at a time,
+/// until the sender closes it (a hub may keep one rendezvous open for many messages).
 async fn serve_rendezvous<H, F>(address: String, handler: H)
 where
     H: Fn(GatewayMessage) -> F,
@@ -412,8 +509,8 @@ where
             let json = serde_json::to_string(&reply).expect("a reply serialises");
             if let Err(error) = socket.send(Message::Text(json.into())).await {
                 tracing::warn!(%error, message_id = %reply.message_id, "relay rendezvous: send reply failed");
+                break;
             }
-            break;
         }
     }
     let _ = socket.close(None).await;

@@ -1,7 +1,7 @@
 //! The hub's relay dispatcher: for each gateway whose transport is relay, takes its pending messages
 //! as soon as they are committed (woken by the store's notifier; a slow safety sweep otherwise),
-//! sends each over its own rendezvous as the proof of concept does, awaits the gateway's reply, and
-//! records the outcome. The web request that created the message never waits for any of this.
+//! sends each on the gateway's rendezvous (kept open while messages follow each other), awaits the
+//! gateway's reply, and records the outcome. The web request that created the message never waits for any of this.
 //!
 //! Messages are taken with a lease, so several hub instances on one PostgreSQL never send the same
 //! message at the same time; a send that fails returns the message to pending with the reason
@@ -16,7 +16,7 @@ use screening_core::prelude::*;
 use screening_store::{now_utc, ScreeningStore};
 use tracing::Instrument;
 
-use super::client::{send_message, RelayEndpoint};
+use super::client::{RelayEndpoint, RelaySender};
 use crate::backoff::Backoff;
 use crate::hub::metrics;
 
@@ -27,6 +27,9 @@ pub struct DispatcherConfig {
     pub lease: Duration,
     /// How long to wait for the gateway's reply on a rendezvous.
     pub reply_timeout: Duration,
+    /// How long a rendezvous is kept open with nothing to send; the next message after that
+    /// opens a new one.
+    pub keep_open: Duration,
     /// Deliveries after which a message the gateway refuses is parked as failed.
     pub max_attempts: u32,
     /// The longest pause between looks at the outbox when no wake-up comes.
@@ -48,6 +51,7 @@ impl Default for DispatcherConfig {
         Self {
             lease: Duration::from_secs(60),
             reply_timeout: Duration::from_secs(30),
+            keep_open: Duration::from_secs(20),
             max_attempts: 10,
             safety_sweep: Duration::from_secs(5),
             retry: Backoff {
@@ -166,19 +170,22 @@ pub async fn dispatch(
     let lease = TimeDelta::from_std(config.lease).unwrap_or(TimeDelta::seconds(60));
     let mut failures = 0u32;
     // The key is read once, and again only after trouble (it may have been rotated), not on
-    // every message.
-    let mut endpoint: Option<RelayEndpoint> = None;
+    // every message; the sender (and its open rendezvous) is dropped with it.
+    let mut sender: Option<RelaySender> = None;
     loop {
-        let current = match endpoint.take() {
+        let mut current = match sender.take() {
             Some(current) => current,
             None => match resolve_secret(&relay.key_ref, config.secrets_dir.as_deref()) {
-                Ok(key) => RelayEndpoint {
-                    base_url: relay_base_url(&relay.namespace),
-                    hybrid_connection: relay.hybrid_connection.clone(),
-                    key_name: relay.key_name.clone(),
-                    key,
-                    token_lifetime: config.token_lifetime,
-                },
+                Ok(key) => RelaySender::new(
+                    RelayEndpoint {
+                        base_url: relay_base_url(&relay.namespace),
+                        hybrid_connection: relay.hybrid_connection.clone(),
+                        key_name: relay.key_name.clone(),
+                        key,
+                        token_lifetime: config.token_lifetime,
+                    },
+                    config.keep_open,
+                ),
                 Err(error) => {
                     tracing::error!(%gateway_id, %error, "relay dispatcher: authenticate: no relay key");
                     failures += 1;
@@ -188,13 +195,20 @@ pub async fn dispatch(
             },
         };
         let now = now_utc();
-        // The echo first, over its own rendezvous like an order: a link that looks open but
+        // The echo first, on the rendezvous an order would use: a link that looks open but
         // carries nothing fails it, and the admin sees the path unproven.
         match store.take_echo(gateway_id, now, now + lease).await {
             Ok(Some((echo_id, requested_at))) => {
-                send_echo(&store, &config, &current, gateway_id, echo_id, requested_at)
-                    .instrument(tracing::info_span!("echo", %echo_id, %gateway_id))
-                    .await
+                send_echo(
+                    &store,
+                    &config,
+                    &mut current,
+                    gateway_id,
+                    echo_id,
+                    requested_at,
+                )
+                .instrument(tracing::info_span!("echo", %echo_id, %gateway_id))
+                .await
             }
             Ok(None) => {}
             Err(error) => {
@@ -205,7 +219,7 @@ pub async fn dispatch(
             Ok(taken) => taken,
             Err(error) => {
                 tracing::error!(%gateway_id, %error, "relay dispatcher: taking messages failed (store)");
-                endpoint = Some(current);
+                sender = Some(current);
                 tokio::time::sleep(config.retry.delay_with_jitter(1)).await;
                 continue;
             }
@@ -219,13 +233,13 @@ pub async fn dispatch(
                 tracing::error!(%gateway_id, %error, "relay dispatcher: waiting for messages failed (store)");
                 tokio::time::sleep(config.retry.delay_with_jitter(1)).await;
             }
-            endpoint = Some(current);
+            sender = Some(current);
             continue;
         }
         let mut trouble = false;
         for message in taken {
             let span = tracing::info_span!("message", message_id = %message.id, %gateway_id);
-            let sent = send_one(&store, &config, &current, gateway_id, &message)
+            let sent = send_one(&store, &config, &mut current, gateway_id, &message)
                 .instrument(span.clone())
                 .await;
             let _entered = span.enter();
@@ -242,7 +256,7 @@ pub async fn dispatch(
             tokio::time::sleep(config.retry.delay_with_jitter(failures)).await;
         } else {
             failures = 0;
-            endpoint = Some(current);
+            sender = Some(current);
         }
     }
 }
@@ -253,7 +267,7 @@ pub async fn dispatch(
 async fn send_echo(
     store: &Arc<dyn ScreeningStore>,
     config: &DispatcherConfig,
-    endpoint: &RelayEndpoint,
+    sender: &mut RelaySender,
     gateway_id: GatewayId,
     echo_id: MessageId,
     requested_at: chrono::DateTime<chrono::Utc>,
@@ -263,7 +277,7 @@ async fn send_echo(
         config.signing_key.as_ref(),
         now_utc(),
     );
-    let error = match send_message(endpoint, &wire, config.reply_timeout).await {
+    let error = match sender.send(&wire, config.reply_timeout).await {
         Ok(reply) if reply.status == RelayStatus::Processed => None,
         Ok(reply) => Some(
             reply
@@ -304,12 +318,12 @@ async fn send_echo(
 async fn send_one(
     store: &Arc<dyn ScreeningStore>,
     config: &DispatcherConfig,
-    endpoint: &RelayEndpoint,
+    sender: &mut RelaySender,
     gateway_id: GatewayId,
     message: &Message,
 ) -> Result<(), String> {
     let wire = crate::hub::wire_message(message, config.signing_key.as_ref(), now_utc());
-    match send_message(endpoint, &wire, config.reply_timeout).await {
+    match sender.send(&wire, config.reply_timeout).await {
         Ok(reply) if reply.status == RelayStatus::Processed => {
             let now = now_utc();
             let outcome = store

@@ -100,6 +100,9 @@ pub struct LocalRelay {
     registry: Arc<Mutex<Registry>>,
     /// Control channels accepted since start (a reconnecting listener counts again).
     control_channels: Arc<std::sync::atomic::AtomicU64>,
+    /// Rendezvous a listener accepted since start: one per sender connection, however many
+    /// messages it then carries.
+    rendezvous_accepted: Arc<std::sync::atomic::AtomicU64>,
     /// `ws` or `wss`: the scheme of the rendezvous addresses it hands out.
     scheme: &'static str,
 }
@@ -127,6 +130,7 @@ impl LocalRelay {
             config: Arc::new(config),
             registry: Arc::default(),
             control_channels: Arc::default(),
+            rendezvous_accepted: Arc::default(),
             scheme: "ws",
         }
     }
@@ -153,6 +157,12 @@ impl LocalRelay {
     /// Control channels accepted since the relay started.
     pub fn control_channels_accepted(&self) -> u64 {
         self.control_channels
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sender connections a listener accepted since the relay started.
+    pub fn rendezvous_accepted(&self) -> u64 {
+        self.rendezvous_accepted
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -432,6 +442,9 @@ async fn connect(
     relay.lock().rendezvous.remove(&rendezvous_id);
     match decision {
         Ok(Ok(Ok(listener_socket))) => upgrade.on_upgrade(move |sender_socket| async move {
+            relay
+                .rendezvous_accepted
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if let Ok(listener_socket) = listener_socket.await {
                 pipe(sender_socket, listener_socket).await;
             }
