@@ -427,9 +427,11 @@ async fn findscu_cancelling_after_three_matches_gets_the_cancel_status_and_no_mo
     }
     let (found, printed) =
         findscu_with(worklist.port, &["--cancel", "3", "-v"], MODALITY_KEYS).await;
+    // The worklist's bounded send buffer paces its matches by findscu's reading, so the cancel
+    // is read a few hundred matches in (170 to 370 here), not after all of them.
     assert!(
-        found.len() < 2_000,
-        "matching stopped: {} of 2,000 sent",
+        found.len() < 1_000,
+        "matching stopped promptly: {} of 2,000 sent",
         found.len()
     );
     assert!(

@@ -92,6 +92,10 @@ pub async fn serve(
     }
 }
 
+/// The send buffer asked for on each association (Linux doubles it for bookkeeping): enough for a
+/// day's worklist in one go on a LAN, small enough that a C-CANCEL takes effect promptly.
+const RESPONSE_SEND_BUFFER: usize = 32 * 1024;
+
 async fn associate(
     socket: tokio::net::TcpStream,
     settings: &WorklistSettings,
@@ -114,6 +118,12 @@ async fn associate(
     socket
         .set_nodelay(true)
         .map_err(|e| format!("association: TCP_NODELAY: {e}"))?;
+    // Loopback and LAN sockets start with a send buffer of about 1 MB, which would take a couple
+    // of thousand matches before a modality's C-CANCEL is even read; a bounded buffer paces the
+    // matches by the modality's reading, so a cancel stops them within a few hundred.
+    socket2::SockRef::from(&socket)
+        .set_send_buffer_size(RESPONSE_SEND_BUFFER)
+        .map_err(|e| format!("association: SO_SNDBUF: {e}"))?;
     let mut association = options
         .establish_async(socket)
         .await
