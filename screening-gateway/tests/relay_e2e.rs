@@ -4,14 +4,16 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{start_agent, Harness, OrderEndpoint};
 use screening_core::prelude::*;
+use screening_gateway::agent::{AgentConfig, FetchMode};
 use screening_gateway::relay::client::{listen, ListenerTiming, RelayEndpoint};
 use screening_gateway::relay::local::LocalRelay;
 use screening_gateway::testing::{
-    start_local_relay, until_listening, FlakyProxy, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
+    serve, start_local_relay, until_listening, FlakyProxy, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
 };
 use tokio::sync::watch;
 
@@ -294,6 +296,59 @@ async fn a_relay_gateway_configured_after_the_dispatcher_started_is_picked_up() 
     let sent = hub.send(0).await;
     hub.until_status(sent.id, MessageStatus::Confirmed).await;
     assert_eq!(endpoint.count(), 1);
+    agent.stop.send(true).unwrap();
+    agent.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_message_is_forwarded_once_while_the_polling_loop_looks_for_work() {
+    // An order endpoint that takes 300 ms to answer, so a pushed message's forwarding is still
+    // in flight when the agent's polling loop (every 20 ms here) looks for messages due.
+    let arrivals: Arc<Mutex<Vec<String>>> = Arc::default();
+    let slow = {
+        let arrivals = arrivals.clone();
+        axum::Router::new().route(
+            "/fhir/ServiceRequest",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let arrivals = arrivals.clone();
+                async move {
+                    let id = headers["x-message-id"].to_str().unwrap().to_string();
+                    arrivals.lock().unwrap().push(id);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "taken"
+                }
+            }),
+        )
+    };
+    let url = format!("{}/fhir/ServiceRequest", serve(slow).await);
+    let hub = Harness::start().await;
+    let (relay, relay_url) = start_local_relay().await;
+    hub.push_through_relay(&relay_url, RELAY_SEND_KEY, &url)
+        .await;
+    let folder = tempfile::tempdir().unwrap();
+    let agent = start_agent(AgentConfig {
+        fetch: FetchMode::Poll {
+            interval: Duration::from_millis(20),
+        },
+        ..hub.relay_agent_config(&folder.path().join("inbox.db"), &relay_url)
+    })
+    .await;
+    until_listening(&relay).await;
+
+    // One at a time, so each is pushed while the polling loop has nothing of its own to forward.
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let id = hub.send(n).await.id;
+        hub.until_status(id, MessageStatus::Confirmed).await;
+        sent.push(id);
+    }
+    // Long enough for a second forwarding of any of them to arrive.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut received = arrivals.lock().unwrap().clone();
+    received.sort();
+    let mut expected: Vec<String> = sent.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(received, expected, "each forwarded once");
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
 }

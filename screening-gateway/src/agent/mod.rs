@@ -44,8 +44,8 @@ pub struct Agent {
     inbox: Inbox,
     hub: HubClient,
     forwarder: Forwarder,
-    /// Held while forwarding, so a pushed message and the polling loop never forward the same
-    /// message at the same moment.
+    /// Held from reading a message's state to recording its forwarding, so a pushed message and
+    /// the polling loop never forward the same message twice.
     forwarding: Arc<tokio::sync::Mutex<()>>,
     /// The worklist's listening socket and store, when the agent serves one.
     worklist: Option<(tokio::net::TcpListener, WorklistStore)>,
@@ -259,7 +259,7 @@ impl Agent {
             worklist: worklist_store,
             hub_reachable: hub_reachable.clone(),
         };
-        let mut fresh = Vec::new();
+        let mut arrived = Vec::new();
         while !*shutdown.borrow() {
             // Heartbeat first, so a starting agent shows up at once ("health proven by traffic").
             let listener_now = listener_changes.as_ref().map(|changes| *changes.borrow());
@@ -278,16 +278,11 @@ impl Agent {
                 Some(Ok(messages)) => {
                     hub_failures = 0;
                     hub_reachable.store(true, std::sync::atomic::Ordering::SeqCst);
-                    let now = Utc::now();
                     for message in messages {
                         if message.message_type.is_echo() {
                             self.report_echo(&message).await;
-                            continue;
-                        }
-                        if admit(&self.inbox, &self.config.signatures, &message, now).await?
-                            == Admitted::Fresh
-                        {
-                            fresh.push(InboxEntry::fresh(message, now));
+                        } else {
+                            arrived.push(message);
                         }
                     }
                 }
@@ -301,7 +296,9 @@ impl Agent {
             // 2. Forward what is due; 3. report outcomes. Neither is interrupted by shutdown. What
             // just arrived goes first, from memory: the inbox is only written, not read again, on
             // the way from the hub to the destination and back.
-            let handed_on = self.forward(std::mem::take(&mut fresh)).await?;
+            let handed_on = self
+                .take_in_and_forward(std::mem::take(&mut arrived))
+                .await?;
             let mut reported = self.report(handed_on).await?;
             self.forward_due().await?;
             if reported.is_ok() {
@@ -407,19 +404,44 @@ impl Agent {
         })
     }
 
-    /// Forwards what is due for a (re)try in the inbox.
+    /// Forwards what is due for a (re)try in the inbox. The inbox is read under the forwarding
+    /// lock: read before it, a pushed message being forwarded at that moment would still look
+    /// due, and be forwarded again once the push let go.
     async fn forward_due(&self) -> Result<(), InboxError> {
+        let forwarding = self.forwarding.lock().await;
         let due = self.inbox.due_for_forwarding(Utc::now()).await?;
-        self.forward(due).await.map(drop)
+        self.forward(due, &forwarding).await.map(drop)
     }
 
-    /// Forwards `entries`; returns those finished (forwarded, or failed for good) with their
-    /// outcome recorded, for reporting.
-    async fn forward(&self, entries: Vec<InboxEntry>) -> Result<Vec<InboxEntry>, InboxError> {
-        if entries.is_empty() {
-            return Ok(entries);
+    /// Takes fetched messages into the inbox and forwards the new ones from memory; returns
+    /// those finished, for reporting. Under the forwarding lock from taking in to forwarding, as
+    /// the relay listener is: the same message pushed meanwhile is seen as taken, or waits.
+    async fn take_in_and_forward(
+        &self,
+        messages: Vec<GatewayMessage>,
+    ) -> Result<Vec<InboxEntry>, InboxError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
         }
-        let _forwarding = self.forwarding.lock().await;
+        let forwarding = self.forwarding.lock().await;
+        let now = Utc::now();
+        let mut fresh = Vec::with_capacity(messages.len());
+        for message in messages {
+            if admit(&self.inbox, &self.config.signatures, &message, now).await? == Admitted::Fresh
+            {
+                fresh.push(InboxEntry::fresh(message, now));
+            }
+        }
+        self.forward(fresh, &forwarding).await
+    }
+
+    /// Forwards `entries`, the caller holding the forwarding lock; returns those finished
+    /// (forwarded, or failed for good) with their outcome recorded, for reporting.
+    async fn forward(
+        &self,
+        entries: Vec<InboxEntry>,
+        _forwarding: &tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<Vec<InboxEntry>, InboxError> {
         let mut finished = Vec::with_capacity(entries.len());
         for mut entry in entries {
             let id = entry.message.message_id;
