@@ -1,0 +1,706 @@
+//! Ten thousand gateways on one web instance (issue 11, part 5): 10,000 gateways long-polling the
+//! web app from separate client processes on loopback, plus 100 relay gateways whose rendezvous the
+//! instance keeps open. Prints a Markdown table: the instance's memory while they all wait, one
+//! message to each of 1,000 gateways at once, and the same while one gateway drains a backlog of
+//! 10,000 messages.
+//!
+//! ```text
+//! cargo bench --bench many_gateways
+//! SCREENING_BENCH_GATEWAYS=2000 SCREENING_BENCH_FANOUT=500 cargo bench --bench many_gateways
+//! ```
+//!
+//! The instance (this process) is the web app's router with the hub API and the relay dispatcher,
+//! on SQLite in a temporary folder, with the allocator the `screening-web` binary uses. The
+//! pollers are two child processes (this binary again, `SCREENING_BENCH_ROLE=pollers`); the local
+//! relay and its 100 listeners are a third (`SCREENING_BENCH_ROLE=relay`). Latency is from the
+//! message's `created_at` (taken before its commit) to the moment a poller has parsed the response
+//! holding it, on the machine's one wall clock.
+
+mod support;
+use support::percentile;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use screening::core::prelude::*;
+use screening::core::wire::{ConfirmationBatch, MessagesResponse, RelayReply, RelayStatus};
+use screening::gateway::auth::hash_credential;
+use screening::gateway::hub::{Hub, HubConfig};
+use screening::gateway::logging::{LogArgs, LogFormat};
+use screening::gateway::relay::client::{listen, ListenerTiming, RelayEndpoint};
+use screening::gateway::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
+use screening::gateway::relay::local::{LocalRelay, LocalRelayConfig};
+use screening::gateway::testing::{local_relay_config, RELAY_LISTEN_KEY, RELAY_SEND_KEY};
+use screening::store::testing::TestStore;
+use screening::store::{now_utc, DemoData, ScreeningStore};
+use screening_web::server::{router, AppState, WebConfig};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+// The allocator the `screening-web` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Which part this process plays (unset: the instance).
+const ROLE: &str = "SCREENING_BENCH_ROLE";
+const POLLER_PROCESSES: usize = 2;
+/// How long each long-poll asks to wait (the hub allows up to 60 s).
+const WAIT_SECONDS: u64 = 55;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("pollers") => pollers(),
+        Ok("relay") => relay(),
+        _ => instance(),
+    }
+}
+
+/// The instance's resident memory, from the kernel.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("VmRSS in /proc/self/status")
+        * 1024
+}
+
+/// Raises this process's open-file limit to its hard limit (children inherit it); fails with the
+/// command to run when even that is too low.
+fn raise_file_limit(needed: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    if limit.rlim_cur < needed {
+        eprintln!(
+            "many_gateways: needs {needed} open files, the hard limit is {}; raise it (ulimit -Hn) or \
+             set SCREENING_BENCH_GATEWAYS lower",
+            limit.rlim_cur
+        );
+        std::process::exit(2);
+    }
+}
+
+/// Long-polls in the instance's hub API right now.
+static WAITING: AtomicI64 = AtomicI64::new(0);
+
+async fn count_waiting(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let poll = request.uri().path().ends_with("/messages");
+    if poll {
+        WAITING.fetch_add(1, Ordering::Relaxed);
+    }
+    let response = next.run(request).await;
+    if poll {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+    }
+    response
+}
+
+/// When each message reached its poller (µs since the epoch), as the pollers report it.
+#[derive(Default)]
+struct Arrivals {
+    at: Mutex<HashMap<MessageId, i64>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Arrivals {
+    fn record(&self, line: &str) {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("received") {
+            return;
+        }
+        let (Some(id), Some(at)) = (words.next(), words.next()) else {
+            return;
+        };
+        let (Ok(id), Ok(at)) = (MessageId::parse(id), at.parse::<i64>()) else {
+            return;
+        };
+        self.at.lock().unwrap().insert(id, at);
+        self.changed.notify_waiters();
+    }
+
+    fn count(&self, ids: &[MessageId]) -> usize {
+        let at = self.at.lock().unwrap();
+        ids.iter().filter(|id| at.contains_key(id)).count()
+    }
+
+    /// Waits until every one of `messages` has arrived; their latencies (ms), sorted.
+    async fn latencies(&self, messages: &[Message], within: Duration) -> Vec<f64> {
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+        let deadline = Instant::now() + within;
+        loop {
+            let changed = self.changed.notified();
+            if self.count(&ids) == ids.len() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "only {} of {} messages arrived within {within:?}",
+                self.count(&ids),
+                ids.len()
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), changed).await;
+        }
+        let at = self.at.lock().unwrap();
+        let mut latencies: Vec<f64> = messages
+            .iter()
+            .map(|m| (at[&m.id] - m.created_at.timestamp_micros()) as f64 / 1000.0)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        latencies
+    }
+}
+
+/// A message to `gateway`, created now.
+fn message_to(demo: &DemoData, gateway: GatewayId) -> Message {
+    Message {
+        gateway_id: gateway,
+        ..demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), now_utc())
+    }
+}
+
+/// Commits one message to each gateway, all at once (concurrent senders); the messages.
+async fn send_to_each(
+    store: &Arc<dyn ScreeningStore>,
+    demo: &DemoData,
+    gateways: &[GatewayId],
+) -> Vec<Message> {
+    let sends: Vec<_> = gateways
+        .iter()
+        .map(|&gateway| {
+            let store = store.clone();
+            let message = message_to(demo, gateway);
+            tokio::spawn(async move {
+                store.enqueue(&message).await.expect("enqueued");
+                message
+            })
+        })
+        .collect();
+    let mut messages = Vec::with_capacity(sends.len());
+    for send in sends {
+        messages.push(send.await.unwrap());
+    }
+    messages
+}
+
+struct Fanout {
+    latencies: Vec<f64>,
+    /// From the first commit to the last arrival.
+    all_within_ms: f64,
+}
+
+async fn fan_out(
+    store: &Arc<dyn ScreeningStore>,
+    demo: &DemoData,
+    arrivals: &Arrivals,
+    gateways: &[GatewayId],
+) -> Fanout {
+    let started = now_utc();
+    let messages = send_to_each(store, demo, gateways).await;
+    let latencies = arrivals.latencies(&messages, Duration::from_secs(60)).await;
+    let last = {
+        let at = arrivals.at.lock().unwrap();
+        messages.iter().map(|m| at[&m.id]).max().unwrap()
+    };
+    Fanout {
+        latencies,
+        all_within_ms: (last - started.timestamp_micros()) as f64 / 1000.0,
+    }
+}
+
+/// Saves `count` gateways with `transport(i)`, each with its own credential; their ids and
+/// credentials.
+async fn save_gateways(
+    store: &Arc<dyn ScreeningStore>,
+    demo: &DemoData,
+    count: usize,
+    transport: impl Fn(usize) -> Transport,
+) -> Vec<(GatewayId, String)> {
+    let mut saved = Vec::with_capacity(count);
+    let gateways: Vec<(Gateway, String)> = (0..count)
+        .map(|i| {
+            let gateway = Gateway {
+                id: GatewayId::from_uuid(Uuid::new_v4()),
+                name: format!("Bench gateway {i}"),
+                transport: transport(i),
+                ..demo.gateway.clone()
+            };
+            (gateway, format!("bench-credential-{}", Uuid::new_v4()))
+        })
+        .collect();
+    // Concurrent writers, so SQLite's group commit takes them a few hundred at a time.
+    for chunk in gateways.chunks(500) {
+        let writes: Vec<_> = chunk
+            .iter()
+            .cloned()
+            .map(|(gateway, credential)| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.save_gateway(&gateway, now_utc()).await.unwrap();
+                    store
+                        .set_gateway_credential_hash(gateway.id, &hash_credential(&credential))
+                        .await
+                        .unwrap();
+                    (gateway.id, credential)
+                })
+            })
+            .collect();
+        for write in writes {
+            saved.push(write.await.unwrap());
+        }
+    }
+    saved
+}
+
+fn instance() {
+    let gateways = env_number("SCREENING_BENCH_GATEWAYS", 10_000);
+    let relay_gateways = env_number("SCREENING_BENCH_RELAY_GATEWAYS", 100);
+    let fanout = env_number("SCREENING_BENCH_FANOUT", 1_000).min(gateways.saturating_sub(1) / 2);
+    let backlog = env_number("SCREENING_BENCH_BACKLOG", 10_000);
+    raise_file_limit((gateways + relay_gateways + 1_000) as u64);
+    // The binary's logging (JSON at info, so each request's span is kept while it waits).
+    LogArgs {
+        log_format: LogFormat::Json,
+        log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+    }
+    .init()
+    .expect("a valid RUST_LOG");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let test = TestStore::sqlite().await;
+        let store = test.store.clone();
+        let now = now_utc();
+        let demo = store
+            .seed_demo(screening::core::london::today(now), now)
+            .await
+            .expect("seed");
+
+        // The relay and its listeners, in their own process.
+        let mut relay = child("relay", &[relay_gateways.to_string()]);
+        let mut relay_lines = tokio::io::BufReader::new(relay.stdout.take().unwrap()).lines();
+        let relay_url = loop {
+            let line = relay_lines.next_line().await.unwrap().expect("the relay starts");
+            if let Some(url) = line.strip_prefix("relay ") {
+                break url.to_string();
+            }
+        };
+        let folder = tempfile::tempdir().unwrap();
+        let key_file = folder.path().join("relay-send.key");
+        std::fs::write(&key_file, RELAY_SEND_KEY).unwrap();
+
+        let started = Instant::now();
+        let polling = save_gateways(&store, &demo, gateways, |_| Transport::Polling).await;
+        let relayed = save_gateways(&store, &demo, relay_gateways, |i| {
+            Transport::Relay(RelayTransport {
+                namespace: relay_url.clone(),
+                hybrid_connection: format!("hc-{i}"),
+                key_name: "send".into(),
+                key_ref: format!("file:{}", key_file.display()).parse().unwrap(),
+            })
+        })
+        .await;
+        eprintln!(
+            "{} gateways saved in {:.1} s",
+            gateways + relay_gateways,
+            started.elapsed().as_secs_f64()
+        );
+
+        let signing_key = screening::gateway::signing::generate_signing_key();
+        let hub = Hub::new(
+            store.clone(),
+            HubConfig {
+                signing_key: Some(signing_key.clone()),
+                ..HubConfig::default()
+            },
+        );
+        hub.spawn_lease_sweeper();
+        let app = router(AppState::new(store.clone(), WebConfig::default()), &hub)
+            .layer(axum::middleware::from_fn(count_waiting));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        // Served as the binary serves it: with the peer address, which the sign-in limits use.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        spawn_dispatchers(
+            store.clone(),
+            DispatcherConfig {
+                secrets_dir: Some(folder.path().to_path_buf()),
+                signing_key: Some(signing_key),
+                // Open for the whole run once the first message has gone.
+                keep_open: Duration::from_secs(600),
+                ..DispatcherConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle_rss = rss_bytes();
+
+        // The pollers: the first gateway is held back to drain the backlog later.
+        let (backlogged, rest) = polling.split_first().unwrap();
+        let list = folder.path().join("gateways.txt");
+        let mut text = String::new();
+        for (id, credential) in rest {
+            text.push_str(&format!("{id} {credential}\n"));
+        }
+        std::fs::write(&list, text).unwrap();
+        let arrivals = Arc::new(Arrivals::default());
+        let mut pollers = Vec::new();
+        let per_process = rest.len().div_ceil(POLLER_PROCESSES);
+        for index in 0..POLLER_PROCESSES {
+            let from = (index * per_process).min(rest.len());
+            let to = ((index + 1) * per_process).min(rest.len());
+            let mut poller = child(
+                "pollers",
+                &[
+                    base_url.clone(),
+                    list.display().to_string(),
+                    from.to_string(),
+                    to.to_string(),
+                ],
+            );
+            let lines = tokio::io::BufReader::new(poller.stdout.take().unwrap()).lines();
+            tokio::spawn(read_arrivals(lines, arrivals.clone()));
+            pollers.push(poller);
+        }
+        let started = Instant::now();
+        while (WAITING.load(Ordering::Relaxed) as usize) < rest.len() {
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "only {} of {} long-polls waiting after 180 s",
+                WAITING.load(Ordering::Relaxed),
+                rest.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!(
+            "{} long-polls waiting after {:.1} s",
+            rest.len(),
+            started.elapsed().as_secs_f64()
+        );
+
+        // The relay gateways' rendezvous opened by one message each, and kept open.
+        let relay_ids: Vec<GatewayId> = relayed.iter().map(|(id, _)| *id).collect();
+        let relay_messages = send_to_each(&store, &demo, &relay_ids).await;
+        let mut relay_latencies = Vec::new();
+        for message in &relay_messages {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let stored = store.message(message.id).await.unwrap();
+                if let Some(confirmed) = stored.confirmed_at {
+                    relay_latencies.push((confirmed - stored.created_at).num_microseconds().unwrap() as f64 / 1000.0);
+                    break;
+                }
+                assert!(Instant::now() < deadline, "a relay message was not confirmed within 60 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        relay_latencies.sort_by(f64::total_cmp);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let waiting_rss = rss_bytes();
+
+        // One message to each of `fanout` waiting gateways at once.
+        let ids: Vec<GatewayId> = rest.iter().map(|(id, _)| *id).collect();
+        let quiet = fan_out(&store, &demo, &arrivals, &ids[..fanout]).await;
+        // Their pollers are back waiting before the next round.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        // The backlog: committed while its gateway is not polling, then drained while another
+        // `fanout` gateways are sent one message each.
+        let started = Instant::now();
+        let backlog_gateways = vec![backlogged.0; backlog];
+        let mut backlog_messages = Vec::with_capacity(backlog);
+        for chunk in backlog_gateways.chunks(1_000) {
+            backlog_messages.extend(send_to_each(&store, &demo, chunk).await);
+        }
+        eprintln!(
+            "a backlog of {backlog} messages committed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let backlog_ids: Vec<MessageId> = backlog_messages.iter().map(|m| m.id).collect();
+        let backlogged_list = folder.path().join("backlogged.txt");
+        std::fs::write(
+            &backlogged_list,
+            format!("{} {}\n", backlogged.0, backlogged.1),
+        )
+        .unwrap();
+        let mut drainer = child(
+            "pollers",
+            &[
+                base_url.clone(),
+                backlogged_list.display().to_string(),
+                "0".into(),
+                "1".into(),
+            ],
+        );
+        drainer.stdin.take().unwrap().write_all(b"go\n").await.unwrap();
+        let lines = tokio::io::BufReader::new(drainer.stdout.take().unwrap()).lines();
+        tokio::spawn(read_arrivals(lines, arrivals.clone()));
+        let drain_started = Instant::now();
+        while arrivals.count(&backlog_ids) < 200 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let busy = fan_out(&store, &demo, &arrivals, &ids[fanout..2 * fanout]).await;
+        let drained_during = arrivals.count(&backlog_ids);
+        arrivals
+            .latencies(&backlog_messages, Duration::from_secs(120))
+            .await;
+        let drained_in = drain_started.elapsed().as_secs_f64();
+
+        for mut process in pollers.into_iter().chain([relay, drainer]) {
+            let _ = process.kill().await;
+        }
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let waiting = rest.len() + relay_gateways;
+        let per_gateway_kib = (waiting_rss.saturating_sub(idle_rss)) as f64 / 1024.0 / waiting as f64;
+        println!("\n| Ten thousand gateways | Figure | Target |");
+        println!("|---|---|---|");
+        println!(
+            "| Instance RSS, gateways saved, none connected | {:.0} MiB | |",
+            mib(idle_rss)
+        );
+        println!(
+            "| Instance RSS, {} long-polling + {relay_gateways} relay gateways (rendezvous open) | {:.0} MiB | < 200 MiB |",
+            rest.len(),
+            mib(waiting_rss)
+        );
+        println!(
+            "| Per waiting gateway | {per_gateway_kib:.1} KiB | ≤ 20 KiB |"
+        );
+        println!(
+            "| Relay: one message to each of {relay_gateways}, commit → confirmed p50 / p99 | {:.1} / {:.1} ms | |",
+            percentile(&relay_latencies, 50.0),
+            percentile(&relay_latencies, 99.0)
+        );
+        for (label, round) in [
+            (format!("One message to each of {fanout} long-polling gateways at once"), &quiet),
+            (
+                format!("The same to {fanout} others while one gateway drains {backlog}"),
+                &busy,
+            ),
+        ] {
+            println!(
+                "| {label}: commit → received p50 / p99 / max; all within | {:.1} / {:.1} / {:.1} ms; {:.0} ms | p99 < 100 ms |",
+                percentile(&round.latencies, 50.0),
+                percentile(&round.latencies, 99.0),
+                round.latencies.last().unwrap(),
+                round.all_within_ms
+            );
+        }
+        println!(
+            "| The backlog of {backlog}: drained in (received {drained_during} of it during the fan-out) | {drained_in:.1} s | |"
+        );
+        println!(
+            "\nSQLite (synchronous=FULL), {POLLER_PROCESSES} poller processes, long-polls of {WAIT_SECONDS} s, orders signed."
+        );
+        let _ = std::io::stdout().flush();
+        test.cleanup().await;
+    });
+}
+
+/// This binary again, in `role`, with `args`; killed when dropped.
+fn child(role: &str, args: &[String]) -> tokio::process::Child {
+    tokio::process::Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, role)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the bench runs itself as a child")
+}
+
+async fn read_arrivals(
+    mut lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    arrivals: Arc<Arrivals>,
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        arrivals.record(&line);
+    }
+}
+
+/// `SCREENING_BENCH_ROLE=pollers <base url> <gateway list> <from> <to>`: long-polls as the
+/// gateways on lines `from..to` of the list, confirming what arrives and printing
+/// `received <message id> <µs since the epoch>` for each message. With `to - from == 1` it waits
+/// for a line on stdin first (the backlogged gateway starts when told).
+fn pollers() {
+    let args: Vec<String> = std::env::args().collect();
+    let [base_url, list, from, to] = &args[args.len() - 4..] else {
+        unreachable!()
+    };
+    let (from, to): (usize, usize) = (from.parse().unwrap(), to.parse().unwrap());
+    if to - from == 1 {
+        std::io::stdin().read_line(&mut String::new()).unwrap();
+    }
+    // Arrival lines are written by a thread of their own, so a slow reader never stalls a poll.
+    let (lines, printed) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut out = std::io::stdout().lock();
+        for line in printed {
+            out.write_all(line.as_bytes()).unwrap();
+            out.flush().unwrap();
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let text = std::fs::read_to_string(list).unwrap();
+        let gateways: Vec<(String, String)> = text
+            .lines()
+            .skip(from)
+            .take(to - from)
+            .map(|line| {
+                let (id, credential) = line.split_once(' ').unwrap();
+                (id.to_string(), credential.to_string())
+            })
+            .collect();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(WAIT_SECONDS + 30))
+            .build()
+            .unwrap();
+        let mut tasks = Vec::new();
+        for (index, (id, credential)) in gateways.into_iter().enumerate() {
+            let (client, base_url, lines) = (client.clone(), base_url.clone(), lines.clone());
+            tasks.push(tokio::spawn(async move {
+                // Connections opened a few hundred at a time, not in one SYN flood.
+                tokio::time::sleep(Duration::from_millis(index as u64 / 4)).await;
+                let messages =
+                    format!("{base_url}/api/v1/gateways/{id}/messages?wait={WAIT_SECONDS}");
+                let confirmations = format!("{base_url}/api/v1/gateways/{id}/confirmations");
+                loop {
+                    let answer = match client.get(&messages).bearer_auth(&credential).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            response.json::<MessagesResponse>().await
+                        }
+                        Ok(response) => {
+                            eprintln!("poller: fetch: HTTP {}", response.status());
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                        Err(error) => {
+                            eprintln!("poller: fetch: {error}");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(answer) = answer else {
+                        eprintln!("poller: fetch: an answer that is not a message list");
+                        continue;
+                    };
+                    if answer.messages.is_empty() {
+                        continue;
+                    }
+                    let at = now_utc().timestamp_micros();
+                    let mut text = String::new();
+                    for message in &answer.messages {
+                        text.push_str(&format!("received {} {at}\n", message.message_id));
+                    }
+                    let _ = lines.send(text);
+                    let batch = ConfirmationBatch {
+                        message_ids: answer.messages.iter().map(|m| m.message_id).collect(),
+                    };
+                    match client
+                        .post(&confirmations)
+                        .bearer_auth(&credential)
+                        .json(&batch)
+                        .send()
+                        .await
+                    {
+                        Ok(response) if response.status().is_success() => {}
+                        Ok(response) => eprintln!("poller: confirm: HTTP {}", response.status()),
+                        Err(error) => eprintln!("poller: confirm: {error}"),
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+}
+
+/// `SCREENING_BENCH_ROLE=relay <count>`: a local relay with hybrid connections `hc-0` …, one
+/// listener on each answering "processed"; prints `relay <ws url>` once every listener is
+/// connected, then serves until killed.
+fn relay() {
+    let count: usize = std::env::args().next_back().unwrap().parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let relay = LocalRelay::new(LocalRelayConfig {
+            hybrid_connections: (0..count).map(|i| format!("hc-{i}")).collect(),
+            rules: local_relay_config().rules,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let app = relay
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        for i in 0..count {
+            let endpoint = RelayEndpoint {
+                base_url: url.clone(),
+                hybrid_connection: format!("hc-{i}"),
+                key_name: "listen".into(),
+                key: RELAY_LISTEN_KEY.into(),
+                token_lifetime: Duration::from_secs(3600),
+            };
+            let handler = |message: GatewayMessage| async move {
+                RelayReply {
+                    status: RelayStatus::Processed,
+                    message_id: message.message_id,
+                    reason: None,
+                }
+            };
+            tokio::spawn(listen(
+                endpoint,
+                ListenerTiming::default(),
+                handler,
+                stopped.clone(),
+            ));
+        }
+        while (0..count).any(|i| relay.listener_count(&format!("hc-{i}")) == 0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("relay {url}");
+        std::future::pending::<()>().await;
+    });
+}
