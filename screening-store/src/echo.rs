@@ -164,6 +164,21 @@ macro_rules! impl_echo_store {
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
             ) -> Result<Option<(MessageId, DateTime<Utc>)>, StoreError> {
+                // Almost every take finds no echo: a read says so without a write transaction
+                // (on SQLite, a wait for the single writer). An echo asked for after this read
+                // is found by the waiting long-poll's `pending_exists`, or the next take.
+                let outstanding: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM gateways WHERE id = $1 AND echo_id IS NOT NULL \
+                     AND (echo_lease_expires_at IS NULL OR echo_lease_expires_at <= $2))",
+                )
+                .bind(gateway_id.as_uuid())
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(crate::db)?;
+                if !outstanding {
+                    return Ok(None);
+                }
                 let mut tx = self.begin_write().await?;
                 let taken: Option<(uuid::Uuid, DateTime<Utc>)> = sqlx::query_as(
                     "UPDATE gateways SET echo_lease_expires_at = $1 \
