@@ -13,7 +13,7 @@
 //! count over a quiet window, scaled to an hour.
 
 mod support;
-use support::percentile;
+use support::{env_number, percentile};
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -48,13 +48,6 @@ const STEPS: [&str; 5] = [
 
 fn ms(delta: chrono::TimeDelta) -> f64 {
     delta.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// How the gateway is reached.
@@ -240,8 +233,8 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
 }
 
 fn main() {
-    let messages = env_number("SCREENING_BENCH_MESSAGES", 200);
-    let idle = Duration::from_secs(env_number("SCREENING_BENCH_IDLE_SECONDS", 110));
+    let messages: u64 = env_number("SCREENING_BENCH_MESSAGES", 200);
+    let idle = Duration::from_secs(env_number::<u64>("SCREENING_BENCH_IDLE_SECONDS", 110));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -17,7 +17,7 @@
 //! holding it, on the machine's one wall clock.
 
 mod support;
-use support::percentile;
+use support::{env_number, percentile};
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -32,8 +32,10 @@ use screening::gateway::hub::{Hub, HubConfig};
 use screening::gateway::logging::{LogArgs, LogFormat};
 use screening::gateway::relay::client::{listen, ListenerTiming, RelayEndpoint};
 use screening::gateway::relay::dispatcher::{spawn_dispatchers, DispatcherConfig};
-use screening::gateway::relay::local::{LocalRelay, LocalRelayConfig};
-use screening::gateway::testing::{local_relay_config, RELAY_LISTEN_KEY, RELAY_SEND_KEY};
+use screening::gateway::relay::local::LocalRelayConfig;
+use screening::gateway::testing::{
+    local_relay_config, relay_endpoint, start_local_relay_with, RELAY_LISTEN_KEY, RELAY_SEND_KEY,
+};
 use screening::store::testing::TestStore;
 use screening::store::{now_utc, DemoData, ScreeningStore};
 use screening_web::server::{router, AppState, WebConfig};
@@ -49,13 +51,6 @@ const ROLE: &str = "SCREENING_BENCH_ROLE";
 const POLLER_PROCESSES: usize = 2;
 /// How long each long-poll asks to wait (the hub allows up to 60 s).
 const WAIT_SECONDS: u64 = 55;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -282,10 +277,10 @@ async fn save_gateways(
 }
 
 fn instance() {
-    let gateways = env_number("SCREENING_BENCH_GATEWAYS", 10_000);
-    let relay_gateways = env_number("SCREENING_BENCH_RELAY_GATEWAYS", 100);
+    let gateways: usize = env_number("SCREENING_BENCH_GATEWAYS", 10_000);
+    let relay_gateways: usize = env_number("SCREENING_BENCH_RELAY_GATEWAYS", 100);
     let fanout = env_number("SCREENING_BENCH_FANOUT", 1_000).min(gateways.saturating_sub(1) / 2);
-    let backlog = env_number("SCREENING_BENCH_BACKLOG", 10_000);
+    let backlog: usize = env_number("SCREENING_BENCH_BACKLOG", 10_000);
     raise_file_limit((gateways + relay_gateways + 1_000) as u64);
     // The binary's logging (JSON at info, so each request's span is kept while it waits).
     LogArgs {
@@ -664,24 +659,16 @@ fn relay() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let relay = LocalRelay::new(LocalRelayConfig {
+        let (relay, url) = start_local_relay_with(LocalRelayConfig {
             hybrid_connections: (0..count).map(|i| format!("hc-{i}")).collect(),
             rules: local_relay_config().rules,
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}", listener.local_addr().unwrap());
-        let app = relay
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        })
+        .await;
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         for i in 0..count {
             let endpoint = RelayEndpoint {
-                base_url: url.clone(),
                 hybrid_connection: format!("hc-{i}"),
-                key_name: "listen".into(),
-                key: RELAY_LISTEN_KEY.into(),
-                token_lifetime: Duration::from_secs(3600),
+                ..relay_endpoint(&url, "listen", RELAY_LISTEN_KEY)
             };
             let handler = |message: GatewayMessage| async move {
                 RelayReply {

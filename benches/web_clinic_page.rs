@@ -14,7 +14,7 @@
 //! this process, and `wrk` in its own process when it is installed (`apt-get install wrk`).
 
 mod support;
-use support::percentile;
+use support::{env_number, percentile};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,10 +34,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const APPOINTMENTS: usize = 100;
 /// Concurrent connections (`SCREENING_BENCH_CONNECTIONS`, default 50).
 fn connections() -> usize {
-    std::env::var("SCREENING_BENCH_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
+    env_number("SCREENING_BENCH_CONNECTIONS", 50)
 }
 
 struct Row {
@@ -177,10 +174,7 @@ fn wrk(url: &str, cookie: &str, duration: Duration) -> Option<Row> {
 }
 
 fn main() {
-    let seconds: u64 = std::env::var("SCREENING_BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let seconds: u64 = env_number("SCREENING_BENCH_SECONDS", 10);
     let duration = Duration::from_secs(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

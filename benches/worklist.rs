@@ -9,7 +9,7 @@
 //! ```
 
 mod support;
-use support::percentile;
+use support::{env_number, percentile};
 
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,6 @@ use screening::gateway::testing::{
 };
 use screening::gateway::worklist::modality::{self, Modality};
 use screening::gateway::worklist::WorklistSettings;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// p50 and p99 of C-FIND for today's 40 steps among `items` on the worklist.
 async fn find_latency(items: usize, queries: usize) -> (f64, f64, usize) {
@@ -184,8 +177,8 @@ fn main() {
 
 async fn run() {
     // Enough samples that p99 is not just the worst one or two.
-    let queries = env_number("SCREENING_BENCH_QUERIES", 2_000);
-    let sends = env_number("SCREENING_BENCH_SENDS", 200);
+    let queries: usize = env_number("SCREENING_BENCH_QUERIES", 2_000);
+    let sends: usize = env_number("SCREENING_BENCH_SENDS", 200);
     println!("| Measure | Items on the worklist | p50 | p99 |");
     println!("|---|---|---|---|");
     // SCREENING_BENCH_SKIP_FIND=1 measures the hand-off alone.

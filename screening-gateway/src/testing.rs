@@ -551,7 +551,12 @@ pub const RELAY_SEND_KEY: &str = "c2VuZC1rZXktZm9yLXRlc3Rz";
 /// A local relay on loopback with one hybrid connection, `leeds`, and two rules: `listen` (Listen)
 /// and `send` (Send). Returns the relay and its `ws://` URL.
 pub async fn start_local_relay() -> (LocalRelay, String) {
-    let relay = LocalRelay::new(local_relay_config());
+    start_local_relay_with(local_relay_config()).await
+}
+
+/// A local relay on loopback with `config`; returns the relay and its `ws://` URL.
+pub async fn start_local_relay_with(config: LocalRelayConfig) -> (LocalRelay, String) {
+    let relay = LocalRelay::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
