@@ -1,17 +1,23 @@
-//! The clinic page with 100 appointments under load: p50/p99 latency and requests per second at 50
-//! concurrent keep-alive connections, against the release build on loopback. Prints a Markdown
-//! table; target p99 < 20 ms.
+//! The clinic page with 100 appointments: its server time, its latency at a fixed offered rate
+//! (open loop), and its throughput at saturation, against the release build on loopback. Prints
+//! Markdown tables; targets (issue 11, part 3): ≤ 0.5 ms of server time, p99 < 10 ms at 500
+//! pages/s, ≥ 3,000 pages/s.
 //!
 //! ```text
 //! cargo bench --bench web_clinic_page
 //! SCREENING_BENCH_SECONDS=30 cargo bench --bench web_clinic_page
+//! SCREENING_BENCH_RATE=1000 cargo bench --bench web_clinic_page      # the open loop's pages/s
 //! SCREENING_BENCH_BACKEND=postgres cargo bench --bench web_clinic_page   # a fresh database on
 //!     SCREENING_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 //! ```
 //!
 //! The app runs in this process (SQLite in a temporary folder, a third of the appointments sent so
-//! the status column has messages). Two load generators, one after the other: a Rust client in
-//! this process, and `wrk` in its own process when it is installed (`apt-get install wrk`).
+//! the status column has messages), twice: as configured (the table kept in memory between
+//! changes) and reading the table for every request (as before it was kept), for comparison.
+//! Server time is a request through the app's router in process, no socket. The load generators
+//! share the 2 cores: an open-loop client in this process that sends at a fixed rate and times each
+//! page from when it was due (so a stall counts against every page it delays), a closed-loop Rust
+//! client, and `wrk` in its own process when it is installed (`apt-get install wrk`).
 
 mod support;
 use support::{env_number, percentile};
@@ -173,8 +179,91 @@ fn wrk(url: &str, cookie: &str, duration: Duration) -> Option<Row> {
     })
 }
 
+/// Requests through the router in process, one after another: the server's own time per page
+/// (session check, reads, render), with no socket or client.
+async fn server_time(app: &axum::Router, path: &str, cookie: &str, requests: usize) -> Row {
+    use tower::ServiceExt;
+    let mut latencies = Vec::with_capacity(requests);
+    let started = Instant::now();
+    for _ in 0..requests {
+        let request = axum::http::Request::get(path)
+            .header("cookie", cookie)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let start = Instant::now();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Row {
+        tool: "in process, one after another".into(),
+        requests,
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        per_second: requests as f64 / elapsed,
+        latencies,
+    }
+}
+
+/// `rate` pages a second for `duration`, each sent when due whether or not earlier ones have
+/// come back, and timed from when it was due.
+async fn open_loop(url: &str, cookie: &str, rate: u32, duration: Duration) -> Row {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let period = Duration::from_secs(1) / rate;
+    let count = (duration.as_secs_f64() * f64::from(rate)) as u32;
+    let start = tokio::time::Instant::now() + Duration::from_millis(10);
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..count {
+        let due = start + period * index;
+        tokio::time::sleep_until(due).await;
+        let (client, url, cookie) = (client.clone(), url.to_string(), cookie.to_string());
+        tasks.spawn(async move {
+            let response = client
+                .get(&url)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap();
+            due.elapsed().as_secs_f64() * 1000.0
+        });
+    }
+    let mut latencies = Vec::with_capacity(count as usize);
+    while let Some(latency) = tasks.join_next().await {
+        latencies.push(latency.unwrap());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Row {
+        tool: format!("open loop, {rate} pages/s offered"),
+        requests: latencies.len(),
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        per_second: latencies.len() as f64 / elapsed,
+        latencies,
+    }
+}
+
+/// Serves `app` on a loopback port; returns its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
 fn main() {
     let seconds: u64 = env_number("SCREENING_BENCH_SECONDS", 10);
+    let rate: u32 = env_number("SCREENING_BENCH_RATE", 500);
     let duration = Duration::from_secs(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -185,7 +274,7 @@ fn main() {
         Ok("postgres") => Backend::Postgres,
         _ => Backend::Sqlite,
     };
-    let (rows, metered_rows, test_store) = runtime.block_on(async {
+    let (rows, metered_rows, page_bytes, test_store) = runtime.block_on(async {
         let test_store = TestStore::new(backend)
             .await
             .expect("PostgreSQL is not reachable (SCREENING_TEST_POSTGRES_URL)");
@@ -204,12 +293,21 @@ fn main() {
             "screening_session={}",
             start_session(store.as_ref(), &user).await.unwrap()
         );
-        let store_for_reads = store.clone();
         let hub = Hub::new(store.clone(), HubConfig::default());
-        let app = router(AppState::new(store, WebConfig::default()), &hub);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}{path}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let kept = router(AppState::new(store.clone(), WebConfig::default()), &hub);
+        // A table no older than zero is never served from memory: read for every request.
+        let read_every_time = router(
+            AppState::new(
+                store.clone(),
+                WebConfig {
+                    clinic_table_max_age: Duration::ZERO,
+                    ..WebConfig::default()
+                },
+            ),
+            &hub,
+        );
+        let url = format!("{}{path}", serve(kept.clone()).await);
+        let url_read_every_time = format!("{}{path}", serve(read_every_time.clone()).await);
 
         let page = reqwest::Client::new()
             .get(&url)
@@ -222,7 +320,8 @@ fn main() {
             .unwrap();
         assert_eq!(page.matches("id=\"appointment-").count(), APPOINTMENTS);
         eprintln!(
-            "clinic page: {} KiB, {APPOINTMENTS} appointments",
+            "clinic page: {} bytes ({} KiB), {APPOINTMENTS} appointments",
+            page.len(),
             page.len() / 1024
         );
         // Where the time goes: the page's database reads alone, one request after another.
@@ -230,27 +329,39 @@ fn main() {
         let reads = 300;
         let started = Instant::now();
         for _ in 0..reads {
-            store_for_reads.clinic_page(clinic_id).await.unwrap();
+            store.clinic_page(clinic_id).await.unwrap();
         }
         eprintln!(
             "the page's database reads alone: {:.2} ms a page",
             started.elapsed().as_secs_f64() * 1000.0 / f64::from(reads)
         );
-        // Warm up connections and caches.
-        rust_client(&url, &cookie, Duration::from_secs(1)).await;
-        let mut rows = vec![rust_client(&url, &cookie, duration).await];
-        let (wrk_url, wrk_cookie) = (url.clone(), cookie.clone());
-        if let Some(row) = tokio::task::spawn_blocking(move || wrk(&wrk_url, &wrk_cookie, duration))
-            .await
-            .unwrap()
-        {
-            rows.push(row);
+        let mut rows = Vec::new();
+        for (setting, app, url) in [
+            ("kept between changes", &kept, &url),
+            ("read every time", &read_every_time, &url_read_every_time),
+        ] {
+            // Warm up: connections, caches, the allocator.
+            server_time(app, &path, &cookie, 200).await;
+            rust_client(url, &cookie, Duration::from_secs(1)).await;
+            rows.push((setting, server_time(app, &path, &cookie, 2000).await));
+            rows.push((setting, open_loop(url, &cookie, rate, duration).await));
+            rows.push((setting, rust_client(url, &cookie, duration).await));
+            let (wrk_url, wrk_cookie) = (url.clone(), cookie.clone());
+            if let Some(row) =
+                tokio::task::spawn_blocking(move || wrk(&wrk_url, &wrk_cookie, duration))
+                    .await
+                    .unwrap()
+            {
+                rows.push((setting, row));
+            } else {
+                eprintln!("wrk is not installed: no row from it (apt-get install wrk)");
+            }
         }
         // The same load with metrics on (request timing in every response, a recorder) and
         // /metrics scraped every second, alternated with metrics off so drift between runs shows.
         let metered = router(
             AppState::new(
-                store_for_reads.clone(),
+                store.clone(),
                 WebConfig {
                     metrics_token: Some(METRICS_TOKEN.into()),
                     ..WebConfig::default()
@@ -258,10 +369,8 @@ fn main() {
             ),
             &hub,
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metered_base = format!("http://{}", listener.local_addr().unwrap());
+        let metered_base = serve(metered).await;
         let metered_url = format!("{metered_base}{path}");
-        tokio::spawn(async move { axum::serve(listener, metered).await.unwrap() });
         let scrapes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let scraper = {
             let scrapes = scrapes.clone();
@@ -315,18 +424,23 @@ fn main() {
             "/metrics was scraped {} times",
             scrapes.load(std::sync::atomic::Ordering::Relaxed)
         );
-        (rows, metered_rows, test_store)
+        (rows, metered_rows, page.len(), test_store)
     });
     runtime.block_on(test_store.cleanup());
-    println!("\n| Load generator | Requests | p50 (ms) | p99 (ms) | Requests/s |");
-    println!("|---|---|---|---|---|");
-    for row in rows {
+    println!("\n| Table | Load | Requests | p50 (ms) | p99 (ms) | Pages/s |");
+    println!("|---|---|---|---|---|---|");
+    for (setting, row) in &rows {
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.0} |",
+            "| {setting} | {} | {} | {:.2} | {:.2} | {:.0} |",
             row.tool, row.requests, row.p50_ms, row.p99_ms, row.per_second
         );
     }
-    println!("\nDatabase: {backend:?}. Target: p99 < 20 ms. {seconds} s per load generator.");
+    println!(
+        "\nDatabase: {backend:?}. Page: {page_bytes} bytes ({} bytes an appointment). {seconds} s \
+         per load. Targets: server time ≤ 0.5 ms; p99 < 10 ms at 500 pages/s offered; ≥ 3,000 \
+         pages/s.",
+        page_bytes / APPOINTMENTS
+    );
 
     println!("\n| Metrics | Requests | p50 (ms) | p99 (ms) | Requests/s |");
     println!("|---|---|---|---|---|");

@@ -138,8 +138,9 @@ pub trait ScreeningStore:
         gateway_id: GatewayId,
     ) -> Result<(Option<DateTime<Utc>>, Option<Heartbeat>), StoreError>;
 
-    /// Hears every change to messages' statuses committed from now on, in this process and (on
-    /// PostgreSQL) in every other instance on the database, without reading the database.
+    /// Hears every change to appointments and their messages committed from now on, in this
+    /// process and (on PostgreSQL) in every other instance on the database, without reading the
+    /// database. A change is heard here before its writer is told it committed.
     fn status_changes(&self) -> StatusSubscription;
 
     /// Writes the demo data for a clinic on `day`; running it again changes nothing.

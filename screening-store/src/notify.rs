@@ -1,6 +1,6 @@
 //! Wakes, within this process, the waiters of a gateway when one of its messages becomes pending,
-//! and the watchers of message statuses (the clinic page's live stream) when an appointment's
-//! messages change.
+//! and the watchers of appointments (the clinic page's live stream and its cached table) when an
+//! appointment or its messages change.
 //!
 //! PostgreSQL adapters feed it from `LISTEN` as well, so waiters in every instance wake up.
 
@@ -32,11 +32,12 @@ impl Default for Notifier {
 /// What changed, as a watcher of message statuses hears it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusChange {
-    /// The messages of these appointments changed (created, taken, confirmed, failed, released,
-    /// redelivered or a modality's report recorded).
+    /// These appointments changed: their state (an action was committed), or their messages
+    /// (created, taken, confirmed, failed, released, redelivered or a modality's report recorded).
     Appointments(Arc<[AppointmentId]>),
     /// Changes may have been missed (the watcher fell behind, or the database's notifications
-    /// were interrupted): look at everything again.
+    /// were interrupted), or many rows changed at once (seeding, retention): look at everything
+    /// again.
     Unknown,
 }
 
@@ -65,6 +66,19 @@ impl StatusSubscription {
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }
+
+    /// The next change already announced, without waiting; `None` when there is none (yet).
+    /// A change is announced before its writer hears "committed", so whoever asks after that
+    /// hears it here.
+    pub fn try_next(&mut self) -> Option<StatusChange> {
+        match self.receiver.try_recv() {
+            Ok(change) => Some(change),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(StatusChange::Unknown),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
+                None
+            }
+        }
+    }
 }
 
 impl Notifier {
@@ -75,7 +89,7 @@ impl Notifier {
         }
     }
 
-    /// Tells this process's status watchers that these appointments' messages changed.
+    /// Tells this process's status watchers that these appointments or their messages changed.
     pub fn statuses_changed(&self, appointments: Arc<[AppointmentId]>) {
         if !appointments.is_empty() {
             // Nobody watching is not an error.
@@ -113,6 +127,11 @@ impl Notifier {
         for notify in gateways.values() {
             notify.notify_waiters();
         }
+        self.everything_changed();
+    }
+
+    /// Tells this process's status watchers to look at everything again.
+    pub fn everything_changed(&self) {
         let _ = self.statuses.send(StatusChange::Unknown);
     }
 }

@@ -27,12 +27,16 @@ use crate::{ConnectError, ScreeningStore};
 use screening_core::demo::DemoData;
 
 /// The channel on which instances tell each other that a gateway has pending messages (payload:
-/// the gateway's id) or that appointments' messages changed (payload: [`STATUSES_PREFIX`], the
-/// sending instance's id, `:`, and the appointments' ids separated by commas).
+/// the gateway's id) or that appointments or their messages changed (payload: [`STATUSES_PREFIX`],
+/// the sending instance's id, `:`, and the appointments' ids separated by commas, or
+/// [`EVERYTHING`]).
 const CHANNEL: &str = "screening_outbox";
 
 /// Marks a status change's payload; an older instance reads it as no gateway and ignores it.
 const STATUSES_PREFIX: &str = "statuses:";
+
+/// A status change's payload for "look at every appointment again" (seeding, retention).
+const EVERYTHING: &str = "*";
 
 /// Appointment ids per NOTIFY: 36 characters and a comma each stay well under PostgreSQL's
 /// 8,000-byte payload limit.
@@ -43,8 +47,10 @@ const STATUSES_PER_NOTIFY: usize = 150;
 enum Announcement {
     /// The gateway has a pending message: wake its waiters.
     Pending(GatewayId),
-    /// The appointments' messages changed: wake the status watchers.
+    /// The appointments or their messages changed: wake the status watchers.
     Statuses(Vec<AppointmentId>),
+    /// Many appointments changed: every status watcher looks at everything again.
+    Everything,
 }
 
 /// This build's migrations, embedded.
@@ -121,8 +127,8 @@ impl PgStore {
         Self::commit_all(&self.writer, std::slice::from_ref(&write)).await?;
         if let Some(message) = write.message() {
             self.wake(message.gateway_id);
-            self.statuses_changed(vec![message.appointment_id]);
         }
+        self.statuses_changed(vec![write.appointment_id()]);
         Ok(())
     }
 
@@ -145,6 +151,11 @@ impl PgStore {
             .statuses_changed(appointments.as_slice().into());
         let _ = self.announce.send(Announcement::Statuses(appointments));
     }
+
+    fn everything_changed(&self) {
+        self.notifier.everything_changed();
+        let _ = self.announce.send(Announcement::Everything);
+    }
 }
 
 /// Wakes local waiters for every NOTIFY on the channel (including our own). When the connection
@@ -158,6 +169,7 @@ async fn relay_notifications(mut listener: PgListener, notifier: Arc<Notifier>, 
                 if let Some(statuses) = payload.strip_prefix(STATUSES_PREFIX) {
                     match statuses.split_once(':') {
                         Some((sender, _)) if sender == instance => {}
+                        Some((_, EVERYTHING)) => notifier.everything_changed(),
                         Some((_, ids)) => notifier.statuses_changed(
                             ids.split(',')
                                 .filter_map(|id| AppointmentId::parse(id).ok())
@@ -196,6 +208,7 @@ async fn announce_changes(
     while let Some(first) = announcements.recv().await {
         let mut gateways = HashSet::new();
         let mut appointments = HashSet::new();
+        let mut everything = false;
         let mut next = Some(first);
         while let Some(announcement) = next {
             match announcement {
@@ -203,16 +216,22 @@ async fn announce_changes(
                     gateways.insert(gateway_id);
                 }
                 Announcement::Statuses(ids) => appointments.extend(ids),
+                Announcement::Everything => everything = true,
             }
             next = announcements.try_recv().ok();
         }
         let mut payloads: Vec<String> = gateways.iter().map(GatewayId::to_string).collect();
-        let appointments: Vec<String> = appointments.iter().map(AppointmentId::to_string).collect();
-        payloads.extend(
-            appointments
-                .chunks(STATUSES_PER_NOTIFY)
-                .map(|ids| format!("{STATUSES_PREFIX}{instance}:{}", ids.join(","))),
-        );
+        if everything {
+            payloads.push(format!("{STATUSES_PREFIX}{instance}:{EVERYTHING}"));
+        } else {
+            let appointments: Vec<String> =
+                appointments.iter().map(AppointmentId::to_string).collect();
+            payloads.extend(
+                appointments
+                    .chunks(STATUSES_PER_NOTIFY)
+                    .map(|ids| format!("{STATUSES_PREFIX}{instance}:{}", ids.join(","))),
+            );
+        }
         for payload in payloads {
             // Best effort: a lost NOTIFY delays other instances' gateway waiters until their
             // timeout, and their status watchers until the next change.

@@ -68,7 +68,8 @@ macro_rules! old_finished_message {
     };
 }
 
-/// Implements [`RetentionStore`] for an adapter with `begin_write()` and `reclaim_space()`.
+/// Implements [`RetentionStore`] for an adapter with `begin_write()`, `reclaim_space()` and
+/// `everything_changed()`.
 macro_rules! impl_retention_store {
     (store: $Store:ty) => {
         impl $Store {
@@ -185,6 +186,10 @@ macro_rules! impl_retention_store {
                     .map_err(crate::db)?
                     .rows_affected();
                 self.reclaim_space().await?;
+                // Pruned messages may have been the latest some clinic page shows.
+                if messages > 0 {
+                    self.everything_changed();
+                }
                 Ok($crate::retention::Pruned {
                     payloads,
                     messages,

@@ -38,6 +38,15 @@ impl GroupedWrite {
             GroupedWrite::Message(message) => Some(message),
         }
     }
+
+    /// The appointment the write changes or adds a message for: once committed, its watchers
+    /// are told.
+    pub(crate) fn appointment_id(&self) -> screening_core::ids::AppointmentId {
+        match self {
+            GroupedWrite::Change(change) => change.appointment.id,
+            GroupedWrite::Message(message) => message.appointment_id,
+        }
+    }
 }
 
 /// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
@@ -46,8 +55,9 @@ impl GroupedWrite {
 /// a transaction), `begin_write()` and `begin_write_on(&writer)` (a transaction that will write),
 /// `commit_write(GroupedWrite)` (commits one appointment change or new message, alone or with
 /// others, then wakes its gateway and status watchers), `wake(GatewayId)` (called after a commit
-/// that made a message pending) and `statuses_changed(Vec<AppointmentId>)` (called after a commit
-/// that changed messages' statuses), plus a `notifier` field.
+/// that made a message pending), `statuses_changed(Vec<AppointmentId>)` (called after a commit
+/// that changed messages' statuses) and `everything_changed()` (after a commit that changed many
+/// appointments), plus a `notifier` field.
 /// `skip_locked` is appended to SELECTs that pick rows to claim; `lock_row` to SELECTs of one row
 /// that will be updated.
 macro_rules! impl_sql_store {
@@ -930,7 +940,9 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(crate::db)?;
                 }
-                tx.commit().await.map_err(crate::db)
+                tx.commit().await.map_err(crate::db)?;
+                self.everything_changed();
+                Ok(())
             }
         }
     };

@@ -97,10 +97,13 @@ async fn commit_in_groups(
         // committed message unannounced.
         let mut appointments = Vec::new();
         for (write, outcome) in writes.iter().zip(&outcomes) {
-            if let (Some(message), Ok(())) = (write.message(), outcome) {
-                notifier.notify(message.gateway_id);
-                appointments.push(message.appointment_id);
+            if outcome.is_err() {
+                continue;
             }
+            if let Some(message) = write.message() {
+                notifier.notify(message.gateway_id);
+            }
+            appointments.push(write.appointment_id());
         }
         if !appointments.is_empty() {
             notifier.statuses_changed(appointments.into());
@@ -220,6 +223,10 @@ impl SqliteStore {
 
     fn statuses_changed(&self, appointments: Vec<AppointmentId>) {
         self.notifier.statuses_changed(appointments.into());
+    }
+
+    fn everything_changed(&self) {
+        self.notifier.everything_changed();
     }
 
     /// Gives the pages that pruning freed back to the file system: the free list is truncated

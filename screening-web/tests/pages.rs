@@ -10,6 +10,8 @@ use screening_core::procedure::{ProcedureReport, ProcedureStatus};
 use screening_gateway::auth::verify_credential;
 use screening_store::now_utc;
 use screening_store::testing::Backend;
+use screening_web::server::WebConfig;
+use std::time::Duration;
 
 #[tokio::test]
 async fn an_anonymous_visitor_is_sent_to_sign_in_and_comes_back_afterwards() {
@@ -1249,5 +1251,156 @@ async fn the_status_server_function_answers_signed_in_staff_only() {
     assert_eq!(app.visitor().get(&path).await.status, StatusCode::SEE_OTHER);
     let bad = visitor.get("/api/web/clinic-statuses?clinic_id=nope").await;
     assert!(bad.status.is_client_error() || bad.status.is_server_error());
+    app.stop().await;
+}
+
+/// `act` on `appointment` through the store, as another instance or the hub would: no page of
+/// this app is involved.
+async fn act_outside_the_pages(
+    store: &dyn screening_store::ScreeningStore,
+    appointment: AppointmentId,
+    action: AppointmentAction,
+) {
+    let request = ActionRequest::new(
+        action,
+        now_utc(),
+        MessageId::from_uuid(uuid::Uuid::new_v4()),
+        Actor("elsewhere".into()),
+    );
+    act_on_appointment(store, appointment, &request)
+        .await
+        .expect("the action is allowed");
+}
+
+/// The demo appointment that can be marked arrived.
+fn arrivable(app: &TestApp) -> Appointment {
+    app.demo
+        .appointments
+        .iter()
+        .find(|a| a.state.after(AppointmentAction::MarkArrived).is_some())
+        .expect("a demo appointment that can arrive")
+        .clone()
+}
+
+#[tokio::test]
+async fn the_clinic_table_is_read_once_per_change_and_every_page_carries_its_own_token() {
+    // Kept for ten minutes unless a change is heard, so only the announcements refresh it here.
+    let config = WebConfig {
+        clinic_table_max_age: Duration::from_secs(600),
+        ..WebConfig::default()
+    };
+    let app = TestApp::with_config(Backend::Sqlite, config)
+        .await
+        .expect("SQLite");
+    let tables = app.state.clinic_tables.clone();
+    let (staff, admin) = (app.signed_in(STAFF).await, app.signed_in(ADMIN).await);
+    let path = app.clinic_path();
+    let readings = tables.readings();
+    let first = staff.get(&path).await.body;
+    let second = staff.get(&path).await.body;
+    let admins = admin.get(&path).await.body;
+    assert_eq!(tables.readings() - readings, 1, "three pages, one reading");
+    let table =
+        |page: &str| page[page.find("<tbody").unwrap()..page.find("</tbody>").unwrap()].to_string();
+    assert!(table(&first) == table(&second), "the same table twice");
+    assert_ne!(csrf_in(&first), csrf_in(&admins));
+    for page in [&first, &admins] {
+        let token = csrf_in(page);
+        let forms = page.matches("name=\"csrf_token\"").count();
+        assert!(forms > app.demo.appointments.len(), "a form per row");
+        assert_eq!(
+            page.matches(&format!("name=\"csrf_token\" value=\"{token}\""))
+                .count(),
+            forms,
+            "every form carries this session's own token"
+        );
+    }
+    // A row's form works with the token a served-from-memory page gave.
+    let arriving = arrivable(&app);
+    let reply = admin
+        .post(
+            &app.action_path(arriving.id),
+            &[
+                ("csrf_token", csrf_in(&admins).as_str()),
+                ("action", "mark_arrived"),
+                ("version", &arriving.version.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = admin.get(&path).await.body;
+    assert!(page.contains("nhsuk-notification-banner--success"));
+    assert!(row_of(&page, arriving.id).contains("data-state=\"arrived\""));
+    let page = staff.get(&path).await.body;
+    assert!(row_of(&page, arriving.id).contains("data-state=\"arrived\""));
+
+    // Changes made outside these pages show on the next load, with no waiting: an appointment
+    // checked in, then a message sent, taken and confirmed by the gateway.
+    act_outside_the_pages(app.store.as_ref(), arriving.id, AppointmentAction::CheckIn).await;
+    let page = staff.get(&path).await.body;
+    assert!(row_of(&page, arriving.id).contains("data-state=\"checked_in\""));
+    act_outside_the_pages(
+        app.store.as_ref(),
+        arriving.id,
+        AppointmentAction::SendToModality,
+    )
+    .await;
+    let page = staff.get(&path).await.body;
+    assert!(row_of(&page, arriving.id).contains("data-status=\"pending\""));
+    let gateway = app.as_gateway().await;
+    let taken = gateway.take().await;
+    let message_id = taken["messages"][0]["message_id"]
+        .as_str()
+        .expect("a message");
+    let page = staff.get(&path).await.body;
+    assert!(row_of(&page, arriving.id).contains("data-status=\"delivered\""));
+    assert_eq!(gateway.confirm(message_id).await, reqwest::StatusCode::OK);
+    let page = staff.get(&path).await.body;
+    assert!(row_of(&page, arriving.id).contains("data-status=\"confirmed\""));
+    // And nothing else makes it read again.
+    let readings = tables.readings();
+    staff.get(&path).await;
+    admin.get(&path).await;
+    assert_eq!(tables.readings(), readings);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clinic_page_kept_by_one_instance_shows_a_change_made_through_another() {
+    let config = WebConfig {
+        clinic_table_max_age: Duration::from_secs(600),
+        ..WebConfig::default()
+    };
+    let Some(app) = TestApp::with_config(Backend::Postgres, config).await else {
+        return;
+    };
+    let other = app.another_instance().await;
+    let staff = app.signed_in(STAFF).await;
+    let path = app.clinic_path();
+    let arriving = arrivable(&app);
+    let page = staff.get(&path).await.body;
+    assert!(
+        row_of(&page, arriving.id).contains(&format!("data-state=\"{}\"", arriving.state.code()))
+    );
+    // Through the other instance's store: this one hears of it only by NOTIFY.
+    act_outside_the_pages(
+        other.store.as_ref(),
+        arriving.id,
+        AppointmentAction::MarkArrived,
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = staff.get(&path).await.body;
+        if row_of(&page, arriving.id).contains("data-state=\"arrived\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page still shows the appointment as it was"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    other.stop().await;
     app.stop().await;
 }

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod cli;
+pub mod clinic_tables;
 pub mod echo;
 pub mod events;
 pub mod form;
@@ -52,6 +53,9 @@ pub struct WebConfig {
     pub secrets_dir: Option<PathBuf>,
     /// How long a page request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// How long a clinic page's table is served from memory before it is read again even though
+    /// no change was announced (a safety net for a notification lost between instances).
+    pub clinic_table_max_age: Duration,
 }
 
 impl Default for WebConfig {
@@ -64,6 +68,7 @@ impl Default for WebConfig {
             metrics_token: None,
             secrets_dir: None,
             request_timeout: Duration::from_secs(30),
+            clinic_table_max_age: clinic_tables::MAX_AGE,
         }
     }
 }
@@ -88,12 +93,18 @@ pub struct AppState {
     pub live_status_reads: Arc<std::sync::atomic::AtomicU64>,
     /// The clinics open pages are watching, each read once per change for all its pages.
     pub clinic_feeds: Arc<events::ClinicFeeds>,
+    /// The clinic pages' tables, rendered once per change for every request.
+    pub clinic_tables: Arc<clinic_tables::ClinicTables>,
 }
 
 impl AppState {
     /// Password sign-in against the store's accounts.
     pub fn new(store: Arc<dyn ScreeningStore>, config: WebConfig) -> Self {
         Self {
+            clinic_tables: Arc::new(clinic_tables::ClinicTables::new(
+                store.as_ref(),
+                config.clinic_table_max_age,
+            )),
             authenticator: Arc::new(auth::PasswordAuthenticator::new(store.clone())),
             store,
             metrics: config.metrics_token.is_some().then(metrics::recorder),

@@ -7,12 +7,15 @@ use axum::Extension;
 use leptos::prelude::*;
 use screening_core::prelude::*;
 use screening_core::procedure::ProcedureStatus;
-use screening_store::{now_utc, ClinicPage, LatestMessage};
+use std::sync::Arc;
+
+use screening_store::{now_utc, ClinicPage, ClinicPageRow, LatestMessage};
 
 use super::errors::PageError;
 use super::Page;
 use crate::live::{status_cell_id, LiveUpdates};
 use crate::server::auth::CSRF_FIELD;
+use crate::server::clinic_tables::ClinicTable;
 use crate::server::form::Form;
 use crate::server::format;
 use crate::server::html::{appointment_tag, AlertCallout, ErrorSummary, Problem, Section};
@@ -140,7 +143,18 @@ async fn render_clinic(
     status: StatusCode,
     problems: Vec<Problem>,
 ) -> Result<Response, PageError> {
-    let ClinicPage { summary, rows } = state.store.clinic_page(clinic_id).await?;
+    // Right after an action (a banner) or a refused one the table is read afresh, so the person
+    // sees what they just did even if another instance, not yet heard from, did it.
+    let cached = if page.chrome.flash.is_none() && problems.is_empty() {
+        state.clinic_tables.cached(clinic_id)
+    } else {
+        None
+    };
+    let table = match cached {
+        Some(table) => table,
+        None => read_table(state, clinic_id).await?,
+    };
+    let summary = &table.summary;
     // Problems with the gateways serving this clinic's site, so staff know to use the manual
     // process before they wonder why nothing reaches the modality.
     let alerts: Vec<String> = state
@@ -157,21 +171,87 @@ async fn render_clinic(
             .flash
             .as_deref()
             .map(|flash| match flash.split_once(FLASH_SEPARATOR) {
-                Some((id, text)) => rows
-                    .iter()
-                    .find(|row| row.appointment.id.to_string() == id)
-                    .map(|row| {
-                        format!(
-                            "{} {}: {text}",
-                            row.participant.first_name, row.participant.last_name
-                        )
-                    })
+                Some((id, text)) => AppointmentId::parse(id)
+                    .ok()
+                    .and_then(|id| table.participant_name(&id))
+                    .map(|name| format!("{name}: {text}"))
                     .unwrap_or_else(|| text.to_string()),
                 None => flash.to_string(),
             });
-    let csrf = page.chrome.csrf.clone();
-    let rows = rows
-        .into_iter()
+    let rows = table.rows_html(&page.chrome.csrf);
+    let heading = summary.clinic.name.clone();
+    let caption = format!(
+        "{} at {}, {}",
+        summary.clinic.name,
+        summary.setting_name,
+        format::date(summary.clinic.date)
+    );
+    let title = format!(
+        "{} – {}",
+        summary.clinic.name,
+        format::date(summary.clinic.date)
+    );
+    Ok(page.render_with_banner(
+        banner,
+        status,
+        &title,
+        Section::Clinics,
+        view! {
+            <a class="nhsuk-back-link" href="/clinics">"All clinics"</a>
+            <ErrorSummary problems=problems/>
+            <span class="nhsuk-caption-l">{summary.setting_name.clone()}</span>
+            <h1>{heading}" – "{format::date(summary.clinic.date)}</h1>
+            <AlertCallout summaries=alerts/>
+            <LiveUpdates clinic_id=clinic_id.to_string()/>
+            <table class="nhsuk-table">
+                <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{caption}</caption>
+                <thead class="nhsuk-table__head">
+                    <tr class="nhsuk-table__row">
+                        <th class="nhsuk-table__header" scope="col">"Time"</th>
+                        <th class="nhsuk-table__header" scope="col">"Participant"</th>
+                        <th class="nhsuk-table__header" scope="col">"NHS number"</th>
+                        <th class="nhsuk-table__header" scope="col">"Date of birth"</th>
+                        <th class="nhsuk-table__header" scope="col">"State"</th>
+                        <th class="nhsuk-table__header" scope="col">"Message"</th>
+                        <th class="nhsuk-table__header" scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody class="nhsuk-table__body" inner_html=rows></tbody>
+            </table>
+        }
+        .into_any(),
+    ))
+}
+
+/// Reads the clinic's appointments, renders its table for everyone, and keeps it for the next
+/// request.
+async fn read_table(state: &AppState, clinic_id: ClinicId) -> Result<Arc<ClinicTable>, PageError> {
+    let tables = &state.clinic_tables;
+    let mark = tables.mark();
+    let ClinicPage { summary, rows } = state.store.clinic_page(clinic_id).await?;
+    let names = rows
+        .iter()
+        .map(|row| {
+            let participant = &row.participant;
+            let name = format!("{} {}", participant.first_name, participant.last_name);
+            (row.appointment.id, name)
+        })
+        .collect();
+    let html = Owner::new().with(|| table_rows(clinic_id, rows, tables.stand_in()).to_html());
+    let table = Arc::new(ClinicTable::new(
+        summary,
+        names,
+        &html,
+        tables.stand_in(),
+        mark.at(),
+    ));
+    tables.keep(clinic_id, mark, table.clone());
+    Ok(table)
+}
+
+/// The table's rows, each with its form carrying `csrf`.
+fn table_rows(clinic_id: ClinicId, rows: Vec<ClinicPageRow>, csrf: &str) -> impl IntoView {
+    rows.into_iter()
         .map(|row| {
             let appointment = row.appointment;
             let participant = row.participant;
@@ -214,7 +294,7 @@ async fn render_clinic(
                     </td>
                     <td class="nhsuk-table__cell">
                         <form method="post" action=action_url>
-                            <input type="hidden" name=CSRF_FIELD value=csrf.clone()/>
+                            <input type="hidden" name=CSRF_FIELD value=csrf.to_string()/>
                             <input type="hidden" name="version" value=appointment.version.to_string()/>
                             {buttons}
                         </form>
@@ -222,49 +302,7 @@ async fn render_clinic(
                 </tr>
             }
         })
-        .collect_view();
-    let heading = summary.clinic.name.clone();
-    let caption = format!(
-        "{} at {}, {}",
-        summary.clinic.name,
-        summary.setting_name,
-        format::date(summary.clinic.date)
-    );
-    let title = format!(
-        "{} – {}",
-        summary.clinic.name,
-        format::date(summary.clinic.date)
-    );
-    Ok(page.render_with_banner(
-        banner,
-        status,
-        &title,
-        Section::Clinics,
-        view! {
-            <a class="nhsuk-back-link" href="/clinics">"All clinics"</a>
-            <ErrorSummary problems=problems/>
-            <span class="nhsuk-caption-l">{summary.setting_name.clone()}</span>
-            <h1>{heading}" – "{format::date(summary.clinic.date)}</h1>
-            <AlertCallout summaries=alerts/>
-            <LiveUpdates clinic_id=clinic_id.to_string()/>
-            <table class="nhsuk-table">
-                <caption class="nhsuk-table__caption nhsuk-u-visually-hidden">{caption}</caption>
-                <thead class="nhsuk-table__head">
-                    <tr class="nhsuk-table__row">
-                        <th class="nhsuk-table__header" scope="col">"Time"</th>
-                        <th class="nhsuk-table__header" scope="col">"Participant"</th>
-                        <th class="nhsuk-table__header" scope="col">"NHS number"</th>
-                        <th class="nhsuk-table__header" scope="col">"Date of birth"</th>
-                        <th class="nhsuk-table__header" scope="col">"State"</th>
-                        <th class="nhsuk-table__header" scope="col">"Message"</th>
-                        <th class="nhsuk-table__header" scope="col">"Actions"</th>
-                    </tr>
-                </thead>
-                <tbody class="nhsuk-table__body">{rows}</tbody>
-            </table>
-        }
-        .into_any(),
-    ))
+        .collect_view()
 }
 
 /// `POST /clinics/{clinic_id}/appointments/{appointment_id}`: `action` (a state-machine code) and

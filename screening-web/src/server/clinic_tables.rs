@@ -1,0 +1,209 @@
+//! The clinic pages' appointment tables, rendered once per change instead of once per request.
+//!
+//! A table is read and rendered when first asked for, then served from memory until the store
+//! announces that one of its appointments (or their messages) changed, in this process or, on a
+//! shared PostgreSQL, in another instance ([`ScreeningStore::status_changes`]). Changes are
+//! collected when a page is asked for, not by a background task: the store announces a change
+//! before its writer hears "committed", so a page asked for after that never comes from before it.
+//! A table is also read again once it is `max_age` old ([`MAX_AGE`] unless configured), so a
+//! notification lost between instances cannot leave a page behind for longer than that.
+//!
+//! The HTML is the same for every member of staff except for the forms' CSRF token: it is
+//! rendered with a stand-in token, random per process, and each response puts its session's in.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use screening_core::ids::{AppointmentId, ClinicId};
+use screening_store::{ClinicSummary, ScreeningStore, StatusChange, StatusSubscription};
+
+/// How long a table is served before it is read again, changes or not, unless configured.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Changes remembered, so a table read while they happened is not kept. A reading that takes
+/// longer than this many changes is simply not kept.
+const REMEMBERED_CHANGES: usize = 4096;
+
+/// One clinic's table as rendered for everyone.
+pub struct ClinicTable {
+    /// The clinic, its site and counts.
+    pub summary: ClinicSummary,
+    /// Each appointment's participant, by name, for the banner after an action.
+    names: HashMap<AppointmentId, String>,
+    /// The rows' HTML, in pieces between which each response puts its CSRF token.
+    pieces: Vec<String>,
+    /// When the reading began.
+    read_at: Instant,
+}
+
+impl ClinicTable {
+    /// A table from `html` rendered with `stand_in` as every form's CSRF token.
+    pub fn new(
+        summary: ClinicSummary,
+        names: HashMap<AppointmentId, String>,
+        html: &str,
+        stand_in: &str,
+        read_at: Instant,
+    ) -> Self {
+        Self {
+            summary,
+            names,
+            pieces: html.split(stand_in).map(str::to_string).collect(),
+            read_at,
+        }
+    }
+
+    /// The rows' HTML with `csrf` in each form.
+    pub fn rows_html(&self, csrf: &str) -> String {
+        let length = self.pieces.iter().map(String::len).sum::<usize>()
+            + csrf.len() * self.pieces.len().saturating_sub(1);
+        let mut html = String::with_capacity(length);
+        for (index, piece) in self.pieces.iter().enumerate() {
+            if index > 0 {
+                html.push_str(csrf);
+            }
+            html.push_str(piece);
+        }
+        html
+    }
+
+    /// The participant of the clinic's appointment `id`, by name.
+    pub fn participant_name(&self, id: &AppointmentId) -> Option<&str> {
+        self.names.get(id).map(String::as_str)
+    }
+}
+
+/// A reading's place among the changes: taken before reading the database.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    heard: u64,
+    at: Instant,
+}
+
+impl Mark {
+    /// When the reading began.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+}
+
+/// The tables of the clinics whose pages were asked for.
+pub struct ClinicTables {
+    inner: Mutex<Inner>,
+    stand_in: String,
+    max_age: Duration,
+    /// Tables read from the database so far.
+    readings: AtomicU64,
+}
+
+struct Inner {
+    changes: StatusSubscription,
+    tables: HashMap<ClinicId, Arc<ClinicTable>>,
+    /// How many changes have been heard.
+    heard: u64,
+    /// The latest changes, the last of them change number `heard`.
+    recent: VecDeque<StatusChange>,
+}
+
+impl Inner {
+    /// Takes in the changes announced since last time, dropping the tables they concern.
+    fn hear(&mut self) {
+        while let Some(change) = self.changes.try_next() {
+            self.tables
+                .retain(|_, table| !change.concerns(|id| table.names.contains_key(id)));
+            self.heard += 1;
+            if self.recent.len() == REMEMBERED_CHANGES {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(change);
+        }
+    }
+
+    /// Whether nothing heard since `mark` concerns `table` (and all since are still remembered).
+    fn untouched_since(&self, mark: Mark, table: &ClinicTable) -> bool {
+        let Ok(since) = usize::try_from(self.heard - mark.heard) else {
+            return false;
+        };
+        since <= self.recent.len()
+            && self
+                .recent
+                .iter()
+                .rev()
+                .take(since)
+                .all(|change| !change.concerns(|id| table.names.contains_key(id)))
+    }
+}
+
+impl ClinicTables {
+    /// Tables kept fresh by `store`'s announcements, and read again at least every `max_age`.
+    pub fn new(store: &dyn ScreeningStore, max_age: Duration) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                changes: store.status_changes(),
+                tables: HashMap::new(),
+                heard: 0,
+                recent: VecDeque::new(),
+            }),
+            stand_in: crate::server::auth::random_token(),
+            max_age,
+            readings: AtomicU64::new(0),
+        }
+    }
+
+    /// What to render as the CSRF token in a table's forms.
+    pub fn stand_in(&self) -> &str {
+        &self.stand_in
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.hear();
+        inner
+    }
+
+    /// The clinic's table, if one is kept that no change has overtaken and is not too old.
+    pub fn cached(&self, clinic_id: ClinicId) -> Option<Arc<ClinicTable>> {
+        let mut inner = self.inner();
+        let table = inner.tables.get(&clinic_id)?;
+        if table.read_at.elapsed() < self.max_age {
+            Some(table.clone())
+        } else {
+            inner.tables.remove(&clinic_id);
+            None
+        }
+    }
+
+    /// Where the changes stand: take it before reading a table from the database.
+    pub fn mark(&self) -> Mark {
+        self.readings.fetch_add(1, Ordering::Relaxed);
+        Mark {
+            heard: self.inner().heard,
+            at: Instant::now(),
+        }
+    }
+
+    /// Keeps a table read since `mark`, unless a change heard meanwhile concerns it.
+    pub fn keep(&self, clinic_id: ClinicId, mark: Mark, table: Arc<ClinicTable>) {
+        let mut inner = self.inner();
+        // Tables of clinics nobody looked at since they aged out go, so memory stays with the
+        // clinics in use.
+        let max_age = self.max_age;
+        inner
+            .tables
+            .retain(|_, kept| kept.read_at.elapsed() < max_age);
+        if inner.untouched_since(mark, &table) {
+            inner.tables.insert(clinic_id, table);
+        }
+    }
+
+    /// How many tables have been read from the database (each page served from memory reads
+    /// none).
+    pub fn readings(&self) -> u64 {
+        self.readings.load(Ordering::Relaxed)
+    }
+}
