@@ -315,7 +315,8 @@ macro_rules! unresolved_failure {
     };
 }
 
-/// Implements [`AlertStore`] for an adapter with a `pool` (reads), a `writer` and `begin_write()`.
+/// Implements [`AlertStore`] for an adapter with a `pool` (reads), a `writer`, `begin_write()` and
+/// `everything_changed()`.
 macro_rules! impl_alert_store {
     (store: $Store:ty) => {
         #[async_trait::async_trait]
@@ -428,6 +429,10 @@ macro_rules! impl_alert_store {
                     written.push((event_id, transition));
                 }
                 tx.commit().await.map_err(crate::db)?;
+                // The clinic pages show open alerts: they look again (alerts change rarely).
+                if !written.is_empty() {
+                    self.everything_changed();
+                }
                 Ok(written)
             }
 

@@ -36,8 +36,8 @@ pub enum StatusChange {
     /// (created, taken, confirmed, failed, released, redelivered or a modality's report recorded).
     Appointments(Arc<[AppointmentId]>),
     /// Changes may have been missed (the watcher fell behind, or the database's notifications
-    /// were interrupted), or many rows changed at once (seeding, retention): look at everything
-    /// again.
+    /// were interrupted), or many rows changed at once (seeding, retention), or an alert opened
+    /// or resolved: look at everything again.
     Unknown,
 }
 

@@ -147,7 +147,10 @@ async fn a_confirmation_handled_by_another_instance_reaches_the_page() {
     read_until(&mut stream, &mut received, "\"status\":\"confirmed\"").await;
     assert!(received.contains(&format!("\"appointment_id\":\"{}\"", appointment.id)));
 
-    // And while nothing changes, instance A's page reads nothing.
+    // And while nothing changes, instance A's page reads nothing. (The page may have read
+    // "confirmed" on the take's NOTIFY, with the confirmation's own still on its way: it lands
+    // first.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let settled = app.state.live_status_reads.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(app.state.live_status_reads.load(Ordering::Relaxed), settled);

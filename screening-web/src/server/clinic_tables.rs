@@ -10,6 +10,9 @@
 //!
 //! The HTML is the same for every member of staff except for the forms' CSRF token: it is
 //! rendered with a stand-in token, random per process, and each response puts its session's in.
+//!
+//! The open alerts the pages' banner shows are kept the same way: the store announces an alert
+//! opening or resolving as "look at everything again".
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use screening_core::ids::{AppointmentId, ClinicId};
-use screening_store::{ClinicSummary, ScreeningStore, StatusChange, StatusSubscription};
+use screening_store::{
+    AlertRecord, ClinicSummary, ScreeningStore, StatusChange, StatusSubscription,
+};
 
 /// How long a table is served before it is read again, changes or not, unless configured.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -101,6 +106,8 @@ pub struct ClinicTables {
 struct Inner {
     changes: StatusSubscription,
     tables: HashMap<ClinicId, Arc<ClinicTable>>,
+    /// The open alerts, and when their reading began.
+    alerts: Option<(Arc<[AlertRecord]>, Instant)>,
     /// How many changes have been heard.
     heard: u64,
     /// The latest changes, the last of them change number `heard`.
@@ -113,6 +120,9 @@ impl Inner {
         while let Some(change) = self.changes.try_next() {
             self.tables
                 .retain(|_, table| !change.concerns(|id| table.names.contains_key(id)));
+            if change == StatusChange::Unknown {
+                self.alerts = None;
+            }
             self.heard += 1;
             if self.recent.len() == REMEMBERED_CHANGES {
                 self.recent.pop_front();
@@ -121,18 +131,17 @@ impl Inner {
         }
     }
 
-    /// Whether nothing heard since `mark` concerns `table` (and all since are still remembered).
+    /// The changes heard since `mark`; `None` if some are no longer remembered.
+    fn since(&self, mark: Mark) -> Option<impl Iterator<Item = &StatusChange>> {
+        let since = usize::try_from(self.heard - mark.heard).ok()?;
+        (since <= self.recent.len()).then(|| self.recent.iter().rev().take(since))
+    }
+
+    /// Whether nothing heard since `mark` concerns `table`.
     fn untouched_since(&self, mark: Mark, table: &ClinicTable) -> bool {
-        let Ok(since) = usize::try_from(self.heard - mark.heard) else {
-            return false;
-        };
-        since <= self.recent.len()
-            && self
-                .recent
-                .iter()
-                .rev()
-                .take(since)
-                .all(|change| !change.concerns(|id| table.names.contains_key(id)))
+        self.since(mark).is_some_and(|mut changes| {
+            changes.all(|change| !change.concerns(|id| table.names.contains_key(id)))
+        })
     }
 }
 
@@ -143,6 +152,7 @@ impl ClinicTables {
             inner: Mutex::new(Inner {
                 changes: store.status_changes(),
                 tables: HashMap::new(),
+                alerts: None,
                 heard: 0,
                 recent: VecDeque::new(),
             }),
@@ -178,9 +188,8 @@ impl ClinicTables {
         }
     }
 
-    /// Where the changes stand: take it before reading a table from the database.
+    /// Where the changes stand: take it before reading a table or the alerts from the database.
     pub fn mark(&self) -> Mark {
-        self.readings.fetch_add(1, Ordering::Relaxed);
         Mark {
             heard: self.inner().heard,
             at: Instant::now(),
@@ -189,6 +198,7 @@ impl ClinicTables {
 
     /// Keeps a table read since `mark`, unless a change heard meanwhile concerns it.
     pub fn keep(&self, clinic_id: ClinicId, mark: Mark, table: Arc<ClinicTable>) {
+        self.readings.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner();
         // Tables of clinics nobody looked at since they aged out go, so memory stays with the
         // clinics in use.
@@ -198,6 +208,24 @@ impl ClinicTables {
             .retain(|_, kept| kept.read_at.elapsed() < max_age);
         if inner.untouched_since(mark, &table) {
             inner.tables.insert(clinic_id, table);
+        }
+    }
+
+    /// The open alerts, if kept and not too old.
+    pub fn cached_alerts(&self) -> Option<Arc<[AlertRecord]>> {
+        let inner = self.inner();
+        let (alerts, read_at) = inner.alerts.as_ref()?;
+        (read_at.elapsed() < self.max_age).then(|| alerts.clone())
+    }
+
+    /// Keeps the open alerts read since `mark`, unless an alert changed meanwhile.
+    pub fn keep_alerts(&self, mark: Mark, alerts: Arc<[AlertRecord]>) {
+        let mut inner = self.inner();
+        let untouched = inner
+            .since(mark)
+            .is_some_and(|mut changes| changes.all(|change| *change != StatusChange::Unknown));
+        if untouched {
+            inner.alerts = Some((alerts, mark.at));
         }
     }
 

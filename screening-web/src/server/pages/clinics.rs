@@ -9,7 +9,7 @@ use screening_core::prelude::*;
 use screening_core::procedure::ProcedureStatus;
 use std::sync::Arc;
 
-use screening_store::{now_utc, ClinicPage, ClinicPageRow, LatestMessage};
+use screening_store::{now_utc, AlertRecord, ClinicPage, ClinicPageRow, LatestMessage};
 
 use super::errors::PageError;
 use super::Page;
@@ -157,13 +157,11 @@ async fn render_clinic(
     let summary = &table.summary;
     // Problems with the gateways serving this clinic's site, so staff know to use the manual
     // process before they wonder why nothing reaches the modality.
-    let alerts: Vec<String> = state
-        .store
-        .open_alerts()
+    let alerts: Vec<String> = open_alerts(state)
         .await?
-        .into_iter()
+        .iter()
         .filter(|alert| alert.setting_id == summary.clinic.setting_id)
-        .map(|alert| alert.summary)
+        .map(|alert| alert.summary.clone())
         .collect();
     // The banner's cookie names the appointment, not the participant: the name is put back here.
     let banner =
@@ -247,6 +245,18 @@ async fn read_table(state: &AppState, clinic_id: ClinicId) -> Result<Arc<ClinicT
     ));
     tables.keep(clinic_id, mark, table.clone());
     Ok(table)
+}
+
+/// The open alerts, kept between changes like the tables.
+async fn open_alerts(state: &AppState) -> Result<Arc<[AlertRecord]>, PageError> {
+    let tables = &state.clinic_tables;
+    if let Some(alerts) = tables.cached_alerts() {
+        return Ok(alerts);
+    }
+    let mark = tables.mark();
+    let alerts: Arc<[AlertRecord]> = state.store.open_alerts().await?.into();
+    tables.keep_alerts(mark, alerts.clone());
+    Ok(alerts)
 }
 
 /// The table's rows, each with its form carrying `csrf`.
