@@ -78,6 +78,18 @@ async fn arrange(store: &Arc<dyn ScreeningStore>) -> String {
     format!("/clinics/{}", data.clinic.id)
 }
 
+/// One page, read to its end; anything but 200 stops the bench.
+async fn fetch_page(client: &reqwest::Client, url: &str, cookie: &str) {
+    let response = client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap();
+}
+
 async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections())
@@ -94,14 +106,7 @@ async fn rust_client(url: &str, cookie: &str, duration: Duration) -> Row {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let start = Instant::now();
-                    let response = client
-                        .get(&url)
-                        .header("cookie", &cookie)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status(), 200);
-                    response.bytes().await.unwrap();
+                    fetch_page(&client, &url, &cookie).await;
                     latencies.push(start.elapsed().as_secs_f64() * 1000.0);
                 }
                 latencies
@@ -226,14 +231,7 @@ async fn open_loop(url: &str, cookie: &str, rate: u32, duration: Duration) -> Ro
         tokio::time::sleep_until(due).await;
         let (client, url, cookie) = (client.clone(), url.to_string(), cookie.to_string());
         tasks.spawn(async move {
-            let response = client
-                .get(&url)
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            response.bytes().await.unwrap();
+            fetch_page(&client, &url, &cookie).await;
             due.elapsed().as_secs_f64() * 1000.0
         });
     }

@@ -15,15 +15,7 @@ use screening_store::testing::Backend;
 
 /// Sends `appointment` to the modality through the store, as any instance would.
 async fn send_through(store: &dyn screening_store::ScreeningStore, appointment: AppointmentId) {
-    let request = ActionRequest::new(
-        AppointmentAction::SendToModality,
-        now_utc(),
-        MessageId::from_uuid(uuid::Uuid::new_v4()),
-        Actor("clinician".into()),
-    );
-    act_on_appointment(store, appointment, &request)
-        .await
-        .expect("sent");
+    act_through(store, appointment, AppointmentAction::SendToModality).await;
 }
 
 /// The gateway takes what waits and confirms `message`.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{csrf_in, read_until, row_of, TestApp, ADMIN, STAFF};
+use common::{act_through, csrf_in, read_until, row_of, TestApp, ADMIN, STAFF};
 use reqwest::StatusCode;
 use screening_core::prelude::*;
 use screening_core::procedure::{ProcedureReport, ProcedureStatus};
@@ -1254,24 +1254,6 @@ async fn the_status_server_function_answers_signed_in_staff_only() {
     app.stop().await;
 }
 
-/// `act` on `appointment` through the store, as another instance or the hub would: no page of
-/// this app is involved.
-async fn act_outside_the_pages(
-    store: &dyn screening_store::ScreeningStore,
-    appointment: AppointmentId,
-    action: AppointmentAction,
-) {
-    let request = ActionRequest::new(
-        action,
-        now_utc(),
-        MessageId::from_uuid(uuid::Uuid::new_v4()),
-        Actor("elsewhere".into()),
-    );
-    act_on_appointment(store, appointment, &request)
-        .await
-        .expect("the action is allowed");
-}
-
 /// The demo appointment that can be marked arrived.
 fn arrivable(app: &TestApp) -> Appointment {
     app.demo
@@ -1336,10 +1318,10 @@ async fn the_clinic_table_is_read_once_per_change_and_every_page_carries_its_own
 
     // Changes made outside these pages show on the next load, with no waiting: an appointment
     // checked in, then a message sent, taken and confirmed by the gateway.
-    act_outside_the_pages(app.store.as_ref(), arriving.id, AppointmentAction::CheckIn).await;
+    act_through(app.store.as_ref(), arriving.id, AppointmentAction::CheckIn).await;
     let page = staff.get(&path).await.body;
     assert!(row_of(&page, arriving.id).contains("data-state=\"checked_in\""));
-    act_outside_the_pages(
+    act_through(
         app.store.as_ref(),
         arriving.id,
         AppointmentAction::SendToModality,
@@ -1383,7 +1365,7 @@ async fn a_clinic_page_kept_by_one_instance_shows_a_change_made_through_another(
         row_of(&page, arriving.id).contains(&format!("data-state=\"{}\"", arriving.state.code()))
     );
     // Through the other instance's store: this one hears of it only by NOTIFY.
-    act_outside_the_pages(
+    act_through(
         other.store.as_ref(),
         arriving.id,
         AppointmentAction::MarkArrived,

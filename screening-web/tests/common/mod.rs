@@ -217,6 +217,24 @@ async fn serve(
     (base, state, server)
 }
 
+/// `action` on `appointment` through `store`, as another instance or the hub would: no page is
+/// involved.
+pub async fn act_through(
+    store: &dyn ScreeningStore,
+    appointment: AppointmentId,
+    action: AppointmentAction,
+) {
+    let request = ActionRequest::new(
+        action,
+        now_utc(),
+        MessageId::from_uuid(uuid::Uuid::new_v4()),
+        Actor("elsewhere".into()),
+    );
+    act_on_appointment(store, appointment, &request)
+        .await
+        .expect("the action is allowed");
+}
+
 /// What came back.
 pub struct Reply {
     /// The status.
