@@ -283,6 +283,40 @@ async fn an_idle_long_poll_answers_empty_after_its_wait() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_that_finds_nothing_does_not_wait_for_the_databases_writer() {
+    let h = Harness::start().await;
+    let url = format!(
+        "{}/api/v1/gateways/{}/messages",
+        h.hub_url, h.demo.gateway.id
+    );
+    let poll = |wait: u64| {
+        client()
+            .get(format!("{url}?wait={wait}"))
+            .bearer_auth(&h.credential)
+            .send()
+    };
+    // Once, so the gateway's "last seen" is written before the writer is held.
+    assert_eq!(poll(0).await.unwrap().status(), 200);
+    // Another process holds SQLite's write lock (a long write, a backup, another tool).
+    let other = screening_store::SqliteStore::connect(&h.test.url)
+        .await
+        .unwrap();
+    let holding = other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let started = Instant::now();
+    let response = poll(1).await.unwrap();
+    let answered = started.elapsed();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        json!({ "messages": [] })
+    );
+    // It looked with reads, and answered at the end of its wait, not after the 10 s busy
+    // timeout a take queued behind the lock would have waited.
+    assert!(answered < Duration::from_secs(5), "{answered:?}");
+    drop(holding);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_report_is_kept_with_its_reason_and_a_heartbeat_is_recorded() {
     let h = Harness::start().await;
     let sent = h.send(0).await;

@@ -443,17 +443,19 @@ async fn v1_messages(
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(hub.config.max_wait);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let messages = hub.take(gateway_id).await?;
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !messages.is_empty() || remaining.is_zero() {
-            return Ok(Json(MessagesResponse { messages }));
-        }
-        // Woken by the store's notifier as soon as a message is committed; another gateway
-        // instance may take it first, so loop until the deadline.
-        if !hub.store.wait_for_pending(gateway_id, remaining).await? {
+        // A long poll looks before it takes: one that finds nothing (a gateway polling again
+        // after its last answer) costs a read, not a write queued on SQLite's single writer.
+        // Woken by the store's notifier as soon as a message is committed.
+        if !remaining.is_zero() && !hub.store.wait_for_pending(gateway_id, remaining).await? {
             return Ok(Json(MessagesResponse {
                 messages: Vec::new(),
             }));
+        }
+        let messages = hub.take(gateway_id).await?;
+        // Another gateway instance may have taken it first: wait again until the deadline.
+        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(MessagesResponse { messages }));
         }
     }
 }
