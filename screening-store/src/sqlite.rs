@@ -115,6 +115,9 @@ async fn commit_in_groups(
     }
 }
 
+/// Read connections to a SQLite file.
+const READERS: u32 = 8;
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db` or
     /// `sqlite::memory:`) and runs the migrations.
@@ -166,9 +169,14 @@ impl SqliteStore {
             // Every connection to :memory: is a separate database: the writer is the only one.
             writer.clone()
         } else {
+            // Every reader opened now and kept: opening one waits while another process holds
+            // the write lock (seen in a test), so a read made for a request never has to.
             SqlitePoolOptions::new()
                 .test_before_acquire(false)
-                .max_connections(8)
+                .max_connections(READERS)
+                .min_connections(READERS)
+                .idle_timeout(None)
+                .max_lifetime(None)
                 .connect_with(options)
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?

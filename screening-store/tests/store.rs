@@ -2132,3 +2132,33 @@ async fn changes_sent_together_commit_together_and_a_conflict_is_undone_alone(ba
     assert_eq!(taken.len(), changes.len() - 1 + loose.len());
     test.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_sqlite_go_on_while_another_process_holds_the_write_lock() {
+    let test = TestStore::sqlite().await;
+    let store = screening_store::SqliteStore::connect(&test.url)
+        .await
+        .unwrap();
+    // Just after this store opened, another process (a backup, the CLI) takes the write lock.
+    let other = screening_store::SqliteStore::connect(&test.url)
+        .await
+        .unwrap();
+    let holding = other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let started = std::time::Instant::now();
+    // As many reads at once as it has readers, and more.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        reads.spawn(async move { screening_store::WebStore::clinics(&store).await.map(|_| ()) });
+    }
+    while let Some(read) = reads.join_next().await {
+        read.unwrap().expect("a read under another's write lock");
+    }
+    // Not the 10 s busy timeout a reader opened under the lock would have waited.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(holding);
+}
