@@ -35,7 +35,8 @@ const CHANNEL: &str = "screening_outbox";
 /// Marks a status change's payload; an older instance reads it as no gateway and ignores it.
 const STATUSES_PREFIX: &str = "statuses:";
 
-/// A status change's payload for "look at every appointment again" (seeding, retention).
+/// A status change's payload for "look at every appointment again" (seeding, retention, an
+/// alert opening or resolving).
 const EVERYTHING: &str = "*";
 
 /// Appointment ids per NOTIFY: 36 characters and a comma each stay well under PostgreSQL's

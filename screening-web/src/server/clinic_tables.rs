@@ -44,22 +44,6 @@ pub struct ClinicTable {
 }
 
 impl ClinicTable {
-    /// A table from `html` rendered with `stand_in` as every form's CSRF token.
-    pub fn new(
-        summary: ClinicSummary,
-        names: HashMap<AppointmentId, String>,
-        html: &str,
-        stand_in: &str,
-        read_at: Instant,
-    ) -> Self {
-        Self {
-            summary,
-            names,
-            pieces: html.split(stand_in).map(str::to_string).collect(),
-            read_at,
-        }
-    }
-
     /// The rows' HTML with `csrf` in each form.
     pub fn rows_html(&self, csrf: &str) -> String {
         let length = self.pieces.iter().map(String::len).sum::<usize>()
@@ -85,13 +69,6 @@ impl ClinicTable {
 pub struct Mark {
     heard: u64,
     at: Instant,
-}
-
-impl Mark {
-    /// When the reading began.
-    pub fn at(&self) -> Instant {
-        self.at
-    }
 }
 
 /// The tables of the clinics whose pages were asked for.
@@ -162,11 +139,6 @@ impl ClinicTables {
         }
     }
 
-    /// What to render as the CSRF token in a table's forms.
-    pub fn stand_in(&self) -> &str {
-        &self.stand_in
-    }
-
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         let mut inner = self
             .inner
@@ -196,9 +168,26 @@ impl ClinicTables {
         }
     }
 
-    /// Keeps a table read since `mark`, unless a change heard meanwhile concerns it.
-    pub fn keep(&self, clinic_id: ClinicId, mark: Mark, table: Arc<ClinicTable>) {
+    /// The table of a clinic read since `mark`: `render` makes the rows' HTML with the CSRF token
+    /// it is given. Kept for the next request unless a change heard meanwhile concerns it.
+    pub fn keep(
+        &self,
+        clinic_id: ClinicId,
+        mark: Mark,
+        summary: ClinicSummary,
+        names: HashMap<AppointmentId, String>,
+        render: impl FnOnce(&str) -> String,
+    ) -> Arc<ClinicTable> {
         self.readings.fetch_add(1, Ordering::Relaxed);
+        let table = Arc::new(ClinicTable {
+            summary,
+            names,
+            pieces: render(&self.stand_in)
+                .split(self.stand_in.as_str())
+                .map(str::to_string)
+                .collect(),
+            read_at: mark.at,
+        });
         let mut inner = self.inner();
         // Tables of clinics nobody looked at since they aged out go, so memory stays with the
         // clinics in use.
@@ -207,8 +196,9 @@ impl ClinicTables {
             .tables
             .retain(|_, kept| kept.read_at.elapsed() < max_age);
         if inner.untouched_since(mark, &table) {
-            inner.tables.insert(clinic_id, table);
+            inner.tables.insert(clinic_id, table.clone());
         }
+        table
     }
 
     /// The open alerts, if kept and not too old.

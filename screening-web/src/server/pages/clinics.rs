@@ -235,16 +235,9 @@ async fn read_table(state: &AppState, clinic_id: ClinicId) -> Result<Arc<ClinicT
             (row.appointment.id, name)
         })
         .collect();
-    let html = Owner::new().with(|| table_rows(clinic_id, rows, tables.stand_in()).to_html());
-    let table = Arc::new(ClinicTable::new(
-        summary,
-        names,
-        &html,
-        tables.stand_in(),
-        mark.at(),
-    ));
-    tables.keep(clinic_id, mark, table.clone());
-    Ok(table)
+    Ok(tables.keep(clinic_id, mark, summary, names, |csrf| {
+        Owner::new().with(|| table_rows(clinic_id, rows, csrf).to_html())
+    }))
 }
 
 /// The open alerts, kept between changes like the tables.
