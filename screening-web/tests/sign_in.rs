@@ -97,10 +97,11 @@ async fn successful_sign_ins_do_not_use_up_the_address_limit() {
     app.stop().await;
 }
 
-/// The median of `samples` durations.
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+/// The quickest of `samples`: the work itself, with the least of what else ran on these 2 cores
+/// (the other tests in this binary hash passwords at the same time, which once put one median
+/// 1.5 times the other in CI).
+fn quickest(samples: Vec<Duration>) -> Duration {
+    samples.into_iter().min().expect("samples were taken")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,9 +124,9 @@ async fn an_unknown_username_costs_the_same_as_a_wrong_password() {
             .is_err());
         unknown.push(started.elapsed());
     }
-    let (known, unknown) = (median(known), median(unknown));
+    let (known, unknown) = (quickest(known), quickest(unknown));
     // Without the decoy check an unknown username answers in well under a millisecond while a
-    // password check takes tens: the two medians must be alike.
+    // password check takes tens: the two must be alike.
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
         (0.7..1.4).contains(&ratio),
