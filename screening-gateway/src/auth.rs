@@ -16,8 +16,7 @@ pub fn generate_credential() -> String {
 
 /// The hash stored for a credential (hex SHA-256).
 pub fn hash_credential(credential: &str) -> String {
-    let digest = Sha256::digest(credential.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    format!("{:x}", Sha256::digest(credential.as_bytes()))
 }
 
 /// Whether `presented` matches `stored_hash`, in time independent of where they differ.

@@ -101,6 +101,39 @@ async fn without_or_with_a_wrong_credential_nothing_is_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_credential_is_refused_at_once_though_hashes_are_kept_in_memory() {
+    let h = Harness::start().await;
+    let url = format!(
+        "{}/api/v1/gateways/{}/messages",
+        h.hub_url, h.demo.gateway.id
+    );
+    let poll = |credential: String| {
+        let url = url.clone();
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // The old credential works, so its hash is now held in memory.
+    assert_eq!(poll(h.credential.clone()).await, 200);
+    let replacement = screening_gateway::auth::generate_credential();
+    h.store
+        .set_gateway_credential_hash(
+            h.demo.gateway.id,
+            &screening_gateway::auth::hash_credential(&replacement),
+        )
+        .await
+        .unwrap();
+    assert_eq!(poll(h.credential.clone()).await, 401, "the old credential");
+    assert_eq!(poll(replacement).await, 200, "the new credential");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_gateways_message_is_forbidden() {
     let h = Harness::start().await;
     let sent = h.send(0).await;

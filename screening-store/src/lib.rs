@@ -41,6 +41,7 @@ pub mod alerts;
 pub mod echo;
 #[macro_use]
 pub mod retention;
+mod credentials;
 mod notify;
 mod postgres;
 mod rows;
@@ -55,6 +56,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use screening_core::prelude::*;
 
 pub use alerts::{alert_changes, AlertEventRecord, AlertRecord, AlertStore, WebhookState};
+pub use credentials::CREDENTIAL_KEEP;
 pub use echo::{EchoEvent, EchoStore};
 pub use notify::{StatusChange, StatusSubscription};
 pub use postgres::PgStore;

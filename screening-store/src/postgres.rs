@@ -11,13 +11,14 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
+use crate::credentials::CredentialCache;
 use crate::notify::Notifier;
 use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::GroupedWrite;
+use crate::sql::{GroupedWrite, Take};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -66,6 +67,8 @@ pub struct PgStore {
     notifier: Arc<Notifier>,
     /// What other instances should hear (sent by a debouncing task).
     announce: mpsc::UnboundedSender<Announcement>,
+    /// Gateway credential hashes read in the last moment.
+    credentials: Arc<CredentialCache>,
 }
 
 impl PgStore {
@@ -102,6 +105,7 @@ impl PgStore {
             pool,
             notifier,
             announce,
+            credentials: Arc::default(),
         })
     }
 
@@ -131,6 +135,12 @@ impl PgStore {
         }
         self.statuses_changed(vec![write.appointment_id()]);
         Ok(())
+    }
+
+    /// Claims a gateway's pending messages in its own statement: concurrent takes run side by
+    /// side (`SKIP LOCKED`), so there is no single writer to queue for.
+    async fn claim(&self, take: Take) -> Result<Vec<MessageRow>, StoreError> {
+        Self::claim_for_one(&self.writer, &take).await
     }
 
     /// PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here.

@@ -39,6 +39,13 @@ pub(crate) struct MessageRow {
     resend_of: Option<Uuid>,
 }
 
+impl MessageRow {
+    /// The gateway the message is for.
+    pub(crate) fn gateway_id(&self) -> Uuid {
+        self.gateway_id
+    }
+}
+
 impl TryFrom<MessageRow> for Message {
     type Error = StoreError;
     fn try_from(row: MessageRow) -> Result<Self, Self::Error> {

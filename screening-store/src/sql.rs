@@ -49,12 +49,23 @@ impl GroupedWrite {
     }
 }
 
+/// One caller's take: up to `limit` of a gateway's pending messages, oldest first, leased from
+/// `now` until `lease_until`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Take {
+    pub(crate) gateway_id: screening_core::ids::GatewayId,
+    pub(crate) now: chrono::DateTime<chrono::Utc>,
+    pub(crate) lease_until: chrono::DateTime<chrono::Utc>,
+    pub(crate) limit: u32,
+}
+
 /// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
 ///
 /// The adapter type must have a `pool` field (reads), a `writer` field (statements that write outside
 /// a transaction), `begin_write()` and `begin_write_on(&writer)` (a transaction that will write),
 /// `commit_write(GroupedWrite)` (commits one appointment change or new message, alone or with
-/// others, then wakes its gateway and status watchers), `wake(GatewayId)` (called after a commit
+/// others, then wakes its gateway and status watchers), `claim(Take)` (claims a gateway's pending
+/// messages, alone or with other gateways'), `wake(GatewayId)` (called after a commit
 /// that made a message pending), `statuses_changed(Vec<AppointmentId>)` (called after a commit
 /// that changed messages' statuses) and `everything_changed()` (after a commit that changed many
 /// appointments), plus a `notifier` field.
@@ -324,6 +335,30 @@ macro_rules! impl_sql_store {
         }
 
         impl $Store {
+            /// Claims `take`'s messages in one statement, atomically; it does what
+            /// `Message::deliver` does to each row (a test holds the two to the same result).
+            async fn claim_for_one(
+                writer: &sqlx::Pool<$Db>,
+                take: &crate::sql::Take,
+            ) -> Result<Vec<MessageRow>, StoreError> {
+                sqlx::query_as(concat!(
+                    "UPDATE messages SET delivered_at = $1, lease_expires_at = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM messages WHERE gateway_id = $3 AND ",
+                    pending!(),
+                    " ORDER BY created_at, id LIMIT $4",
+                    $skip_locked,
+                    ") RETURNING ",
+                    message_columns!()
+                ))
+                .bind(take.now)
+                .bind(take.lease_until)
+                .bind(take.gateway_id.as_uuid())
+                .bind(i64::from(take.limit))
+                .fetch_all(writer)
+                .await
+                .map_err(crate::db)
+            }
+
             /// Writes all of `writes` inside `tx`: the messages on their own in multi-row INSERTs,
             /// each appointment change with its event and message. Stops at the first that fails.
             async fn write_all(
@@ -433,24 +468,9 @@ macro_rules! impl_sql_store {
                 lease_until: DateTime<Utc>,
                 limit: u32,
             ) -> Result<Vec<Message>, StoreError> {
-                // One statement claims the batch atomically; it does what `Message::deliver` does to
-                // each row (a test holds the two to the same result).
-                let rows: Vec<MessageRow> = sqlx::query_as(concat!(
-                    "UPDATE messages SET delivered_at = $1, lease_expires_at = $2, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM messages WHERE gateway_id = $3 AND ",
-                    pending!(),
-                    " ORDER BY created_at, id LIMIT $4",
-                    $skip_locked,
-                    ") RETURNING ",
-                    message_columns!()
-                ))
-                .bind(now)
-                .bind(lease_until)
-                .bind(gateway_id.as_uuid())
-                .bind(i64::from(limit))
-                .fetch_all(&self.writer)
-                .await
-                .map_err(crate::db)?;
+                let rows = self
+                    .claim(crate::sql::Take { gateway_id, now, lease_until, limit })
+                    .await?;
                 let mut taken = crate::rows::messages(rows)?;
                 taken.sort_by_key(|message| (message.created_at, message.id));
                 self.statuses_changed(taken.iter().map(|message| message.appointment_id).collect());
@@ -773,18 +793,32 @@ macro_rules! impl_sql_store {
                 if updated == 0 {
                     return Err(StoreError::NotFound { what: "gateway", id: gateway_id.to_string() });
                 }
-                tx.commit().await.map_err(crate::db)
+                tx.commit().await.map_err(crate::db)?;
+                // After the commit, so a read between forgetting and committing cannot keep the
+                // old hash.
+                self.credentials.forget(gateway_id);
+                Ok(())
             }
 
             async fn gateway_credential_hash(&self, gateway_id: GatewayId) -> Result<Option<String>, StoreError> {
+                let now = std::time::Instant::now();
+                if let Some(hash) = self.credentials.get(gateway_id, now) {
+                    return Ok(Some(hash));
+                }
+                let ticket = self.credentials.ticket();
                 let row: Option<(Option<String>,)> =
                     sqlx::query_as("SELECT credential_hash FROM gateways WHERE id = $1")
                         .bind(gateway_id.as_uuid())
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(crate::db)?;
-                row.map(|(hash,)| hash)
-                    .ok_or_else(|| StoreError::NotFound { what: "gateway", id: gateway_id.to_string() })
+                let hash = row
+                    .map(|(hash,)| hash)
+                    .ok_or_else(|| StoreError::NotFound { what: "gateway", id: gateway_id.to_string() })?;
+                if let Some(hash) = &hash {
+                    self.credentials.keep(ticket, gateway_id, hash, now);
+                }
+                Ok(hash)
             }
 
             async fn record_heartbeat(

@@ -13,13 +13,14 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::credentials::CredentialCache;
 use crate::notify::Notifier;
 use crate::rows::{
     AppointmentParts, AppointmentRow, ClinicAppointment, EventRow, GatewayRow, MessageRow,
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::GroupedWrite;
+use crate::sql::{GroupedWrite, Take};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -42,6 +43,10 @@ pub struct SqliteStore {
     notifier: Arc<Notifier>,
     /// Appointment changes and new messages, for the committer (see [`commit_in_groups`]).
     commits: mpsc::UnboundedSender<QueuedWrite>,
+    /// Takes, for the taker (see [`take_in_groups`]).
+    takes: mpsc::UnboundedSender<QueuedTake>,
+    /// Gateway credential hashes read in the last moment.
+    credentials: Arc<CredentialCache>,
 }
 
 /// A write waiting for the committer, and where its outcome goes.
@@ -115,6 +120,55 @@ async fn commit_in_groups(
     }
 }
 
+/// A take waiting for the taker, and where its claimed rows go.
+type QueuedTake = (Take, oneshot::Sender<Result<Vec<MessageRow>, StoreError>>);
+
+/// Grouped takes: the takes that queued while the last group ran claim their messages in one
+/// statement. When an order goes to each of a thousand waiting gateways, their long polls wake
+/// together, and one at a time their thousand statements queued on the one writer connection, each
+/// paying its trip to sqlx's worker thread. A gateway takes at most once in a statement (its rows
+/// would be indistinguishable from a second take's); a second take of it goes in the next.
+async fn take_in_groups(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<QueuedTake>) {
+    let mut group = Vec::with_capacity(crate::MAX_GROUP);
+    while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
+        // A caller who gave up (a request that timed out) takes nothing.
+        group.retain(|(_, reply)| !reply.is_closed());
+        while !group.is_empty() {
+            let mut gateways = std::collections::HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) = group
+                .drain(..)
+                .partition(|(take, _)| gateways.insert(take.gateway_id));
+            group = later;
+            let takes: Vec<Take> = round.iter().map(|(take, _)| *take).collect();
+            let claimed = match takes.as_slice() {
+                [take] => SqliteStore::claim_for_one(&writer, take).await,
+                _ => SqliteStore::claim_for_many(&writer, &takes).await,
+            };
+            match claimed {
+                Ok(rows) => {
+                    let mut by_gateway: std::collections::HashMap<uuid::Uuid, Vec<MessageRow>> =
+                        std::collections::HashMap::with_capacity(round.len());
+                    for row in rows {
+                        by_gateway.entry(row.gateway_id()).or_default().push(row);
+                    }
+                    for (take, reply) in round {
+                        let rows = by_gateway
+                            .remove(&take.gateway_id.as_uuid())
+                            .unwrap_or_default();
+                        let _ = reply.send(Ok(rows));
+                    }
+                }
+                Err(error) => {
+                    let error = error.to_string();
+                    for (_, reply) in round {
+                        let _ = reply.send(Err(StoreError::Backend(error.clone().into())));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Read connections to a SQLite file.
 const READERS: u32 = 8;
 
@@ -184,11 +238,15 @@ impl SqliteStore {
         let notifier = Arc::<Notifier>::default();
         let (commits, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_in_groups(writer.clone(), notifier.clone(), queue));
+        let (takes, take_queue) = mpsc::unbounded_channel();
+        tokio::spawn(take_in_groups(writer.clone(), take_queue));
         Ok(Self {
             pool,
             writer,
             notifier,
             commits,
+            takes,
+            credentials: Arc::default(),
         })
     }
 
@@ -223,6 +281,51 @@ impl SqliteStore {
         let (reply, outcome) = oneshot::channel();
         self.commits.send((write, reply)).map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Claims a gateway's pending messages through the taker, which may group the statement with
+    /// other gateways' (see [`take_in_groups`]).
+    async fn claim(&self, take: Take) -> Result<Vec<MessageRow>, StoreError> {
+        let stopped =
+            || StoreError::Backend("the SQLite taker has stopped (its Tokio runtime ended)".into());
+        let (reply, claimed) = oneshot::channel();
+        self.takes.send((take, reply)).map_err(|_| stopped())?;
+        claimed.await.map_err(|_| stopped())?
+    }
+
+    /// Claims each of `takes`' messages (one take per gateway) in one statement: what
+    /// `claim_for_one` does for each, with each take's own times and limit.
+    async fn claim_for_many(
+        writer: &SqlitePool,
+        takes: &[Take],
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+            "WITH takes (take_gateway, take_at, take_until, take_limit) AS (",
+        );
+        query.push_values(takes, |mut row, take| {
+            row.push_bind(take.gateway_id.as_uuid())
+                .push_bind(take.now)
+                .push_bind(take.lease_until)
+                .push_bind(i64::from(take.limit));
+        });
+        query.push(concat!(
+            "), chosen (chosen_id, chosen_at, chosen_until) AS (",
+            "SELECT id, take_at, take_until FROM (",
+            "SELECT m.id, t.take_at, t.take_until, t.take_limit, ",
+            "ROW_NUMBER() OVER (PARTITION BY m.gateway_id ORDER BY m.created_at, m.id) AS place ",
+            "FROM takes t JOIN messages m ON m.gateway_id = t.take_gateway ",
+            "WHERE ",
+            pending!(),
+            ") WHERE place <= take_limit) ",
+            "UPDATE messages SET delivered_at = chosen_at, lease_expires_at = chosen_until, ",
+            "attempts = attempts + 1 FROM chosen WHERE id = chosen_id RETURNING ",
+            message_columns!()
+        ));
+        query
+            .build_query_as()
+            .fetch_all(writer)
+            .await
+            .map_err(crate::db)
     }
 
     fn wake(&self, gateway_id: GatewayId) {

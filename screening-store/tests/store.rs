@@ -68,7 +68,153 @@ on_both_backends!(
     every_change_to_a_messages_status_is_heard_once_in_this_instance_and_others,
     confirming_many_at_once_gives_each_message_its_own_outcome,
     changes_sent_together_commit_together_and_a_conflict_is_undone_alone,
+    a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere,
+    takes_for_many_gateways_at_once_each_get_their_own_messages_once,
 );
+
+/// Many long polls woken at once take together (on SQLite, one statement for many gateways): each
+/// take gets its own gateway's messages, oldest first, at most its limit, with its own times, and
+/// no message goes to two takes, even when one gateway takes twice at once.
+async fn takes_for_many_gateways_at_once_each_get_their_own_messages_once(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let mut gateways = Vec::new();
+    for n in 0..12 {
+        let gateway = Gateway {
+            id: GatewayId::from_uuid(Uuid::new_v4()),
+            name: format!("Gateway {n}"),
+            ..demo.gateway.clone()
+        };
+        test.store.save_gateway(&gateway, t(0)).await.unwrap();
+        gateways.push(gateway.id);
+    }
+    // Three messages each, the newest committed first.
+    let mut sent: std::collections::HashMap<GatewayId, Vec<MessageId>> = Default::default();
+    for (g, &gateway) in gateways.iter().enumerate() {
+        for n in (0..3).rev() {
+            let message = Message {
+                gateway_id: gateway,
+                ..loose_message(&demo, t(1 + n))
+            };
+            test.store.enqueue(&message).await.unwrap();
+            sent.entry(gateway).or_default().insert(0, message.id);
+        }
+        assert_eq!(sent[&gateway].len(), 3, "gateway {g}");
+    }
+    // Every gateway takes twice at once, at most 2 each time, each take at its own moment.
+    let takes: Vec<_> = gateways
+        .iter()
+        .flat_map(|&gateway| [(gateway, 100), (gateway, 200)])
+        .map(|(gateway, at)| {
+            let store = test.store.clone();
+            tokio::spawn(async move {
+                let now = t(at);
+                let taken = store
+                    .take_pending(gateway, now, now + chrono::TimeDelta::seconds(30), 2)
+                    .await
+                    .unwrap();
+                (gateway, at, taken)
+            })
+        })
+        .collect();
+    let mut taken_by: std::collections::HashMap<GatewayId, Vec<(i64, Vec<Message>)>> =
+        Default::default();
+    for take in takes {
+        let (gateway, at, taken) = take.await.unwrap();
+        assert!(taken.len() <= 2, "at most the limit: {}", taken.len());
+        for message in &taken {
+            assert_eq!(message.gateway_id, gateway, "only its own gateway's");
+            assert_eq!(message.delivered_at, Some(t(at)), "its own time");
+            assert_eq!(message.lease_expires_at, Some(t(at + 30)));
+            assert_eq!(message.attempts, 1);
+        }
+        taken_by.entry(gateway).or_default().push((at, taken));
+    }
+    for gateway in &gateways {
+        let mut takes = taken_by.remove(gateway).unwrap();
+        // The take that got the oldest message went first; together they got all three, once
+        // each, each take oldest first.
+        takes.sort_by_key(|(_, taken)| taken.first().map(|m| m.created_at));
+        takes.retain(|(_, taken)| !taken.is_empty());
+        let ids: Vec<MessageId> = takes
+            .iter()
+            .flat_map(|(_, taken)| taken.iter().map(|m| m.id))
+            .collect();
+        assert_eq!(ids, sent[gateway], "all three, once each, oldest first");
+    }
+    test.cleanup().await;
+}
+
+/// Credential hashes are kept for a moment (a delivery's three requests read one), but a credential
+/// replaced through this store is the one it answers with at once, and one replaced through
+/// another connection to the same database (another instance, or the CLI) within the keep.
+async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere(
+    backend: Backend,
+) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let store = &test.store;
+    store
+        .set_gateway_credential_hash(gateway, "first")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .gateway_credential_hash(gateway)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("first")
+    );
+    let elsewhere = screening_store::connect(&test.url).await.unwrap();
+    store
+        .set_gateway_credential_hash(gateway, "second")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .gateway_credential_hash(gateway)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("second"),
+        "replaced through this store: seen at once"
+    );
+    elsewhere
+        .set_gateway_credential_hash(gateway, "third")
+        .await
+        .unwrap();
+    // Kept: the read within the keep answers from memory (which is what saves the reads).
+    assert_eq!(
+        store
+            .gateway_credential_hash(gateway)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("second"),
+        "within the keep, this store answers from memory"
+    );
+    tokio::time::sleep(screening_store::CREDENTIAL_KEEP).await;
+    assert_eq!(
+        store
+            .gateway_credential_hash(gateway)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("third"),
+        "after the keep, the hash is read again"
+    );
+    // A gateway without a credential, and no gateway at all, are never kept.
+    let other = GatewayId::from_uuid(Uuid::new_v4());
+    assert!(matches!(
+        store.gateway_credential_hash(other).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    test.cleanup().await;
+}
 
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
