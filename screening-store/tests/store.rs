@@ -146,6 +146,11 @@ async fn takes_for_many_gateways_at_once_each_get_their_own_messages_once(backen
     test.cleanup().await;
 }
 
+/// The credential hash `store` answers with for `gateway` now.
+async fn hash_in(store: &Arc<dyn ScreeningStore>, gateway: GatewayId) -> Option<String> {
+    store.gateway_credential_hash(gateway).await.unwrap()
+}
+
 /// Credential hashes are kept for a moment (a delivery's three requests read one), but a credential
 /// replaced through this store is the one it answers with at once, and one replaced through
 /// another connection to the same database (another instance, or the CLI) within the keep.
@@ -161,25 +166,14 @@ async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewher
         .set_gateway_credential_hash(gateway, "first")
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .gateway_credential_hash(gateway)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("first")
-    );
+    assert_eq!(hash_in(store, gateway).await.as_deref(), Some("first"));
     let elsewhere = screening_store::connect(&test.url).await.unwrap();
     store
         .set_gateway_credential_hash(gateway, "second")
         .await
         .unwrap();
     assert_eq!(
-        store
-            .gateway_credential_hash(gateway)
-            .await
-            .unwrap()
-            .as_deref(),
+        hash_in(store, gateway).await.as_deref(),
         Some("second"),
         "replaced through this store: seen at once"
     );
@@ -189,25 +183,17 @@ async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewher
         .unwrap();
     // Kept: the read within the keep answers from memory (which is what saves the reads).
     assert_eq!(
-        store
-            .gateway_credential_hash(gateway)
-            .await
-            .unwrap()
-            .as_deref(),
+        hash_in(store, gateway).await.as_deref(),
         Some("second"),
         "within the keep, this store answers from memory"
     );
     tokio::time::sleep(screening_store::CREDENTIAL_KEEP).await;
     assert_eq!(
-        store
-            .gateway_credential_hash(gateway)
-            .await
-            .unwrap()
-            .as_deref(),
+        hash_in(store, gateway).await.as_deref(),
         Some("third"),
         "after the keep, the hash is read again"
     );
-    // A gateway without a credential, and no gateway at all, are never kept.
+    // No gateway at all is still NotFound (nothing kept answers for it).
     let other = GatewayId::from_uuid(Uuid::new_v4());
     assert!(matches!(
         store.gateway_credential_hash(other).await,
