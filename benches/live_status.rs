@@ -152,7 +152,7 @@ fn main() {
         let mut latencies = Vec::new();
         let mut missing = 0;
         for appointment in &sendable {
-            let message_id = MessageId::from_uuid(uuid::Uuid::new_v4());
+            let message_id = MessageId::generate();
             let request = ActionRequest::new(
                 AppointmentAction::SendToModality,
                 now_utc(),

@@ -269,7 +269,7 @@ impl Arrivals {
 fn message_to(demo: &DemoData, gateway: GatewayId) -> Message {
     Message {
         gateway_id: gateway,
-        ..demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), now_utc())
+        ..demo.pending_message(MessageId::generate(), now_utc())
     }
 }
 

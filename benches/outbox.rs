@@ -15,12 +15,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use screening::core::prelude::*;
 use screening::store::testing::{Backend, TestStore};
 use screening::store::{now_utc, DemoData, ScreeningStore};
-use uuid::Uuid;
 
 const BATCH: usize = 50;
 
 fn message(demo: &DemoData) -> Message {
-    demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), now_utc())
+    demo.pending_message(MessageId::generate(), now_utc())
 }
 
 async fn single_round(store: &dyn ScreeningStore, demo: &DemoData) {

@@ -68,7 +68,7 @@ async fn arrange(store: &Arc<dyn ScreeningStore>) -> String {
         let request = ActionRequest::new(
             AppointmentAction::SendToModality,
             now_utc(),
-            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            MessageId::generate(),
             Actor("bench".into()),
         );
         act_on_appointment(store.as_ref(), appointment.id, &request)

@@ -55,7 +55,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let request = ActionRequest::new(
         AppointmentAction::SendToModality,
         now,
-        MessageId::from_uuid(uuid::Uuid::new_v4()),
+        MessageId::generate(),
         Actor("demo".into()),
     );
     let outcome = act_on_appointment(store.as_ref(), next.appointment.id, &request).await?;

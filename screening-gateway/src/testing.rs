@@ -261,7 +261,7 @@ impl LocalHub {
         let request = ActionRequest::new(
             action,
             now_utc(),
-            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            MessageId::generate(),
             Actor("demo".into()),
         );
         act_on_appointment(self.store.as_ref(), appointment, &request)
@@ -276,7 +276,7 @@ impl LocalHub {
         self.store
             .request_echo(
                 self.demo.gateway.id,
-                MessageId::from_uuid(uuid::Uuid::new_v4()),
+                MessageId::generate(),
                 now_utc(),
                 "test",
             )
@@ -535,7 +535,7 @@ pub fn relay_endpoint(base_url: &str, key_name: &str, key: &str) -> RelayEndpoin
 /// A small FHIR message with a fresh id, for relay round trips.
 pub fn sample_message() -> GatewayMessage {
     GatewayMessage {
-        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_id: MessageId::generate(),
         message_type: MessageType::fhir(),
         payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
         destination: Destination::parse("log:").expect("a valid destination"),
@@ -830,7 +830,7 @@ pub fn worklist_order(
         provider_id: provider.id,
         name: "Leeds".into(),
     };
-    let message_id = screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4());
+    let message_id = screening_core::ids::MessageId::generate();
     let json =
         screening_core::fhir::render_service_request(&screening_core::fhir::ServiceRequestInput {
             message_id,

@@ -163,7 +163,7 @@ async fn the_relay_command_serves_the_protocol() {
         token_lifetime: Duration::from_secs(600),
     };
     let message = screening_core::wire::GatewayMessage {
-        message_id: screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_id: screening_core::ids::MessageId::generate(),
         message_type: screening_core::message::MessageType::fhir(),
         payload: serde_json::json!({}),
         destination: screening_core::gateway::Destination::parse("log:").unwrap(),

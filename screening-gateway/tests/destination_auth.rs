@@ -19,7 +19,7 @@ use tokio_rustls::rustls;
 
 fn order(destination: &str) -> GatewayMessage {
     GatewayMessage {
-        message_id: MessageId::from_uuid(uuid::Uuid::new_v4()),
+        message_id: MessageId::generate(),
         message_type: MessageType::fhir(),
         payload: serde_json::json!({ "resourceType": "ServiceRequest" }),
         destination: Destination::parse(destination).unwrap(),

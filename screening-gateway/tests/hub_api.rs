@@ -444,7 +444,7 @@ async fn a_procedure_report_moves_the_appointment_and_bad_ones_are_refused_with_
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    let other = MessageId::from_uuid(uuid::Uuid::new_v4());
+    let other = MessageId::generate();
     let response = post(url(&other.to_string()), report.clone(), &h.credential)
         .await
         .unwrap();
@@ -496,7 +496,7 @@ async fn many_confirmations_in_one_request_each_get_their_own_outcome() {
         .await
         .unwrap();
     assert_eq!(taken.status(), 200);
-    let unknown = MessageId::from_uuid(uuid::Uuid::new_v4());
+    let unknown = MessageId::generate();
     let confirm = |ids: serde_json::Value, credential: &str| {
         client()
             .post(format!("{base}/confirmations"))

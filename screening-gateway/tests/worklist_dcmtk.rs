@@ -198,7 +198,7 @@ async fn a_resend_replaces_the_item_and_a_revoke_takes_it_off() {
     worklist.store.store(&first, Utc::now()).await.unwrap();
     // The same appointment sent again: a new message with the same accession number.
     let mut resent = (**item).clone();
-    resent.message_id = MessageId::from_uuid(Uuid::new_v4());
+    resent.message_id = MessageId::generate();
     resent.start_time = "100000".into();
     let resent = WorklistOrder::Schedule(Box::new(resent));
     worklist.store.store(&resent, Utc::now()).await.unwrap();
@@ -345,7 +345,7 @@ async fn cancelling_a_sent_appointment_takes_it_off_the_worklist() {
     let cancel = screening_core::send::ActionRequest::new(
         screening_core::appointment::AppointmentAction::Cancel,
         Utc::now(),
-        MessageId::from_uuid(Uuid::new_v4()),
+        MessageId::generate(),
         screening_core::appointment::Actor("clinic.staff".into()),
     );
     let outcome =

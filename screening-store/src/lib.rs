@@ -20,7 +20,7 @@
 //! let request = ActionRequest::new(
 //!     AppointmentAction::SendToModality,
 //!     now_utc(),
-//!     MessageId::from_uuid(uuid::Uuid::new_v4()),
+//!     MessageId::generate(),
 //!     Actor("clinician".into()),
 //! );
 //! let outcome = act_on_appointment(store.as_ref(), appointment, &request).await?;

@@ -18,7 +18,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{GroupedWrite, Take};
+use crate::sql::{QueuedWrite, Take};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -67,6 +67,8 @@ pub struct PgStore {
     notifier: Arc<Notifier>,
     /// What other instances should hear (sent by a debouncing task).
     announce: mpsc::UnboundedSender<Announcement>,
+    /// Appointment changes and new messages, for the committer (`commit_in_groups`).
+    commits: mpsc::UnboundedSender<QueuedWrite>,
     /// Gateway credential hashes read in the last moment.
     credentials: Arc<CredentialCache>,
 }
@@ -100,11 +102,27 @@ impl PgStore {
         ));
         let (announce, announcements) = mpsc::unbounded_channel();
         tokio::spawn(announce_changes(pool.clone(), instance, announcements));
+        let (commits, queue) = mpsc::unbounded_channel();
+        let (told, announced) = (notifier.clone(), announce.clone());
+        tokio::spawn(Self::commit_in_groups(
+            pool.clone(),
+            queue,
+            move |gateways, appointments| {
+                for gateway_id in gateways {
+                    told.notify(gateway_id);
+                    // The task ends only with the runtime; then nobody is left to wake.
+                    let _ = announced.send(Announcement::Pending(gateway_id));
+                }
+                told.statuses_changed(appointments.as_slice().into());
+                let _ = announced.send(Announcement::Statuses(appointments));
+            },
+        ));
         Ok(Self {
             writer: pool.clone(),
             pool,
             notifier,
             announce,
+            commits,
             credentials: Arc::default(),
         })
     }
@@ -123,18 +141,6 @@ impl PgStore {
         writer: &PgPool,
     ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
         writer.begin().await.map_err(crate::db)
-    }
-
-    /// Commits one appointment change or new message in its own transaction: PostgreSQL already
-    /// shares WAL flushes between concurrent commits, and one transaction per write keeps two
-    /// instances from deadlocking on each other's groups.
-    async fn commit_write(&self, write: GroupedWrite) -> Result<(), StoreError> {
-        Self::commit_all(&self.writer, std::slice::from_ref(&write)).await?;
-        if let Some(message) = write.message() {
-            self.wake(message.gateway_id);
-        }
-        self.statuses_changed(vec![write.appointment_id()]);
-        Ok(())
     }
 
     /// Claims a gateway's pending messages in its own statement: concurrent takes run side by

@@ -49,6 +49,12 @@ impl GroupedWrite {
     }
 }
 
+/// A write waiting for the committer, and where its outcome goes.
+pub(crate) type QueuedWrite = (
+    GroupedWrite,
+    tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>,
+);
+
 /// One caller's take: up to `limit` of a gateway's pending messages, oldest first, leased from
 /// `now` until `lease_until`.
 #[derive(Debug, Clone, Copy)]
@@ -63,9 +69,8 @@ pub(crate) struct Take {
 ///
 /// The adapter type must have a `pool` field (reads), a `writer` field (statements that write outside
 /// a transaction), `begin_write()` and `begin_write_on(&writer)` (a transaction that will write),
-/// `commit_write(GroupedWrite)` (commits one appointment change or new message, alone or with
-/// others, then wakes its gateway and status watchers), `claim(Take)` (claims a gateway's pending
-/// messages, alone or with other gateways'), `wake(GatewayId)` (called after a commit
+/// a `commits` field (the sender to its task running `commit_in_groups`), `claim(Take)` (claims a
+/// gateway's pending messages, alone or with other gateways'), `wake(GatewayId)` (called after a commit
 /// that made a message pending), `statuses_changed(Vec<AppointmentId>)` (called after a commit
 /// that changed messages' statuses) and `everything_changed()` (after a commit that changed many
 /// appointments), plus a `notifier` field.
@@ -359,6 +364,123 @@ macro_rules! impl_sql_store {
                 .map_err(crate::db)
             }
 
+            /// Group commit: the writes that queued while the last group committed go in one
+            /// transaction, the new messages among them in multi-row INSERTs. Concurrent senders
+            /// would otherwise each pay their statements' round trips (on SQLite, to sqlx's worker
+            /// thread and the one writer) and a commit; grouped, they share them. A write alone
+            /// waits for nobody. Each group writes its appointment changes in the order of their
+            /// ids, so two PostgreSQL instances' groups lock appointments in one order and cannot
+            /// deadlock on each other. `tell(gateways, appointments)` announces what committed.
+            /// Ends when every handle of the store is dropped.
+            async fn commit_in_groups(
+                writer: sqlx::Pool<$Db>,
+                mut queue: tokio::sync::mpsc::UnboundedReceiver<crate::sql::QueuedWrite>,
+                tell: impl Fn(Vec<GatewayId>, Vec<AppointmentId>) + Send + 'static,
+            ) {
+                let mut group = Vec::with_capacity(crate::MAX_GROUP);
+                while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
+                    // The write lock first (on SQLite another process may hold it for a while),
+                    // then only the writes whose callers still wait: one who gave up meanwhile (a
+                    // request that timed out) was told nothing was saved, and nothing is.
+                    let lone_message =
+                        matches!(group.as_slice(), [(crate::sql::GroupedWrite::Message(_), _)]);
+                    let tx = if lone_message {
+                        None // its INSERT commits on its own
+                    } else {
+                        Some(Self::begin_write_on(&writer).await)
+                    };
+                    group.retain(|(_, reply)| !reply.is_closed());
+                    if group.is_empty() {
+                        continue;
+                    }
+                    // Stable: one appointment's writes keep the order they came in.
+                    group.sort_by_key(|(write, _)| write.appointment_id());
+                    let (writes, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
+                    let together = match tx {
+                        None => Self::commit_all(&writer, &writes).await,
+                        Some(Ok(tx)) => Self::commit_in(tx, &writes).await,
+                        Some(Err(error)) => Err(error),
+                    };
+                    // Optimistic: all in one transaction. Should one write fail (a version
+                    // conflict, a message that breaks a constraint), nothing was kept, and each
+                    // commits on its own to get its own outcome.
+                    let outcomes = match together {
+                        Ok(()) => writes.iter().map(|_| Ok(())).collect(),
+                        Err(error) if writes.len() == 1 => vec![Err(error)],
+                        Err(_) => {
+                            let mut outcomes = Vec::with_capacity(writes.len());
+                            for write in &writes {
+                                outcomes.push(
+                                    Self::commit_all(&writer, std::slice::from_ref(write)).await,
+                                );
+                            }
+                            outcomes
+                        }
+                    };
+                    // Told here, not by the callers, so a caller that stopped waiting cannot
+                    // leave a committed message unannounced.
+                    let mut gateways = Vec::new();
+                    let mut appointments = Vec::new();
+                    for (write, outcome) in writes.iter().zip(&outcomes) {
+                        if outcome.is_err() {
+                            continue;
+                        }
+                        if let Some(message) = write.message() {
+                            gateways.push(message.gateway_id);
+                        }
+                        appointments.push(write.appointment_id());
+                    }
+                    gateways.sort_unstable();
+                    gateways.dedup();
+                    if !appointments.is_empty() {
+                        tell(gateways, appointments);
+                    }
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        // A caller that stopped waiting still had its write committed.
+                        let _ = reply.send(outcome);
+                    }
+                }
+            }
+
+            /// Commits one appointment change or new message through the committer, which may
+            /// group it with others' (see `commit_in_groups`).
+            async fn commit_write(&self, write: crate::sql::GroupedWrite) -> Result<(), StoreError> {
+                let stopped = || {
+                    StoreError::Backend(
+                        "the store's committer has stopped (its Tokio runtime ended)".into(),
+                    )
+                };
+                let (reply, outcome) = tokio::sync::oneshot::channel();
+                self.commits.send((write, reply)).map_err(|_| stopped())?;
+                outcome.await.map_err(|_| stopped())?
+            }
+
+            /// Confirms `message_ids` (at most [`crate::CONFIRM_CHUNK`]) of `gateway_id` that are
+            /// open, returning each confirmed one's id, appointment and creation time.
+            fn confirm_statement(
+                gateway_id: GatewayId,
+                message_ids: &[MessageId],
+                now: DateTime<Utc>,
+            ) -> sqlx::QueryBuilder<'static, $Db> {
+                let mut query = sqlx::QueryBuilder::<$Db>::new("UPDATE messages SET confirmed_at = ");
+                query
+                    .push_bind(now)
+                    .push(", delivered_at = COALESCE(delivered_at, ")
+                    .push_bind(now)
+                    // The ids find the rows; the gateway is only checked. Written as a plain
+                    // `gateway_id = ` it led SQLite's planner (no statistics) to the index of every
+                    // message the gateway ever had, read on each confirmation (issue 11).
+                    .push("), lease_expires_at = NULL WHERE (gateway_id = ")
+                    .push_bind(gateway_id.as_uuid())
+                    .push(") IS TRUE AND confirmed_at IS NULL AND failed_at IS NULL AND id IN (");
+                let mut ids = query.separated(", ");
+                for message_id in message_ids {
+                    ids.push_bind(message_id.as_uuid());
+                }
+                query.push(") RETURNING id, appointment_id, created_at");
+                query
+            }
+
             /// Writes all of `writes` inside `tx`: the messages on their own in multi-row INSERTs,
             /// each appointment change with its event and message. Stops at the first that fails.
             async fn write_all(
@@ -499,19 +621,7 @@ macro_rules! impl_sql_store {
                 let mut confirmed_now = std::collections::HashMap::new();
                 let mut appointments = Vec::new();
                 for chunk in message_ids.chunks(crate::CONFIRM_CHUNK) {
-                    let mut query = sqlx::QueryBuilder::<$Db>::new("UPDATE messages SET confirmed_at = ");
-                    query
-                        .push_bind(now)
-                        .push(", delivered_at = COALESCE(delivered_at, ")
-                        .push_bind(now)
-                        .push("), lease_expires_at = NULL WHERE gateway_id = ")
-                        .push_bind(gateway_id.as_uuid())
-                        .push(" AND confirmed_at IS NULL AND failed_at IS NULL AND id IN (");
-                    let mut ids = query.separated(", ");
-                    for message_id in chunk {
-                        ids.push_bind(message_id.as_uuid());
-                    }
-                    query.push(") RETURNING id, appointment_id, created_at");
+                    let mut query = Self::confirm_statement(gateway_id, chunk, now);
                     let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>)> = query
                         .build_query_as()
                         .fetch_all(&self.writer)

@@ -20,7 +20,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{GroupedWrite, Take};
+use crate::sql::{QueuedWrite, Take};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -41,83 +41,12 @@ pub struct SqliteStore {
     /// faster than letting them collide and sleep in SQLite's busy handler.
     writer: SqlitePool,
     notifier: Arc<Notifier>,
-    /// Appointment changes and new messages, for the committer (see [`commit_in_groups`]).
+    /// Appointment changes and new messages, for the committer (`commit_in_groups`).
     commits: mpsc::UnboundedSender<QueuedWrite>,
     /// Takes, for the taker (see [`take_in_groups`]).
     takes: mpsc::UnboundedSender<QueuedTake>,
     /// Gateway credential hashes read in the last moment.
     credentials: Arc<CredentialCache>,
-}
-
-/// A write waiting for the committer, and where its outcome goes.
-type QueuedWrite = (GroupedWrite, oneshot::Sender<Result<(), StoreError>>);
-
-/// Group commit: the writes that queued while the last group committed go in one transaction, the
-/// new messages among them in multi-row INSERTs. SQLite has one writer, so concurrent senders
-/// would otherwise commit one after another, each paying its statements' trips to sqlx's worker
-/// thread and a commit; grouped, they share them. A write alone waits for nobody. Ends when every
-/// handle of the store is dropped.
-async fn commit_in_groups(
-    writer: SqlitePool,
-    notifier: Arc<Notifier>,
-    mut queue: mpsc::UnboundedReceiver<QueuedWrite>,
-) {
-    let mut group = Vec::with_capacity(crate::MAX_GROUP);
-    while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
-        // The write lock first (another process may hold it for a while), then only the writes
-        // whose callers still wait: one who gave up meanwhile (a request that timed out) was told
-        // nothing was saved, and nothing is.
-        let lone_message = matches!(group.as_slice(), [(GroupedWrite::Message(_), _)]);
-        let tx = if lone_message {
-            None // its INSERT commits on its own
-        } else {
-            Some(SqliteStore::begin_write_on(&writer).await)
-        };
-        group.retain(|(_, reply)| !reply.is_closed());
-        if group.is_empty() {
-            continue;
-        }
-        let (writes, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
-        let together = match tx {
-            None => SqliteStore::commit_all(&writer, &writes).await,
-            Some(Ok(tx)) => SqliteStore::commit_in(tx, &writes).await,
-            Some(Err(error)) => Err(error),
-        };
-        // Optimistic: all in one transaction. Should one write fail (a version conflict, a
-        // message that breaks a constraint), nothing was kept, and each commits on its own to
-        // get its own outcome.
-        let outcomes = match together {
-            Ok(()) => writes.iter().map(|_| Ok(())).collect(),
-            Err(error) if writes.len() == 1 => vec![Err(error)],
-            Err(_) => {
-                let mut outcomes = Vec::with_capacity(writes.len());
-                for write in &writes {
-                    outcomes
-                        .push(SqliteStore::commit_all(&writer, std::slice::from_ref(write)).await);
-                }
-                outcomes
-            }
-        };
-        // Told here, not by the callers, so a caller that stopped waiting cannot leave a
-        // committed message unannounced.
-        let mut appointments = Vec::new();
-        for (write, outcome) in writes.iter().zip(&outcomes) {
-            if outcome.is_err() {
-                continue;
-            }
-            if let Some(message) = write.message() {
-                notifier.notify(message.gateway_id);
-            }
-            appointments.push(write.appointment_id());
-        }
-        if !appointments.is_empty() {
-            notifier.statuses_changed(appointments.into());
-        }
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            // A caller that stopped waiting still had its write committed.
-            let _ = reply.send(outcome);
-        }
-    }
 }
 
 /// A take waiting for the taker, and where its claimed rows go.
@@ -237,7 +166,17 @@ impl SqliteStore {
         };
         let notifier = Arc::<Notifier>::default();
         let (commits, queue) = mpsc::unbounded_channel();
-        tokio::spawn(commit_in_groups(writer.clone(), notifier.clone(), queue));
+        let told = notifier.clone();
+        tokio::spawn(Self::commit_in_groups(
+            writer.clone(),
+            queue,
+            move |gateways, appointments| {
+                for gateway_id in gateways {
+                    told.notify(gateway_id);
+                }
+                told.statuses_changed(appointments.into());
+            },
+        ));
         let (takes, take_queue) = mpsc::unbounded_channel();
         tokio::spawn(take_in_groups(writer.clone(), take_queue));
         Ok(Self {
@@ -270,17 +209,6 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(crate::db)
-    }
-
-    /// Commits one appointment change or new message through the committer, which may group it
-    /// with others' (see [`commit_in_groups`]).
-    async fn commit_write(&self, write: GroupedWrite) -> Result<(), StoreError> {
-        let stopped = || {
-            StoreError::Backend("the SQLite committer has stopped (its Tokio runtime ended)".into())
-        };
-        let (reply, outcome) = oneshot::channel();
-        self.commits.send((write, reply)).map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
     }
 
     /// Claims a gateway's pending messages through the taker, which may group the statement with
@@ -369,6 +297,39 @@ impl_retention_store!(store: SqliteStore);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What SQLite's planner will do with `sql`, one step a line.
+    async fn plan(store: &SqliteStore, sql: &str) -> String {
+        let steps: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        steps
+            .into_iter()
+            .map(|(.., detail)| detail)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_finds_its_messages_by_id_not_by_reading_the_gateways_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let gateway = GatewayId::from_uuid(uuid::Uuid::nil());
+        // Without statistics SQLite weighs an IN list of three or more against the gateway's index.
+        for count in [1, 3, 50, crate::CONFIRM_CHUNK] {
+            let ids: Vec<MessageId> = (0..count).map(|_| MessageId::generate()).collect();
+            let confirm = SqliteStore::confirm_statement(gateway, &ids, Utc::now());
+            let plan = plan(&store, confirm.sql()).await;
+            assert!(
+                plan.contains("sqlite_autoindex_messages_1 (id=?)")
+                    && !plan.contains("messages_by_gateway"),
+                "{count} ids: {plan}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn writes_go_through_the_one_writer_connection() {

@@ -220,7 +220,7 @@ fn send_request(action: AppointmentAction, at: DateTime<Utc>) -> ActionRequest {
     ActionRequest::new(
         action,
         at,
-        MessageId::from_uuid(Uuid::new_v4()),
+        MessageId::generate(),
         Actor("clinician-1".into()),
     )
 }
@@ -256,7 +256,7 @@ fn sendable(demo: &DemoData) -> AppointmentId {
 
 /// A pending message for the demo gateway, not tied to a transition.
 fn loose_message(demo: &DemoData, created_at: DateTime<Utc>) -> Message {
-    demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), created_at)
+    demo.pending_message(MessageId::generate(), created_at)
 }
 
 async fn seeding_twice_changes_nothing(backend: Backend) {
@@ -426,7 +426,7 @@ async fn taking_leases_messages_and_confirming_is_idempotent(backend: Backend) {
 
     let missing = test
         .store
-        .confirm(gateway, MessageId::from_uuid(Uuid::new_v4()), t(14))
+        .confirm(gateway, MessageId::generate(), t(14))
         .await;
     assert!(matches!(
         missing,
@@ -999,8 +999,8 @@ async fn the_admin_filters_messages_by_status_and_gateway(backend: Backend) {
     let Some((test, demo)) = seeded(backend).await else {
         return;
     };
-    let first = demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), t(1));
-    let second = demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), t(2));
+    let first = demo.pending_message(MessageId::generate(), t(1));
+    let second = demo.pending_message(MessageId::generate(), t(2));
     test.store.enqueue(&first).await.unwrap();
     test.store.enqueue(&second).await.unwrap();
     test.store
@@ -1081,7 +1081,7 @@ async fn the_gateway_backlog_counts_pending_messages_and_their_age(backend: Back
     assert_eq!(backlog[0].pending, 0);
     assert_eq!(backlog[0].oldest_pending_at, None);
     for at in [t(5), t(3), t(9)] {
-        let message = demo.pending_message(MessageId::from_uuid(Uuid::new_v4()), at);
+        let message = demo.pending_message(MessageId::generate(), at);
         test.store.enqueue(&message).await.unwrap();
     }
     let backlog = test.store.gateway_backlogs().await.unwrap();
@@ -1745,19 +1745,36 @@ async fn a_messages_history_has_every_step_and_the_admin_finds_it_by_business_ke
             (MessageStep::Resent, None, Some(second.id)),
         ]
     );
-    let times: Vec<_> = store
+    // The modality reports the step started; a month on, retention removes the payload.
+    let started = report(&second, ProcedureStatus::InProgress, t(63));
+    store.record_procedure(gateway, &started).await.unwrap();
+    let month_on = t(62 + 31 * DAY);
+    store
+        .prune(&RetentionPolicy::default(), month_on, 100)
+        .await
+        .unwrap();
+    let mut times: Vec<_> = store
         .message_events(second.id)
         .await
         .unwrap()
         .into_iter()
-        .map(|e| (e.step, e.at, e.related))
+        .map(|e| (e.step, e.at, e.detail, e.related))
         .collect();
+    // Written at the database's own time.
+    let removed = times.pop().expect("the payload's removal");
+    assert_eq!((removed.0, removed.2), (MessageStep::PayloadRemoved, None));
     assert_eq!(
         times,
         [
-            (MessageStep::Created, t(60), Some(first.id)),
-            (MessageStep::Taken, t(61), None),
-            (MessageStep::Confirmed, t(62), None),
+            (MessageStep::Created, t(60), Some("clinician-1".into()), Some(first.id)),
+            (MessageStep::Taken, t(61), Some("attempt 1".into()), None),
+            (MessageStep::Confirmed, t(62), None, None),
+            (
+                MessageStep::Procedure,
+                t(63),
+                Some("in_progress on MAMMO1".into()),
+                None
+            ),
         ]
     );
 
@@ -1869,7 +1886,7 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let echo = MessageId::from_uuid(Uuid::new_v4());
+    let echo = MessageId::generate();
     store
         .request_echo(gateway, echo, t(100), "schedule")
         .await
@@ -1916,7 +1933,7 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
         Err(StoreError::NotFound { .. })
     ));
     // A failed echo keeps the last proof's time and says why.
-    let second = MessageId::from_uuid(Uuid::new_v4());
+    let second = MessageId::generate();
     store
         .request_echo(gateway, second, t(400), "admin")
         .await
@@ -1939,7 +1956,7 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
     );
     // Each outcome is in the gateway's echo history, newest first; an echo replaced before any
     // answer came is recorded as unanswered.
-    let third = MessageId::from_uuid(Uuid::new_v4());
+    let third = MessageId::generate();
     store
         .request_echo(gateway, third, t(700), "schedule")
         .await
@@ -1947,7 +1964,7 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
     store
         .request_echo(
             gateway,
-            MessageId::from_uuid(Uuid::new_v4()),
+            MessageId::generate(),
             t(1000),
             "schedule",
         )
@@ -2125,7 +2142,7 @@ async fn confirming_many_at_once_gives_each_message_its_own_outcome(backend: Bac
         .fail(gateway, failed.id, t(8), "refused")
         .await
         .unwrap();
-    let unknown = MessageId::from_uuid(Uuid::new_v4());
+    let unknown = MessageId::generate();
 
     let ids = [
         taken.id,

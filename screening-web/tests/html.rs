@@ -123,7 +123,7 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
     // An echo answered and one replaced unanswered: the proof and the echo history.
     let gateway = app.demo.gateway.id;
     for _ in 0..2 {
-        let echo = screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4());
+        let echo = screening_core::ids::MessageId::generate();
         app.store
             .request_echo(gateway, echo, screening_store::now_utc(), "schedule")
             .await

@@ -196,7 +196,7 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
     app.store
         .request_echo(
             gateway,
-            screening_core::ids::MessageId::from_uuid(uuid::Uuid::new_v4()),
+            screening_core::ids::MessageId::generate(),
             screening_store::now_utc(),
             "test",
         )

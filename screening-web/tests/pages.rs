@@ -625,7 +625,7 @@ async fn the_admin_finds_a_message_by_nhs_or_accession_number_and_date_pages_thr
             participant_id: other.participant_id,
             appointment_id: other.id,
             ..app.demo.pending_message(
-                MessageId::from_uuid(uuid::Uuid::new_v4()),
+                MessageId::generate(),
                 three_days_ago - chrono::TimeDelta::seconds(i),
             )
         };

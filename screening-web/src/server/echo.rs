@@ -37,7 +37,7 @@ pub async fn send_due(
         store
             .request_echo(
                 gateway_id,
-                MessageId::from_uuid(uuid::Uuid::new_v4()),
+                MessageId::generate(),
                 now,
                 SCHEDULE,
             )

@@ -227,7 +227,7 @@ pub async fn act_through(
     let request = ActionRequest::new(
         action,
         now_utc(),
-        MessageId::from_uuid(uuid::Uuid::new_v4()),
+        MessageId::generate(),
         Actor("elsewhere".into()),
     );
     act_on_appointment(store, appointment, &request)

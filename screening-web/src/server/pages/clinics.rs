@@ -348,7 +348,7 @@ pub async fn perform_action(
     let request = ActionRequest::new(
         action,
         now_utc(),
-        MessageId::from_uuid(uuid::Uuid::new_v4()),
+        MessageId::generate(),
         page.session.actor(),
     );
     // One load and one render: the outcome worked out here is the one committed, and the store

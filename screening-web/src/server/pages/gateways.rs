@@ -146,7 +146,7 @@ pub async fn echo(
         .store
         .request_echo(
             gateway.id,
-            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            MessageId::generate(),
             now_utc(),
             page.session.user.username.as_str(),
         )

@@ -560,7 +560,7 @@ pub async fn resend(
         ..ActionRequest::new(
             AppointmentAction::Resend,
             now_utc(),
-            MessageId::from_uuid(uuid::Uuid::new_v4()),
+            MessageId::generate(),
             page.session.actor(),
         )
     };
