@@ -1766,7 +1766,12 @@ async fn a_messages_history_has_every_step_and_the_admin_finds_it_by_business_ke
     assert_eq!(
         times,
         [
-            (MessageStep::Created, t(60), Some("clinician-1".into()), Some(first.id)),
+            (
+                MessageStep::Created,
+                t(60),
+                Some("clinician-1".into()),
+                Some(first.id)
+            ),
             (MessageStep::Taken, t(61), Some("attempt 1".into()), None),
             (MessageStep::Confirmed, t(62), None, None),
             (
@@ -1962,12 +1967,7 @@ async fn an_echo_wakes_the_gateway_is_taken_once_and_its_answer_proves_the_path(
         .await
         .unwrap();
     store
-        .request_echo(
-            gateway,
-            MessageId::generate(),
-            t(1000),
-            "schedule",
-        )
+        .request_echo(gateway, MessageId::generate(), t(1000), "schedule")
         .await
         .unwrap();
     let history = store.echo_events(gateway, 10).await.unwrap();

@@ -35,12 +35,7 @@ pub async fn send_due(
             continue;
         }
         store
-            .request_echo(
-                gateway_id,
-                MessageId::generate(),
-                now,
-                SCHEDULE,
-            )
+            .request_echo(gateway_id, MessageId::generate(), now, SCHEDULE)
             .await?;
         sent += 1;
     }
