@@ -95,9 +95,8 @@ typed_id!(/// Identifies a member of staff who signs in to the web app.
 impl MessageId {
     /// A new message id: a UUID v7, which begins with the time it was made. The outbox's tables
     /// are indexed by message id, so time-ordered ids put each new message at the end of the index
-    /// (random v4 ids put each on a different page: SQLite wrote about four times the log, and
-    /// the outbox bench ran slower, see README's benchmarks). Ids made in one process are
-    /// increasing even within a millisecond.
+    /// (random v4 ids put each on a different page, and SQLite took twice as long to insert them;
+    /// see README's benchmarks). Ids made in one process increase even within a millisecond.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())
     }
