@@ -2239,8 +2239,8 @@ async fn changes_sent_together_commit_together_and_a_conflict_is_undone_alone(ba
     // Someone else changed the second appointment after it was read.
     changes[1].expected_version -= 1;
     let loose: Vec<Message> = (0..10).map(|i| loose_message(&demo, t(41 + i))).collect();
-    // Polled together by one task, every write is queued before any commits: on SQLite they
-    // share one transaction.
+    // Polled together by one task, every write is queued before any commits: they share one
+    // transaction (on both databases).
     let (committed, enqueued) = tokio::join!(
         futures_util::future::join_all(changes.iter().map(|change| store.commit_change(change))),
         futures_util::future::join_all(loose.iter().map(|message| store.enqueue(message))),
