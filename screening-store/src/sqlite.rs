@@ -222,11 +222,23 @@ impl SqliteStore {
     }
 
     /// Claims each of `takes`' messages (one take per gateway) in one statement: what
-    /// `claim_for_one` does for each, with each take's own times and limit.
+    /// `claim_for_one` does for each, with each take's own times and limit. Each gateway's oldest
+    /// pending messages are read from the pending index up to the largest limit, no further, so a
+    /// gateway with a backlog of thousands costs a group no more than one with a few.
     async fn claim_for_many(
         writer: &SqlitePool,
         takes: &[Take],
     ) -> Result<Vec<MessageRow>, StoreError> {
+        Self::claim_for_many_statement(takes)
+            .build_query_as()
+            .fetch_all(writer)
+            .await
+            .map_err(crate::db)
+    }
+
+    /// The statement of [`SqliteStore::claim_for_many`].
+    fn claim_for_many_statement(takes: &[Take]) -> sqlx::QueryBuilder<'static, Sqlite> {
+        let most = takes.iter().map(|take| take.limit).max().unwrap_or(0);
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "WITH takes (take_gateway, take_at, take_until, take_limit) AS (",
         );
@@ -241,19 +253,20 @@ impl SqliteStore {
             "SELECT id, take_at, take_until FROM (",
             "SELECT m.id, t.take_at, t.take_until, t.take_limit, ",
             "ROW_NUMBER() OVER (PARTITION BY m.gateway_id ORDER BY m.created_at, m.id) AS place ",
-            "FROM takes t JOIN messages m ON m.gateway_id = t.take_gateway ",
-            "WHERE ",
+            // SQLite's LIMIT cannot name the outer row's limit: the largest, then each its own.
+            "FROM takes t JOIN messages m ON m.id IN (SELECT id FROM messages ",
+            "WHERE gateway_id = t.take_gateway AND ",
             pending!(),
-            ") WHERE place <= take_limit) ",
+            " ORDER BY created_at, id LIMIT "
+        ));
+        query.push_bind(i64::from(most));
+        query.push(concat!(
+            ")) WHERE place <= take_limit) ",
             "UPDATE messages SET delivered_at = chosen_at, lease_expires_at = chosen_until, ",
             "attempts = attempts + 1 FROM chosen WHERE id = chosen_id RETURNING ",
             message_columns!()
         ));
         query
-            .build_query_as()
-            .fetch_all(writer)
-            .await
-            .map_err(crate::db)
     }
 
     fn wake(&self, gateway_id: GatewayId) {
@@ -329,6 +342,31 @@ mod tests {
                 "{count} ids: {plan}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn takes_grouped_together_read_each_gateways_pending_messages_only_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let now = Utc::now();
+        let takes: Vec<Take> = (1..=3)
+            .map(|n| Take {
+                gateway_id: GatewayId::from_uuid(uuid::Uuid::from_u128(n)),
+                now,
+                lease_until: now,
+                limit: 10,
+            })
+            .collect();
+        let plan = plan(&store, SqliteStore::claim_for_many_statement(&takes).sql()).await;
+        // Per gateway, a subquery on the pending index that stops at the limit; not a window over
+        // every pending message of every gateway.
+        assert!(
+            plan.contains("CORRELATED LIST SUBQUERY")
+                && plan.contains("SEARCH messages USING INDEX messages_pending (gateway_id=?)")
+                && !plan.contains("SEARCH m USING INDEX messages_pending"),
+            "{plan}"
+        );
     }
 
     #[tokio::test]
