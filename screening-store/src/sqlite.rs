@@ -311,6 +311,13 @@ impl_retention_store!(store: SqliteStore);
 mod tests {
     use super::*;
 
+    /// A store on a new file, and the folder that holds it (removed when dropped).
+    async fn new_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (dir, SqliteStore::connect(&url).await.unwrap())
+    }
+
     /// What SQLite's planner will do with `sql`, one step a line.
     async fn plan(store: &SqliteStore, sql: &str) -> String {
         let steps: Vec<(i64, i64, i64, String)> =
@@ -327,9 +334,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_confirmation_finds_its_messages_by_id_not_by_reading_the_gateways_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("p.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (_dir, store) = new_store().await;
         let gateway = GatewayId::from_uuid(uuid::Uuid::nil());
         // Without statistics SQLite weighs an IN list of three or more against the gateway's index.
         for count in [1, 3, 50, crate::CONFIRM_CHUNK] {
@@ -346,9 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn takes_grouped_together_read_each_gateways_pending_messages_only_up_to_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("p.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (_dir, store) = new_store().await;
         let now = Utc::now();
         let takes: Vec<Take> = (1..=3)
             .map(|n| Take {
@@ -371,9 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_go_through_the_one_writer_connection() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (_dir, store) = new_store().await;
         assert_eq!(store.writer.options().get_max_connections(), 1);
         let transaction = store.begin_write().await.unwrap();
         // The pool returns connections from a background task, so count what can be had, not idles.
