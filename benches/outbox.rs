@@ -68,6 +68,16 @@ async fn batched_round(store: &Arc<dyn ScreeningStore>, demo: &Arc<DemoData>) {
         .all(|outcome| matches!(outcome, Ok(o) if o.confirmed == Confirmed::Now)));
 }
 
+/// Runs `rounds` as a task on the runtime's workers, as the web app's and the hub's callers run (a
+/// request handler is a task), not on the bench's own thread: `block_on` would put a third thread
+/// between the caller and the store's tasks, and a wake-up across threads on every call.
+fn in_a_task(
+    runtime: &tokio::runtime::Runtime,
+    rounds: impl std::future::Future<Output = Duration> + Send + 'static,
+) -> Duration {
+    runtime.block_on(runtime.spawn(rounds)).unwrap()
+}
+
 fn outbox(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -97,7 +107,8 @@ fn outbox(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function("single", |b| {
             b.iter_custom(|iterations| {
-                runtime.block_on(async {
+                let (store, demo) = (store.clone(), demo.clone());
+                in_a_task(&runtime, async move {
                     let start = Instant::now();
                     for _ in 0..iterations {
                         single_round(store.as_ref(), &demo).await;
@@ -109,7 +120,8 @@ fn outbox(c: &mut Criterion) {
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function("batched_50", |b| {
             b.iter_custom(|iterations| {
-                runtime.block_on(async {
+                let (store, demo) = (store.clone(), demo.clone());
+                in_a_task(&runtime, async move {
                     let start = Instant::now();
                     for _ in 0..iterations {
                         batched_round(&store, &demo).await;

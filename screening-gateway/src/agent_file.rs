@@ -27,7 +27,10 @@ pub(crate) async fn open(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10));
+    // No ping before each use: a local file cannot drop like a network connection, and the ping
+    // is a round trip to the connection's worker thread on every inbox step (issue 11).
     let pool = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(connections)
         .connect_with(options)
         .await

@@ -315,8 +315,8 @@ macro_rules! unresolved_failure {
     };
 }
 
-/// Implements [`AlertStore`] for an adapter with a `pool` (reads), a `writer`, `begin_write()` and
-/// `everything_changed()`.
+/// Implements [`AlertStore`] for an adapter with a `pool` (reads), a `writer`,
+/// `begin_write_on(&mut connection)` and `everything_changed()`.
 macro_rules! impl_alert_store {
     (store: $Store:ty) => {
         #[async_trait::async_trait]
@@ -373,7 +373,8 @@ macro_rules! impl_alert_store {
                 if changes.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let mut written = Vec::new();
                 for change in changes {
                     let (alert_id, transition) = match change {
@@ -456,7 +457,8 @@ macro_rules! impl_alert_store {
                 now: DateTime<Utc>,
                 lease: chrono::TimeDelta,
             ) -> Result<Option<$crate::alerts::AlertEventRecord>, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 // The outer conditions are checked again on the row as it is when locked, so of
                 // two instances claiming at once only one sees it due.
                 let claimed: Option<i64> = sqlx::query_scalar(
@@ -493,7 +495,7 @@ macro_rules! impl_alert_store {
                 )
                 .bind(now)
                 .bind(event_id)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(())
@@ -512,7 +514,7 @@ macro_rules! impl_alert_store {
                 .bind(error)
                 .bind(retry_at)
                 .bind(event_id)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(())

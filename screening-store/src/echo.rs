@@ -111,7 +111,7 @@ pub(crate) fn cut(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
-/// Implements [`EchoStore`] for a store with `pool`, `begin_write` and `wake`.
+/// Implements [`EchoStore`] for a store with `pool`, `writer`, `begin_write_on` and `wake`.
 macro_rules! impl_echo_store {
     (store: $Store:ty) => {
         #[async_trait::async_trait]
@@ -123,7 +123,8 @@ macro_rules! impl_echo_store {
                 now: DateTime<Utc>,
                 by: &str,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 // The echo it replaces, if one was still out, never came back.
                 sqlx::query(
                     "INSERT INTO echo_events (gateway_id, echo_id, requested_at, requested_by, error) \
@@ -179,7 +180,8 @@ macro_rules! impl_echo_store {
                 if !outstanding {
                     return Ok(None);
                 }
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let taken: Option<(uuid::Uuid, DateTime<Utc>)> = sqlx::query_as(
                     "UPDATE gateways SET echo_lease_expires_at = $1 \
                      WHERE id = $2 AND echo_id IS NOT NULL \
@@ -203,7 +205,8 @@ macro_rules! impl_echo_store {
                 now: DateTime<Utc>,
                 outcome: Result<(), &str>,
             ) -> Result<i64, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let asked: Option<(Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
                     "SELECT echo_requested_at, echo_requested_by FROM gateways \
                      WHERE id = $1 AND echo_id = $2",

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use screening_core::message::LifecycleError;
 use screening_core::prelude::*;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection as _, PgPool, Postgres};
 use tokio::sync::mpsc;
 
 use crate::credentials::CredentialCache;
@@ -18,7 +18,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{QueuedWrite, Take};
+use crate::sql::{QueuedWrite, Take, WriteConnection, Writer};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -63,7 +63,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
-    writer: PgPool,
+    writer: Writer<Postgres>,
     notifier: Arc<Notifier>,
     /// What other instances should hear (sent by a debouncing task).
     announce: mpsc::UnboundedSender<Announcement>,
@@ -105,7 +105,7 @@ impl PgStore {
         let (commits, queue) = mpsc::unbounded_channel();
         let (told, announced) = (notifier.clone(), announce.clone());
         tokio::spawn(Self::commit_in_groups(
-            pool.clone(),
+            Writer::Pooled(pool.clone()),
             queue,
             move |gateways, appointments| {
                 for gateway_id in gateways {
@@ -118,7 +118,7 @@ impl PgStore {
             },
         ));
         Ok(Self {
-            writer: pool.clone(),
+            writer: Writer::Pooled(pool.clone()),
             pool,
             notifier,
             announce,
@@ -132,15 +132,11 @@ impl PgStore {
         &self.pool
     }
 
-    /// A transaction that will write, on the writer.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        Self::begin_write_on(&self.writer).await
-    }
-
+    /// A transaction that will write, on a write connection.
     async fn begin_write_on(
-        writer: &PgPool,
-    ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        writer.begin().await.map_err(crate::db)
+        connection: &mut WriteConnection<Postgres>,
+    ) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
+        connection.begin().await.map_err(crate::db)
     }
 
     /// Claims a gateway's pending messages in its own statement: concurrent takes run side by
@@ -249,17 +245,18 @@ async fn announce_changes(
                     .map(|ids| format!("{STATUSES_PREFIX}{instance}:{}", ids.join(","))),
             );
         }
-        for payload in payloads {
-            // Best effort: a lost NOTIFY delays other instances' gateway waiters until their
-            // timeout, and their status watchers until the next change.
-            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+        // All of a burst's payloads in one statement: each NOTIFY transaction takes a transaction
+        // id and so flushes a commit record of its own (issue 11: a lone send made four).
+        // Best effort: a lost NOTIFY delays other instances' gateway waiters until their
+        // timeout, and their status watchers until the next change.
+        if let Err(error) =
+            sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
                 .bind(CHANNEL)
-                .bind(&payload)
+                .bind(&payloads)
                 .execute(&pool)
                 .await
-            {
-                tracing::warn!(%error, "PostgreSQL NOTIFY failed; other instances hear of it late");
-            }
+        {
+            tracing::warn!(%error, "PostgreSQL NOTIFY failed; other instances hear of it late");
         }
     }
 }

@@ -68,8 +68,8 @@ macro_rules! old_finished_message {
     };
 }
 
-/// Implements [`RetentionStore`] for an adapter with `begin_write()`, `reclaim_space()` and
-/// `everything_changed()`.
+/// Implements [`RetentionStore`] for an adapter with a `writer`, `begin_write_on(&mut connection)`,
+/// `reclaim_space()` and `everything_changed()`.
 macro_rules! impl_retention_store {
     (store: $Store:ty) => {
         impl $Store {
@@ -83,7 +83,8 @@ macro_rules! impl_retention_store {
             ) -> Result<u64, StoreError> {
                 let mut total = 0;
                 loop {
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = Self::begin_write_on(&mut writer).await?;
                     let mut last = 0;
                     for statement in statements {
                         let affected = sqlx::query(statement)
@@ -181,7 +182,7 @@ macro_rules! impl_retention_store {
                     .await?;
                 let sessions = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(crate::db)?
                     .rows_affected();

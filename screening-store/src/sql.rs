@@ -55,6 +55,99 @@ pub(crate) type QueuedWrite = (
     tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>,
 );
 
+/// The connection writes go through.
+#[derive(Debug)]
+pub(crate) enum Writer<DB: sqlx::Database> {
+    /// One connection, held here rather than in a sqlx pool: a pool pings each connection given
+    /// back to it (on SQLite a round trip to the connection's worker thread), and on the one
+    /// writer every write waited for the last one's ping (issue 11). Callers queue for it.
+    Own(std::sync::Arc<tokio::sync::Mutex<DB::Connection>>),
+    /// Connections from a pool: PostgreSQL's many writers, and SQLite in memory, whose readers
+    /// must share the writer's connection (each connection to `:memory:` is a database of its own).
+    Pooled(sqlx::Pool<DB>),
+}
+
+impl<DB: sqlx::Database> Clone for Writer<DB> {
+    fn clone(&self) -> Self {
+        match self {
+            Writer::Own(connection) => Writer::Own(connection.clone()),
+            Writer::Pooled(pool) => Writer::Pooled(pool.clone()),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Writer<DB> {
+    /// The write connection, once no other writer holds it (a pooled one, once one is free).
+    pub(crate) async fn acquire(
+        &self,
+    ) -> Result<WriteConnection<DB>, screening_core::ports::StoreError> {
+        Ok(match self {
+            Writer::Own(connection) => WriteConnection::Own(connection.clone().lock_owned().await),
+            Writer::Pooled(pool) => {
+                WriteConnection::Pooled(pool.acquire().await.map_err(crate::db)?)
+            }
+        })
+    }
+
+    /// The write connection if no other writer holds it now.
+    #[cfg(test)]
+    pub(crate) fn try_acquire(&self) -> Option<WriteConnection<DB>> {
+        match self {
+            Writer::Own(connection) => connection
+                .clone()
+                .try_lock_owned()
+                .ok()
+                .map(WriteConnection::Own),
+            Writer::Pooled(pool) => pool.try_acquire().map(WriteConnection::Pooled),
+        }
+    }
+}
+
+/// A write connection held by one writer; given back when dropped. A transaction left open on it
+/// (its future dropped mid-way) is rolled back before the connection's next statement: sqlx queues
+/// the rollback on the connection itself.
+pub(crate) enum WriteConnection<DB: sqlx::Database> {
+    Own(tokio::sync::OwnedMutexGuard<DB::Connection>),
+    Pooled(sqlx::pool::PoolConnection<DB>),
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteConnection<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            WriteConnection::Own(connection) => connection,
+            WriteConnection::Pooled(connection) => connection,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteConnection<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            WriteConnection::Own(connection) => connection,
+            WriteConnection::Pooled(connection) => connection,
+        }
+    }
+}
+
+/// The writes of `group` whose callers still wait, each appointment's in the order they came and
+/// the appointments in the order of their ids, with where each outcome goes; `None` if nobody waits.
+pub(crate) fn still_awaited(
+    group: &mut Vec<QueuedWrite>,
+) -> Option<(
+    Vec<GroupedWrite>,
+    Vec<tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>>,
+)> {
+    group.retain(|(_, reply)| !reply.is_closed());
+    if group.is_empty() {
+        return None;
+    }
+    // Stable: one appointment's writes keep the order they came in.
+    group.sort_by_key(|(write, _)| write.appointment_id());
+    Some(group.drain(..).unzip())
+}
+
 /// One caller's take: up to `limit` of a gateway's pending messages, oldest first, leased from
 /// `now` until `lease_until`.
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +160,8 @@ pub(crate) struct Take {
 
 /// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
 ///
-/// The adapter type must have a `pool` field (reads), a `writer` field (statements that write outside
-/// a transaction), `begin_write()` and `begin_write_on(&writer)` (a transaction that will write),
+/// The adapter type must have a `pool` field (reads), a `writer` field (a [`Writer`]: the connection
+/// that writes), `begin_write_on(&mut connection)` (a transaction on it that will write),
 /// a `commits` field (the sender to its task running `commit_in_groups`), `claim(Take)` (claims a
 /// gateway's pending messages, alone or with other gateways'), `wake(GatewayId)` (called after a commit
 /// that made a message pending), `statuses_changed(Vec<AppointmentId>)` (called after a commit
@@ -119,7 +212,7 @@ macro_rules! impl_sql_store {
 
             /// Writes the lifecycle fields a core lifecycle function changed.
             async fn update_lifecycle(
-                tx: &mut sqlx::Transaction<'static, $Db>,
+                tx: &mut sqlx::Transaction<'_, $Db>,
                 message: &Message,
             ) -> Result<(), StoreError> {
                 sqlx::query(
@@ -141,7 +234,7 @@ macro_rules! impl_sql_store {
 
             /// Loads a message for update and checks it belongs to the gateway.
             async fn message_of_gateway(
-                tx: &mut sqlx::Transaction<'static, $Db>,
+                tx: &mut sqlx::Transaction<'_, $Db>,
                 gateway_id: GatewayId,
                 message_id: MessageId,
             ) -> Result<Message, StoreError> {
@@ -173,7 +266,8 @@ macro_rules! impl_sql_store {
                 message_id: MessageId,
                 step: impl FnOnce(&Message) -> Result<Message, LifecycleError> + Send,
             ) -> Result<Message, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
                 let changed = step(&message)?;
                 Self::update_lifecycle(&mut tx, &changed).await?;
@@ -191,7 +285,8 @@ macro_rules! impl_sql_store {
                 now: DateTime<Utc>,
                 changed: &mut Vec<AppointmentId>,
             ) -> Result<ConfirmOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let message = Self::message_of_gateway(&mut tx, gateway_id, message_id).await?;
                 let (confirmed, outcome) = message.confirm(now)?;
                 if outcome == Confirmed::Now {
@@ -247,7 +342,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn upsert_gateway(
-                tx: &mut sqlx::Transaction<'static, $Db>,
+                tx: &mut sqlx::Transaction<'_, $Db>,
                 gateway: &Gateway,
                 now: DateTime<Utc>,
                 replace: bool,
@@ -343,7 +438,7 @@ macro_rules! impl_sql_store {
             /// Claims `take`'s messages in one statement, atomically; it does what
             /// `Message::deliver` does to each row (a test holds the two to the same result).
             async fn claim_for_one(
-                writer: &sqlx::Pool<$Db>,
+                writer: &crate::sql::Writer<$Db>,
                 take: &crate::sql::Take,
             ) -> Result<Vec<MessageRow>, StoreError> {
                 sqlx::query_as(concat!(
@@ -359,7 +454,7 @@ macro_rules! impl_sql_store {
                 .bind(take.lease_until)
                 .bind(take.gateway_id.as_uuid())
                 .bind(i64::from(take.limit))
-                .fetch_all(writer)
+                .fetch_all(&mut *writer.acquire().await?)
                 .await
                 .map_err(crate::db)
             }
@@ -373,7 +468,7 @@ macro_rules! impl_sql_store {
             /// deadlock on each other. `tell(gateways, appointments)` announces what committed.
             /// Ends when every handle of the store is dropped.
             async fn commit_in_groups(
-                writer: sqlx::Pool<$Db>,
+                writer: crate::sql::Writer<$Db>,
                 mut queue: tokio::sync::mpsc::UnboundedReceiver<crate::sql::QueuedWrite>,
                 tell: impl Fn(Vec<GatewayId>, Vec<AppointmentId>) + Send + 'static,
             ) {
@@ -384,22 +479,34 @@ macro_rules! impl_sql_store {
                     // request that timed out) was told nothing was saved, and nothing is.
                     let lone_message =
                         matches!(group.as_slice(), [(crate::sql::GroupedWrite::Message(_), _)]);
-                    let tx = if lone_message {
-                        None // its INSERT commits on its own
-                    } else {
-                        Some(Self::begin_write_on(&writer).await)
+                    let mut connection = match writer.acquire().await {
+                        Ok(connection) => connection,
+                        Err(error) => {
+                            // Each caller hears why (no free connection in time); the next group
+                            // tries again.
+                            let why = error.to_string();
+                            for (_, reply) in group.drain(..) {
+                                let _ = reply.send(Err(StoreError::Backend(why.clone().into())));
+                            }
+                            continue;
+                        }
                     };
-                    group.retain(|(_, reply)| !reply.is_closed());
-                    if group.is_empty() {
-                        continue;
-                    }
-                    // Stable: one appointment's writes keep the order they came in.
-                    group.sort_by_key(|(write, _)| write.appointment_id());
-                    let (writes, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
-                    let together = match tx {
-                        None => Self::commit_all(&writer, &writes).await,
-                        Some(Ok(tx)) => Self::commit_in(tx, &writes).await,
-                        Some(Err(error)) => Err(error),
+                    let (together, writes, replies) = if lone_message {
+                        // Its INSERT commits on its own.
+                        let Some((writes, replies)) = crate::sql::still_awaited(&mut group) else {
+                            continue;
+                        };
+                        (Self::commit_all(&mut connection, &writes).await, writes, replies)
+                    } else {
+                        let begun = Self::begin_write_on(&mut connection).await;
+                        let Some((writes, replies)) = crate::sql::still_awaited(&mut group) else {
+                            continue;
+                        };
+                        let together = match begun {
+                            Ok(tx) => Self::commit_in(tx, &writes).await,
+                            Err(error) => Err(error),
+                        };
+                        (together, writes, replies)
                     };
                     // Optimistic: all in one transaction. Should one write fail (a version
                     // conflict, a message that breaks a constraint), nothing was kept, and each
@@ -411,7 +518,8 @@ macro_rules! impl_sql_store {
                             let mut outcomes = Vec::with_capacity(writes.len());
                             for write in &writes {
                                 outcomes.push(
-                                    Self::commit_all(&writer, std::slice::from_ref(write)).await,
+                                    Self::commit_all(&mut connection, std::slice::from_ref(write))
+                                        .await,
                                 );
                             }
                             outcomes
@@ -484,7 +592,7 @@ macro_rules! impl_sql_store {
             /// Writes all of `writes` inside `tx`: the messages on their own in multi-row INSERTs,
             /// each appointment change with its event and message. Stops at the first that fails.
             async fn write_all(
-                tx: &mut sqlx::Transaction<'static, $Db>,
+                tx: &mut sqlx::Transaction<'_, $Db>,
                 writes: &[crate::sql::GroupedWrite],
             ) -> Result<(), StoreError> {
                 let mut messages = Vec::new();
@@ -503,18 +611,18 @@ macro_rules! impl_sql_store {
             /// Commits `writes` in one transaction, or none of them. A lone message needs no
             /// transaction: its INSERT commits on its own.
             async fn commit_all(
-                writer: &sqlx::Pool<$Db>,
+                connection: &mut crate::sql::WriteConnection<$Db>,
                 writes: &[crate::sql::GroupedWrite],
             ) -> Result<(), StoreError> {
                 if let [crate::sql::GroupedWrite::Message(message)] = writes {
-                    return Self::insert_message(writer, message).await;
+                    return Self::insert_message(&mut **connection, message).await;
                 }
-                Self::commit_in(Self::begin_write_on(writer).await?, writes).await
+                Self::commit_in(Self::begin_write_on(connection).await?, writes).await
             }
 
             /// Writes all of `writes` in `tx` and commits, or keeps none of them.
             async fn commit_in(
-                mut tx: sqlx::Transaction<'static, $Db>,
+                mut tx: sqlx::Transaction<'_, $Db>,
                 writes: &[crate::sql::GroupedWrite],
             ) -> Result<(), StoreError> {
                 Self::write_all(&mut tx, writes).await?;
@@ -524,7 +632,7 @@ macro_rules! impl_sql_store {
             /// Writes an appointment change (state, audit event, message) inside `tx`, only if
             /// the appointment is still at the expected version.
             async fn write_change(
-                tx: &mut sqlx::Transaction<'static, $Db>,
+                tx: &mut sqlx::Transaction<'_, $Db>,
                 change: &AppointmentChange,
             ) -> Result<(), StoreError> {
                 let appointment = &change.appointment;
@@ -624,7 +732,7 @@ macro_rules! impl_sql_store {
                     let mut query = Self::confirm_statement(gateway_id, chunk, now);
                     let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>)> = query
                         .build_query_as()
-                        .fetch_all(&self.writer)
+                        .fetch_all(&mut *self.writer.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                     for (id, appointment_id, created_at) in rows {
@@ -654,7 +762,8 @@ macro_rules! impl_sql_store {
                 gateway_id: GatewayId,
                 report: &screening_core::procedure::ProcedureReport,
             ) -> Result<AppointmentState, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let message = Self::message_of_gateway(&mut tx, gateway_id, report.message_id).await?;
                 let recorded: Option<String> =
                     sqlx::query_scalar("SELECT procedure_status FROM messages WHERE id = $1")
@@ -756,7 +865,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn redeliver_expired(&self, now: DateTime<Utc>, max_attempts: u32) -> Result<u64, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let rows: Vec<MessageRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     message_columns!(),
@@ -827,7 +937,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn save_gateway(&self, gateway: &Gateway, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 Self::upsert_gateway(&mut tx, gateway, now, true).await?;
                 tx.commit().await.map_err(crate::db)
             }
@@ -892,7 +1003,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn set_gateway_credential_hash(&self, gateway_id: GatewayId, hash: &str) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let updated = sqlx::query("UPDATE gateways SET credential_hash = $1 WHERE id = $2")
                     .bind(hash)
                     .bind(gateway_id.as_uuid())
@@ -937,7 +1049,8 @@ macro_rules! impl_sql_store {
                 now: DateTime<Utc>,
                 heartbeat: &Heartbeat,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 // The listener's "since" moves only when what the agent says of it changes (SET
                 // reads the row as it was).
                 let updated = sqlx::query(
@@ -975,7 +1088,7 @@ macro_rules! impl_sql_store {
                 .bind(now)
                 .bind(gateway_id.as_uuid())
                 .bind(stale_before)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(())
@@ -1019,7 +1132,8 @@ macro_rules! impl_sql_store {
 
             #[cfg(feature = "demo")]
             async fn seed(&self, data: &DemoData, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 sqlx::query("INSERT INTO providers (id, name, ods_code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                     .bind(data.provider.id.as_uuid())
                     .bind(&data.provider.name)

@@ -10,7 +10,7 @@ use screening_core::prelude::*;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::{ConnectOptions as _, Connection as _, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::credentials::CredentialCache;
@@ -20,7 +20,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{QueuedWrite, Take};
+use crate::sql::{QueuedWrite, Take, WriteConnection, Writer};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -39,7 +39,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Writes, through one connection: SQLite has one writer, and queueing writers here is much
     /// faster than letting them collide and sleep in SQLite's busy handler.
-    writer: SqlitePool,
+    writer: Writer<Sqlite>,
     notifier: Arc<Notifier>,
     /// Appointment changes and new messages, for the committer (`commit_in_groups`).
     commits: mpsc::UnboundedSender<QueuedWrite>,
@@ -57,7 +57,7 @@ type QueuedTake = (Take, oneshot::Sender<Result<Vec<MessageRow>, StoreError>>);
 /// together, and one at a time their thousand statements queued on the one writer connection, each
 /// paying its trip to sqlx's worker thread. A gateway takes at most once in a statement (its rows
 /// would be indistinguishable from a second take's); a second take of it goes in the next.
-async fn take_in_groups(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<QueuedTake>) {
+async fn take_in_groups(writer: Writer<Sqlite>, mut queue: mpsc::UnboundedReceiver<QueuedTake>) {
     let mut group = Vec::with_capacity(crate::MAX_GROUP);
     while queue.recv_many(&mut group, crate::MAX_GROUP).await > 0 {
         // A caller who gave up (a request that timed out) takes nothing.
@@ -101,6 +101,27 @@ async fn take_in_groups(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Q
 /// Read connections to a SQLite file.
 const READERS: u32 = 8;
 
+/// Brings a new database file (or one made by an older build) up to this build's schema.
+async fn prepare(connection: &mut SqliteConnection, url: &str) -> Result<(), ConnectError> {
+    MIGRATOR
+        .run(&mut *connection)
+        .await
+        .map_err(ConnectError::Migrate)?;
+    // A file made before incremental vacuum was set keeps its old mode until one VACUUM rewrites
+    // it (once; quick for the sizes a single site holds).
+    let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|source| ConnectError::connect(url, source))?;
+    if auto_vacuum != 2 {
+        sqlx::query("VACUUM")
+            .execute(&mut *connection)
+            .await
+            .map_err(|source| ConnectError::connect(url, source))?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db` or
     /// `sqlite::memory:`) and runs the migrations.
@@ -122,34 +143,35 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456");
         // No ping before each use: a local file cannot drop like a network connection, and the ping
         // would double the round trips to SQLite's worker thread.
-        let single = || {
-            SqlitePoolOptions::new()
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = if in_memory {
+            // Every connection to :memory: is a separate database: the writer's is the only one,
+            // and the readers share it through a pool of one.
+            let pool = SqlitePoolOptions::new()
                 .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        };
-        let writer = single()
-            .connect_with(options.clone())
-            .await
-            .map_err(|source| ConnectError::connect(url, source))?;
-        MIGRATOR.run(&writer).await.map_err(ConnectError::Migrate)?;
-        // A file made before incremental vacuum was set keeps its old mode until one VACUUM
-        // rewrites it (once; quick for the sizes a single site holds).
-        let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&writer)
-            .await
-            .map_err(|source| ConnectError::connect(url, source))?;
-        if auto_vacuum != 2 {
-            sqlx::query("VACUUM")
-                .execute(&writer)
+                .connect_with(options.clone())
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?;
-        }
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = if in_memory {
-            // Every connection to :memory: is a separate database: the writer is the only one.
+            let mut connection = pool
+                .acquire()
+                .await
+                .map_err(|source| ConnectError::connect(url, source))?;
+            prepare(&mut connection, url).await?;
+            drop(connection);
+            Writer::Pooled(pool)
+        } else {
+            let mut connection = options
+                .connect()
+                .await
+                .map_err(|source| ConnectError::connect(url, source))?;
+            prepare(&mut connection, url).await?;
+            Writer::Own(Arc::new(tokio::sync::Mutex::new(connection)))
+        };
+        let pool = if let Writer::Pooled(writer) = &writer {
             writer.clone()
         } else {
             // Every reader opened now and kept: opening one waits while another process holds
@@ -197,15 +219,10 @@ impl SqliteStore {
     /// SQLite allows one writer: take the write lock at BEGIN, so two writers queue (busy timeout)
     /// instead of deadlocking when both try to upgrade a read transaction.
     /// Writers queue for the one writer connection rather than collide in SQLite's busy handler.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        Self::begin_write_on(&self.writer).await
-    }
-
-    /// [`SqliteStore::begin_write`] on a writer pool, for the committer (which holds no store).
     async fn begin_write_on(
-        writer: &SqlitePool,
-    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        writer
+        connection: &mut WriteConnection<Sqlite>,
+    ) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+        connection
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(crate::db)
@@ -226,12 +243,12 @@ impl SqliteStore {
     /// pending messages are read from the pending index up to the largest limit, no further, so a
     /// gateway with a backlog of thousands costs a group no more than one with a few.
     async fn claim_for_many(
-        writer: &SqlitePool,
+        writer: &Writer<Sqlite>,
         takes: &[Take],
     ) -> Result<Vec<MessageRow>, StoreError> {
         Self::claim_for_many_statement(takes)
             .build_query_as()
-            .fetch_all(writer)
+            .fetch_all(&mut *writer.acquire().await?)
             .await
             .map_err(crate::db)
     }
@@ -285,11 +302,11 @@ impl SqliteStore {
     /// (incremental vacuum) and the write-ahead log checkpointed into the file and emptied.
     async fn reclaim_space(&self) -> Result<(), StoreError> {
         sqlx::query("PRAGMA incremental_vacuum")
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(crate::db)?;
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(crate::db)?;
         Ok(())
@@ -322,7 +339,7 @@ mod tests {
     async fn plan(store: &SqliteStore, sql: &str) -> String {
         let steps: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .fetch_all(&store.writer)
+                .fetch_all(&mut *store.writer.acquire().await.unwrap())
                 .await
                 .unwrap();
         steps
@@ -375,17 +392,49 @@ mod tests {
     #[tokio::test]
     async fn writes_go_through_the_one_writer_connection() {
         let (_dir, store) = new_store().await;
-        assert_eq!(store.writer.options().get_max_connections(), 1);
-        let transaction = store.begin_write().await.unwrap();
-        // The pool returns connections from a background task, so count what can be had, not idles.
+        let mut connection = store.writer.acquire().await.unwrap();
+        let transaction = SqliteStore::begin_write_on(&mut connection).await.unwrap();
         assert!(
             store.writer.try_acquire().is_none(),
             "the writer holds the transaction: a second writer must wait"
         );
         drop(transaction);
-        let second = tokio::time::timeout(Duration::from_secs(10), store.begin_write())
+        drop(connection);
+        // Free at once: a sqlx pool gives a connection back only after pinging it from a task of
+        // its own, and every write waited for that (issue 11).
+        let mut second = store
+            .writer
+            .try_acquire()
+            .expect("a writer that is done frees the connection at once");
+        SqliteStore::begin_write_on(&mut second).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_transaction_abandoned_mid_way_leaves_nothing_behind_for_the_next_writer() {
+        let (_dir, store) = new_store().await;
+        let now = crate::now_utc();
+        let demo = store.seed_demo(now.date_naive(), now).await.unwrap();
+        let renamed = |name: &'static str| {
+            sqlx::query("UPDATE gateways SET name = $1 WHERE id = $2")
+                .bind(name)
+                .bind(demo.gateway.id.as_uuid())
+        };
+        {
+            // As when a request's future is dropped (its client went away) inside a write.
+            let mut connection = store.writer.acquire().await.unwrap();
+            let mut transaction = SqliteStore::begin_write_on(&mut connection).await.unwrap();
+            renamed("abandoned")
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+        }
+        let mut connection = store.writer.acquire().await.unwrap();
+        let mut transaction = SqliteStore::begin_write_on(&mut connection)
             .await
-            .expect("the second writer gets the connection once the first is done");
-        second.unwrap();
+            .expect("the abandoned transaction was rolled back, so a new one begins");
+        renamed("kept").execute(&mut *transaction).await.unwrap();
+        transaction.commit().await.unwrap();
+        drop(connection);
+        assert_eq!(store.gateway(demo.gateway.id).await.unwrap().name, "kept");
     }
 }

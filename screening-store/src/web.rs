@@ -403,7 +403,8 @@ macro_rules! latest_message_id {
     };
 }
 
-/// Implements [`WebStore`] for an adapter with a `pool` (reads) and `begin_write()`.
+/// Implements [`WebStore`] for an adapter with a `pool` (reads), a `writer` and
+/// `begin_write_on(&mut connection)`.
 /// `appointment_low_hex` is the SQL for the low 56 bits of `m.appointment_id` as 14 upper-case hex
 /// digits (what an accession number carries), which each database spells its own way.
 macro_rules! impl_web_store {
@@ -685,7 +686,8 @@ macro_rules! impl_web_store {
                 now: DateTime<Utc>,
             ) -> Result<StaffUser, StoreError> {
                 let user = &account.user;
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 // The username is the key: saving again changes the name, role and password but keeps
                 // the id, so audit events stay linked.
                 let id: uuid::Uuid = sqlx::query_scalar(
@@ -744,7 +746,8 @@ macro_rules! impl_web_store {
                 change: &StaffChange,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 let name = username.as_str();
                 let id: Option<uuid::Uuid> = match change {
                     StaffChange::Disable => sqlx::query_scalar(
@@ -799,7 +802,8 @@ macro_rules! impl_web_store {
                 now: DateTime<Utc>,
                 expires_at: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
                     .bind(now)
                     .execute(&mut *tx)
@@ -839,7 +843,7 @@ macro_rules! impl_web_store {
             async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
                     .bind(token_hash)
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(crate::db)?;
                 Ok(())
@@ -851,7 +855,8 @@ macro_rules! impl_web_store {
                 now: DateTime<Utc>,
                 window: chrono::TimeDelta,
             ) -> Result<u32, StoreError> {
-                let mut tx = self.begin_write().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = Self::begin_write_on(&mut writer).await?;
                 // Expired windows go first, so the table holds only live ones and a key whose
                 // window ended starts a new one at 1.
                 sqlx::query("DELETE FROM sign_in_attempts WHERE window_started_at <= $1")
@@ -881,7 +886,7 @@ macro_rules! impl_web_store {
                 .bind(&event.actor)
                 .bind(&event.action)
                 .bind(&event.subject)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(())
@@ -915,7 +920,7 @@ macro_rules! impl_web_store {
                 };
                 sqlx::query(sql)
                     .bind(key)
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(crate::db)?;
                 Ok(())
