@@ -49,11 +49,12 @@ impl GroupedWrite {
     }
 }
 
+/// Where a queued write's outcome goes.
+pub(crate) type WriteReply =
+    tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>;
+
 /// A write waiting for the committer, and where its outcome goes.
-pub(crate) type QueuedWrite = (
-    GroupedWrite,
-    tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>,
-);
+pub(crate) type QueuedWrite = (GroupedWrite, WriteReply);
 
 /// The connection writes go through.
 #[derive(Debug)]
@@ -135,10 +136,7 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteConnection<DB> {
 /// the appointments in the order of their ids, with where each outcome goes; `None` if nobody waits.
 pub(crate) fn still_awaited(
     group: &mut Vec<QueuedWrite>,
-) -> Option<(
-    Vec<GroupedWrite>,
-    Vec<tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>>,
-)> {
+) -> Option<(Vec<GroupedWrite>, Vec<WriteReply>)> {
     group.retain(|(_, reply)| !reply.is_closed());
     if group.is_empty() {
         return None;
@@ -160,7 +158,7 @@ pub(crate) struct Take {
 
 /// Implements the core's ports and [`crate::ScreeningStore`] for an adapter.
 ///
-/// The adapter type must have a `pool` field (reads), a `writer` field (a [`Writer`]: the connection
+/// The adapter type must have a `pool` field (reads), a `writer` field (a `Writer`: the connection
 /// that writes), `begin_write_on(&mut connection)` (a transaction on it that will write),
 /// a `commits` field (the sender to its task running `commit_in_groups`), `claim(Take)` (claims a
 /// gateway's pending messages, alone or with other gateways'), `wake(GatewayId)` (called after a commit
