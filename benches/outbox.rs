@@ -3,9 +3,21 @@
 //! at a time >= 3,000 rounds/s on SQLite.
 //!
 //! `single`: one message per round, each step its own transaction, as one clinician and one gateway.
-//! `batched`: 50 messages created by concurrent senders (on SQLite their commits are grouped), taken
-//! in one batch and confirmed in one call, as a busy clinic with several web workers and a gateway
+//! `batched`: 50 messages created by concurrent senders (their commits are grouped), taken in one
+//! batch and confirmed in one call, as a busy clinic with several web workers and a gateway
 //! confirming what it handed on together.
+//! `batched_50_x8_gateways`: the same for eight gateways side by side, as a hub serving several
+//! units: eight such rounds at once, each with its own gateway (`SCREENING_BENCH_SIDE_BY_SIDE=4`
+//! for four). One gateway's rounds one after another leave the machine idle part of the time
+//! (each waits for its commits); a hub's gateways take and confirm independently.
+//!
+//! ```text
+//! cargo bench --bench outbox
+//! SCREENING_BENCH_SIDE_BY_SIDE=4 cargo bench --bench outbox -- _x4
+//! ```
+
+mod support;
+use support::env_number;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,12 +30,15 @@ use screening::store::{now_utc, DemoData, ScreeningStore};
 
 const BATCH: usize = 50;
 
-fn message(demo: &DemoData) -> Message {
-    demo.pending_message(MessageId::generate(), now_utc())
+fn message(demo: &DemoData, gateway_id: GatewayId) -> Message {
+    Message {
+        gateway_id,
+        ..demo.pending_message(MessageId::generate(), now_utc())
+    }
 }
 
 async fn single_round(store: &dyn ScreeningStore, demo: &DemoData) {
-    let sent = message(demo);
+    let sent = message(demo, demo.gateway.id);
     store.enqueue(&sent).await.unwrap();
     let now = now_utc();
     let taken = store
@@ -37,11 +52,15 @@ async fn single_round(store: &dyn ScreeningStore, demo: &DemoData) {
         .unwrap();
 }
 
-async fn batched_round(store: &Arc<dyn ScreeningStore>, demo: &Arc<DemoData>) {
+async fn batched_round(
+    store: &Arc<dyn ScreeningStore>,
+    demo: &Arc<DemoData>,
+    gateway_id: GatewayId,
+) {
     let creates: Vec<_> = (0..BATCH)
         .map(|_| {
             let (store, demo) = (store.clone(), demo.clone());
-            tokio::spawn(async move { store.enqueue(&message(&demo)).await.unwrap() })
+            tokio::spawn(async move { store.enqueue(&message(&demo, gateway_id)).await.unwrap() })
         })
         .collect();
     for create in creates {
@@ -49,18 +68,13 @@ async fn batched_round(store: &Arc<dyn ScreeningStore>, demo: &Arc<DemoData>) {
     }
     let now = now_utc();
     let taken = store
-        .take_pending(
-            demo.gateway.id,
-            now,
-            now + TimeDelta::seconds(30),
-            BATCH as u32,
-        )
+        .take_pending(gateway_id, now, now + TimeDelta::seconds(30), BATCH as u32)
         .await
         .unwrap();
     assert_eq!(taken.len(), BATCH);
     let ids: Vec<MessageId> = taken.iter().map(|message| message.id).collect();
     let outcomes = store
-        .confirm_many(demo.gateway.id, &ids, now_utc())
+        .confirm_many(gateway_id, &ids, now_utc())
         .await
         .unwrap();
     assert!(outcomes
@@ -124,7 +138,46 @@ fn outbox(c: &mut Criterion) {
                 in_a_task(&runtime, async move {
                     let start = Instant::now();
                     for _ in 0..iterations {
-                        batched_round(&store, &demo).await;
+                        batched_round(&store, &demo, demo.gateway.id).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        // Gateways whose batched rounds run side by side.
+        let side_by_side: usize = env_number("SCREENING_BENCH_SIDE_BY_SIDE", 8);
+        let gateways: Vec<GatewayId> = (0..side_by_side)
+            .map(|n| {
+                let gateway = Gateway {
+                    id: GatewayId::from_uuid(uuid::Uuid::new_v4()),
+                    name: format!("Bench unit {n}"),
+                    ..demo.gateway.clone()
+                };
+                runtime
+                    .block_on(store.save_gateway(&gateway, now_utc()))
+                    .unwrap();
+                gateway.id
+            })
+            .collect();
+        group.throughput(Throughput::Elements((BATCH * side_by_side) as u64));
+        group.bench_function(format!("batched_{BATCH}_x{side_by_side}_gateways"), |b| {
+            b.iter_custom(|iterations| {
+                let (store, demo, gateways) = (store.clone(), demo.clone(), gateways.clone());
+                in_a_task(&runtime, async move {
+                    let start = Instant::now();
+                    for _ in 0..iterations {
+                        let rounds: Vec<_> = gateways
+                            .iter()
+                            .map(|&gateway_id| {
+                                let (store, demo) = (store.clone(), demo.clone());
+                                tokio::spawn(async move {
+                                    batched_round(&store, &demo, gateway_id).await
+                                })
+                            })
+                            .collect();
+                        for round in rounds {
+                            round.await.unwrap();
+                        }
                     }
                     start.elapsed()
                 })

@@ -319,22 +319,20 @@ macro_rules! impl_sql_store {
                 predicate: &'static str,
                 id: uuid::Uuid,
             ) -> Result<Vec<Gateway>, StoreError> {
-                let rows: Vec<GatewayRow> = sqlx::query_as(&format!(
+                let gateways_sql = format!(
                     "SELECT id, name, setting_id, transport, relay_namespace, relay_hybrid_connection, \
                      relay_key_name, relay_key_ref FROM gateways g WHERE {predicate} \
                      ORDER BY created_at, id"
-                ))
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(crate::db)?;
-                let routes: Vec<RouteRow> = sqlx::query_as(&format!(
+                );
+                let routes_sql = format!(
                     "SELECT r.gateway_id, r.message_type, r.destination FROM gateway_routes r \
                      JOIN gateways g ON g.id = r.gateway_id WHERE {predicate} ORDER BY r.message_type"
-                ))
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await
+                );
+                // Side by side, on two readers: "Send to modality" waits for these.
+                let (rows, routes) = tokio::try_join!(
+                    sqlx::query_as::<_, GatewayRow>(&gateways_sql).bind(id).fetch_all(&self.pool),
+                    sqlx::query_as::<_, RouteRow>(&routes_sql).bind(id).fetch_all(&self.pool),
+                )
                 .map_err(crate::db)?;
                 crate::rows::gateways(rows, routes)
             }
@@ -397,24 +395,26 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl AppointmentStore for $Store {
             async fn send_context(&self, appointment_id: AppointmentId) -> Result<SendContext, StoreError> {
-                let row: Option<AppointmentRow> =
-                    sqlx::query_as(&format!("{APPOINTMENT_SELECT} WHERE a.id = $1"))
+                // The appointment and its latest message side by side, on two readers: every
+                // "Send to modality" waits for these reads before it can commit.
+                let appointment_sql = format!("{APPOINTMENT_SELECT} WHERE a.id = $1");
+                let (row, latest) = tokio::try_join!(
+                    sqlx::query_as::<_, AppointmentRow>(&appointment_sql)
                         .bind(appointment_id.as_uuid())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(crate::db)?;
+                        .fetch_optional(&self.pool),
+                    sqlx::query_scalar::<_, uuid::Uuid>(
+                        "SELECT id FROM messages WHERE appointment_id = $1 \
+                         ORDER BY created_at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(appointment_id.as_uuid())
+                    .fetch_optional(&self.pool),
+                )
+                .map_err(crate::db)?;
                 let parts = AppointmentParts::try_from(row.ok_or_else(|| StoreError::NotFound {
                     what: "appointment",
                     id: appointment_id.to_string(),
                 })?)?;
                 let gateways = self.gateways_where("g.setting_id = $1", parts.setting.id.as_uuid()).await?;
-                let latest: Option<uuid::Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-                )
-                .bind(appointment_id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(crate::db)?;
                 Ok(SendContext {
                     appointment: parts.appointment,
                     participant: parts.participant,
