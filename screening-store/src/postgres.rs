@@ -55,6 +55,38 @@ enum Announcement {
     Everything,
 }
 
+/// Tells of a commit: this instance's waiters and watchers at once, the other instances through
+/// the debounced NOTIFY task. Held by the store and by its committer (which cannot hold the store).
+#[derive(Clone)]
+struct Announcer {
+    notifier: Arc<Notifier>,
+    others: mpsc::UnboundedSender<Announcement>,
+}
+
+impl Announcer {
+    // The NOTIFY task ends only with the runtime; a closed channel then means nobody is left to
+    // tell, so sends that fail are ignored.
+
+    fn wake(&self, gateway_id: GatewayId) {
+        self.notifier.notify(gateway_id);
+        let _ = self.others.send(Announcement::Pending(gateway_id));
+    }
+
+    fn statuses_changed(&self, appointments: Vec<AppointmentId>) {
+        if appointments.is_empty() {
+            return;
+        }
+        self.notifier
+            .statuses_changed(appointments.as_slice().into());
+        let _ = self.others.send(Announcement::Statuses(appointments));
+    }
+
+    fn everything_changed(&self) {
+        self.notifier.everything_changed();
+        let _ = self.others.send(Announcement::Everything);
+    }
+}
+
 /// This build's migrations, embedded.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -65,8 +97,8 @@ pub struct PgStore {
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: Writer<Postgres>,
     notifier: Arc<Notifier>,
-    /// What other instances should hear (sent by a debouncing task).
-    announce: mpsc::UnboundedSender<Announcement>,
+    /// Tells this instance and the others of commits.
+    announcer: Announcer,
     /// Appointment changes and new messages, for the committer (`commit_in_groups`).
     commits: mpsc::UnboundedSender<QueuedWrite>,
     /// Gateway credential hashes read in the last moment.
@@ -100,28 +132,29 @@ impl PgStore {
             notifier.clone(),
             instance.clone(),
         ));
-        let (announce, announcements) = mpsc::unbounded_channel();
+        let (others, announcements) = mpsc::unbounded_channel();
         tokio::spawn(announce_changes(pool.clone(), instance, announcements));
+        let announcer = Announcer {
+            notifier: notifier.clone(),
+            others,
+        };
         let (commits, queue) = mpsc::unbounded_channel();
-        let (told, announced) = (notifier.clone(), announce.clone());
+        let told = announcer.clone();
         tokio::spawn(Self::commit_in_groups(
             Writer::Pooled(pool.clone()),
             queue,
             move |gateways, appointments| {
                 for gateway_id in gateways {
-                    told.notify(gateway_id);
-                    // The task ends only with the runtime; then nobody is left to wake.
-                    let _ = announced.send(Announcement::Pending(gateway_id));
+                    told.wake(gateway_id);
                 }
-                told.statuses_changed(appointments.as_slice().into());
-                let _ = announced.send(Announcement::Statuses(appointments));
+                told.statuses_changed(appointments);
             },
         ));
         Ok(Self {
             writer: Writer::Pooled(pool.clone()),
             pool,
             notifier,
-            announce,
+            announcer,
             commits,
             credentials: Arc::default(),
         })
@@ -151,23 +184,15 @@ impl PgStore {
     }
 
     fn wake(&self, gateway_id: GatewayId) {
-        self.notifier.notify(gateway_id);
-        // The task ends only with the runtime; a closed channel then means nobody is left to wake.
-        let _ = self.announce.send(Announcement::Pending(gateway_id));
+        self.announcer.wake(gateway_id);
     }
 
     fn statuses_changed(&self, appointments: Vec<AppointmentId>) {
-        if appointments.is_empty() {
-            return;
-        }
-        self.notifier
-            .statuses_changed(appointments.as_slice().into());
-        let _ = self.announce.send(Announcement::Statuses(appointments));
+        self.announcer.statuses_changed(appointments);
     }
 
     fn everything_changed(&self) {
-        self.notifier.everything_changed();
-        let _ = self.announce.send(Announcement::Everything);
+        self.announcer.everything_changed();
     }
 }
 
