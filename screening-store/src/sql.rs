@@ -61,7 +61,9 @@ pub(crate) type QueuedWrite = (GroupedWrite, WriteReply);
 pub(crate) enum Writer<DB: sqlx::Database> {
     /// One connection, held here rather than in a sqlx pool: a pool pings each connection given
     /// back to it (on SQLite a round trip to the connection's worker thread), and on the one
-    /// writer every write waited for the last one's ping (issue 11). Callers queue for it.
+    /// writer every write waited for the last one's ping (issue 11). Callers queue for it. It is
+    /// never replaced: a local file cannot drop like a network connection, and a statement that
+    /// fails (disk full, a lock held too long) leaves the connection usable for the next.
     Own(std::sync::Arc<tokio::sync::Mutex<DB::Connection>>),
     /// Connections from a pool: PostgreSQL's many writers, and SQLite in memory, whose readers
     /// must share the writer's connection (each connection to `:memory:` is a database of its own).
