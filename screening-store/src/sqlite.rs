@@ -141,19 +141,24 @@ impl SqliteStore {
             // instead of copied in by pread: once the outbox outgrew SQLite's 2 MB page cache, a
             // third of a busy outbox's time went to those copies.
             .pragma("mmap_size", "268435456");
-        // No ping before each use: a local file cannot drop like a network connection, and the ping
-        // would double the round trips to SQLite's worker thread.
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let writer = if in_memory {
-            // Every connection to :memory: is a separate database: the writer's is the only one,
-            // and the readers share it through a pool of one.
-            let pool = SqlitePoolOptions::new()
+        // Every pool's connections opened now and kept: opening one waits while another process
+        // holds the write lock (seen in a test), so a read made for a request never has to. No ping
+        // before each use: a local file cannot drop like a network connection, and the ping would
+        // double the round trips to SQLite's worker thread.
+        let kept_pool = |connections: u32| {
+            SqlitePoolOptions::new()
                 .test_before_acquire(false)
-                .max_connections(1)
-                .min_connections(1)
+                .max_connections(connections)
+                .min_connections(connections)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options.clone())
+        };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let (writer, pool) = if in_memory {
+            // Every connection to :memory: is a separate database: the writer's is the only one,
+            // and the readers share it through a pool of one.
+            let pool = kept_pool(1)
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?;
             let mut connection = pool
@@ -162,29 +167,20 @@ impl SqliteStore {
                 .map_err(|source| ConnectError::connect(url, source))?;
             prepare(&mut connection, url).await?;
             drop(connection);
-            Writer::Pooled(pool)
+            (Writer::Pooled(pool.clone()), pool)
         } else {
             let mut connection = options
                 .connect()
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?;
             prepare(&mut connection, url).await?;
-            Writer::Own(Arc::new(tokio::sync::Mutex::new(connection)))
-        };
-        let pool = if let Writer::Pooled(writer) = &writer {
-            writer.clone()
-        } else {
-            // Every reader opened now and kept: opening one waits while another process holds
-            // the write lock (seen in a test), so a read made for a request never has to.
-            SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(READERS)
-                .min_connections(READERS)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
+            let readers = kept_pool(READERS)
                 .await
-                .map_err(|source| ConnectError::connect(url, source))?
+                .map_err(|source| ConnectError::connect(url, source))?;
+            (
+                Writer::Own(Arc::new(tokio::sync::Mutex::new(connection))),
+                readers,
+            )
         };
         let notifier = Arc::<Notifier>::default();
         let (commits, queue) = mpsc::unbounded_channel();
