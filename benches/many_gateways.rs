@@ -436,9 +436,8 @@ fn instance() {
             .layer(axum::middleware::from_fn(count_waiting));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        // Served as the binary serves it: with the peer address, which the sign-in limits use.
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // Served as the binary serves it (`hub::serve`: HTTP/1, with the peer address).
+        tokio::spawn(screening_gateway::hub::serve(listener, app, std::future::pending()));
         spawn_dispatchers(
             store.clone(),
             DispatcherConfig {

@@ -12,13 +12,14 @@
 
 mod error;
 pub mod metrics;
+mod serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::TimeDelta;
@@ -34,6 +35,7 @@ use screening_store::{now_utc, ScreeningStore};
 use serde::Deserialize;
 
 pub use error::ApiError;
+pub use serve::serve;
 
 use crate::auth::verify_credential;
 
@@ -66,7 +68,7 @@ pub enum HubRunError {
     /// A bad gateway id.
     #[error("--issue-credential: {0}")]
     GatewayId(#[from] screening_core::ids::IdParseError),
-    /// The address could not be bound, or serving failed.
+    /// The address could not be bound.
     #[error("listening on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
     /// The signing key file named could not be used.
@@ -117,10 +119,8 @@ impl HubArgs {
         );
         hub.spawn_lease_sweeper();
         tracing::info!(%address, "hub listening on http://{address}");
-        axum::serve(listener, hub.router())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| HubRunError::Listen(address, e))
+        serve(listener, hub.router(), shutdown).await;
+        Ok(())
     }
 }
 
@@ -232,22 +232,14 @@ impl Hub {
     }
 
     /// Checks the bearer credential for the gateway named in the path.
-    async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        gateway: &str,
-    ) -> Result<GatewayId, ApiError> {
+    async fn authenticate(&self, bearer: &Bearer, gateway: &str) -> Result<GatewayId, ApiError> {
         let gateway_id =
             GatewayId::parse(gateway).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("authenticate: send the gateway credential as Authorization: Bearer <credential>")
-            })?;
+        let presented = bearer.0.as_deref().ok_or_else(|| {
+            ApiError::unauthorized(
+                "authenticate: send the gateway credential as Authorization: Bearer <credential>",
+            )
+        })?;
         let refused =
             || ApiError::unauthorized("authenticate: the credential is not valid for this gateway");
         // An unknown gateway and a wrong credential look the same from outside.
@@ -405,22 +397,45 @@ pub fn sign(
     }
 }
 
+/// The credential a request presents (`Authorization: Bearer <credential>`), copied out of the
+/// request. Handlers take this rather than the `HeaderMap`: hyper's header values share the
+/// connection's read buffer, so a long poll holding the headers while it waits would keep that
+/// buffer alive beside the one hyper reads the next request into.
+struct Bearer(Option<String>);
+
+impl<S: Sync> axum::extract::FromRequestParts<S> for Bearer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Bearer(
+            parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned),
+        ))
+    }
+}
+
 async fn poc_messages(
     State(hub): State<Hub>,
     Path(gateway): Path<String>,
-    headers: HeaderMap,
+    bearer: Bearer,
 ) -> Result<Json<Vec<GatewayMessage>>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     Ok(Json(hub.take(gateway_id).await?))
 }
 
 async fn poc_confirmation(
     State(hub): State<Hub>,
     Path(gateway): Path<String>,
-    headers: HeaderMap,
+    bearer: Bearer,
     body: Result<Json<Confirmation>, JsonRejection>,
 ) -> Result<Json<Confirmation>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let Json(confirmation) = body?;
     hub.confirm(gateway_id, confirmation.message_id).await?;
     Ok(Json(confirmation))
@@ -435,10 +450,10 @@ struct WaitQuery {
 async fn v1_messages(
     State(hub): State<Hub>,
     Path(gateway): Path<String>,
-    headers: HeaderMap,
+    bearer: Bearer,
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> Result<Json<MessagesResponse>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let Query(WaitQuery { wait }) = query?;
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(hub.config.max_wait);
     let deadline = tokio::time::Instant::now() + wait;
@@ -467,9 +482,9 @@ fn message_id(text: &str) -> Result<MessageId, ApiError> {
 async fn v1_confirmation(
     State(hub): State<Hub>,
     Path((gateway, message)): Path<(String, String)>,
-    headers: HeaderMap,
+    bearer: Bearer,
 ) -> Result<Json<OutcomeResponse>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let message_id = message_id(&message)?;
     let outcome = hub.confirm(gateway_id, message_id).await?;
     Ok(Json(OutcomeResponse {
@@ -482,10 +497,10 @@ async fn v1_confirmation(
 async fn v1_confirmations(
     State(hub): State<Hub>,
     Path(gateway): Path<String>,
-    headers: HeaderMap,
+    bearer: Bearer,
     body: Result<Json<ConfirmationBatch>, JsonRejection>,
 ) -> Result<Json<ConfirmationBatchResponse>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let Json(batch) = body?;
     if batch.message_ids.len() > ConfirmationBatch::MAX {
         return Err(ApiError::new(
@@ -526,10 +541,10 @@ const MAX_REASON_CHARS: usize = 2000;
 async fn v1_failure(
     State(hub): State<Hub>,
     Path((gateway, message)): Path<(String, String)>,
-    headers: HeaderMap,
+    bearer: Bearer,
     body: Result<Json<FailureReport>, JsonRejection>,
 ) -> Result<Json<OutcomeResponse>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let message_id = message_id(&message)?;
     let Json(report) = body?;
     let reason: String = report.reason.chars().take(MAX_REASON_CHARS).collect();
@@ -574,10 +589,10 @@ async fn v1_failure(
 async fn v1_procedure(
     State(hub): State<Hub>,
     Path((gateway, message)): Path<(String, String)>,
-    headers: HeaderMap,
+    bearer: Bearer,
     body: Result<Json<ProcedureReport>, JsonRejection>,
 ) -> Result<Json<ProcedureResponse>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let message_id = message_id(&message)?;
     let Json(mut report) = body?;
     if report.message_id != message_id {
@@ -601,10 +616,10 @@ async fn v1_procedure(
 async fn v1_heartbeat(
     State(hub): State<Hub>,
     Path(gateway): Path<String>,
-    headers: HeaderMap,
+    bearer: Bearer,
     body: Result<Json<Heartbeat>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let gateway_id = hub.authenticate(&headers, &gateway).await?;
+    let gateway_id = hub.authenticate(&bearer, &gateway).await?;
     let Json(heartbeat) = body?;
     let now = now_utc();
     hub.store

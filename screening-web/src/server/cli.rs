@@ -511,9 +511,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let drain_state = state.clone();
     // The app state's shutdown flag ends the live streams and starts the drain timer alike.
     let draining = state.shutting_down();
-    // With the peer address, which the sign-in limits count by.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    // With the peer address (which the sign-in limits count by), over HTTP/1 (`hub::serve`).
+    let server = screening_gateway::hub::serve(listener, app, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing open requests");
         // Live status streams never end by themselves: end them so connections can close.
@@ -521,7 +520,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     });
     let drain = Duration::from_secs(options.drain_seconds);
     tokio::select! {
-        served = server => served.map_err(|e| e.to_string()),
+        () = server => Ok(()),
         _ = async {
             draining.await;
             tokio::time::sleep(drain).await;
