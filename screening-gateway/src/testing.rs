@@ -29,11 +29,12 @@ use screening_core::signing::{HubSigningKey, TrustedHubKeys};
 
 pub mod peers;
 
-/// Serves a router on a random loopback port; returns its base URL.
+/// Serves a router on a random loopback port, as the hub binary serves (`hub::serve`); returns its
+/// base URL.
 pub async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(crate::hub::serve(listener, router, std::future::pending()));
     format!("http://{address}")
 }
 

@@ -210,10 +210,12 @@ async fn serve(
     let app = router(state.clone(), &hub);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).await.unwrap();
-    });
+    // Served as the binary serves it.
+    let server = tokio::spawn(screening_gateway::hub::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
     (base, state, server)
 }
 
