@@ -301,6 +301,22 @@ struct Fanout {
     latencies: Vec<f64>,
     /// From the first commit to the last arrival.
     all_within_ms: f64,
+    /// CPU time used in that span: by the instance, and by the client processes.
+    instance_cpu_ms: f64,
+    clients_cpu_ms: f64,
+}
+
+/// CPU time (user + system, every thread, live or ended) of process `pid` so far, in ms, from the
+/// kernel's `/proc/<pid>/stat` (fields 14 and 15, in clock ticks).
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let after_name = &stat[stat.rfind(')').expect("a stat line") + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a system setting.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 * 1000.0 / per_second
 }
 
 async fn fan_out(
@@ -308,10 +324,14 @@ async fn fan_out(
     demo: &DemoData,
     arrivals: &Arrivals,
     gateways: &[GatewayId],
+    clients: &[u32],
 ) -> Fanout {
+    let clients_cpu = || clients.iter().map(|&pid| cpu_ms(pid)).sum::<f64>();
+    let (instance_before, clients_before) = (cpu_ms(std::process::id()), clients_cpu());
     let started = now_utc();
     let messages = send_to_each(store, demo, gateways).await;
     let latencies = arrivals.latencies(&messages, Duration::from_secs(60)).await;
+    let (instance_after, clients_after) = (cpu_ms(std::process::id()), clients_cpu());
     let last = {
         let at = arrivals.at.lock().unwrap();
         messages.iter().map(|m| at[&m.id]).max().unwrap()
@@ -319,6 +339,8 @@ async fn fan_out(
     Fanout {
         latencies,
         all_within_ms: (last - started.timestamp_micros()) as f64 / 1000.0,
+        instance_cpu_ms: instance_after - instance_before,
+        clients_cpu_ms: clients_after - clients_before,
     }
 }
 
@@ -521,7 +543,8 @@ fn instance() {
 
         // One message to each of `fanout` waiting gateways at once.
         let ids: Vec<GatewayId> = rest.iter().map(|(id, _)| *id).collect();
-        let quiet = fan_out(&store, &demo, &arrivals, &ids[..fanout]).await;
+        let poller_pids: Vec<u32> = pollers.iter().filter_map(|poller| poller.id()).collect();
+        let quiet = fan_out(&store, &demo, &arrivals, &ids[..fanout], &poller_pids).await;
         // Their pollers are back waiting before the next round.
         tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -560,7 +583,9 @@ fn instance() {
         while arrivals.count(&backlog_ids) < 200 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let busy = fan_out(&store, &demo, &arrivals, &ids[fanout..2 * fanout]).await;
+        let mut busy_clients = poller_pids.clone();
+        busy_clients.extend(drainer.id());
+        let busy = fan_out(&store, &demo, &arrivals, &ids[fanout..2 * fanout], &busy_clients).await;
         let drained_during = arrivals.count(&backlog_ids);
         arrivals
             .latencies(&backlog_messages, Duration::from_secs(120))
@@ -606,6 +631,12 @@ fn instance() {
                 percentile(&round.latencies, 99.0),
                 round.latencies.last().unwrap(),
                 round.all_within_ms
+            );
+            println!(
+                "| … CPU used from the first commit to the last arrival: instance; client processes; the instance's per delivery | {:.0} ms; {:.0} ms; {:.0} µs | |",
+                round.instance_cpu_ms,
+                round.clients_cpu_ms,
+                round.instance_cpu_ms * 1000.0 / round.latencies.len() as f64
             );
         }
         println!(

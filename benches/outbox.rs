@@ -17,7 +17,7 @@
 //! ```
 
 mod support;
-use support::env_number;
+use support::{env_number, percentile};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +27,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use screening::core::prelude::*;
 use screening::store::testing::{Backend, TestStore};
 use screening::store::{now_utc, DemoData, ScreeningStore};
+
+// The allocator of the `screening-web` binary, whose store these rounds are.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 50;
 
@@ -92,6 +96,98 @@ fn in_a_task(
     runtime.block_on(runtime.spawn(rounds)).unwrap()
 }
 
+/// CPU time (user + system) and context switches of this process so far, every thread counted.
+fn process_usage() -> (Duration, i64) {
+    // SAFETY: getrusage only writes the struct passed.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    (
+        time(usage.ru_utime) + time(usage.ru_stime),
+        usage.ru_nvcsw + usage.ru_nivcsw,
+    )
+}
+
+/// Where a one-at-a-time round's time goes: the round's CPU time and context switches, beside a
+/// bare hand-off from a task to a thread and back (what a sqlx SQLite call costs before any SQL:
+/// each call goes to the connection's own thread and its answer wakes the task). The rounds are
+/// latency-bound: each of their three statements waits for two such wake-ups in a row.
+fn print_single_round_breakdown(
+    runtime: &tokio::runtime::Runtime,
+    store: Arc<dyn ScreeningStore>,
+    demo: Arc<DemoData>,
+) {
+    const ROUNDS: u32 = 2_000;
+    const HANDOFFS: usize = 5_000;
+    let (elapsed, cpu, switches) = in_a_task_with_usage(runtime, async move {
+        for _ in 0..ROUNDS {
+            single_round(store.as_ref(), &demo).await;
+        }
+    });
+    let (to_thread, from_tasks) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+    let thread = std::thread::spawn(move || {
+        for answer in from_tasks {
+            let _ = answer.send(());
+        }
+    });
+    let mut handoffs: Vec<f64> = runtime
+        .block_on(runtime.spawn(async move {
+            let mut took = Vec::with_capacity(HANDOFFS);
+            for _ in 0..HANDOFFS {
+                let start = Instant::now();
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                to_thread.send(answer).unwrap();
+                answered.await.unwrap();
+                took.push(start.elapsed().as_secs_f64() * 1e6);
+            }
+            took
+        }))
+        .unwrap();
+    thread.join().unwrap();
+    handoffs.sort_by(f64::total_cmp);
+    let per_round = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(ROUNDS);
+    println!("\n| SQLite, one message at a time: where a round goes | Figure |");
+    println!("|---|---|");
+    println!(
+        "| {ROUNDS} rounds: wall time per round; CPU time per round (every thread) | {:.0} µs; {:.0} µs |",
+        per_round(elapsed),
+        per_round(cpu)
+    );
+    println!(
+        "| Context switches per round | {:.1} |",
+        switches as f64 / f64::from(ROUNDS)
+    );
+    println!(
+        "| A bare hand-off from a task to a thread and back, p50 / p90 / p99 | {:.1} / {:.1} / {:.1} µs |",
+        percentile(&handoffs, 50.0),
+        percentile(&handoffs, 90.0),
+        percentile(&handoffs, 99.0)
+    );
+}
+
+/// Runs `work` as a task (see [`in_a_task`]); its wall time, and the process's CPU time and
+/// context switches meanwhile.
+fn in_a_task_with_usage(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (Duration, Duration, i64) {
+    let (cpu_before, switches_before) = process_usage();
+    let elapsed = in_a_task(runtime, async move {
+        let start = Instant::now();
+        work.await;
+        start.elapsed()
+    });
+    let (cpu_after, switches_after) = process_usage();
+    (
+        elapsed,
+        cpu_after - cpu_before,
+        switches_after - switches_before,
+    )
+}
+
 fn outbox(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -131,6 +227,9 @@ fn outbox(c: &mut Criterion) {
                 })
             })
         });
+        if backend == Backend::Sqlite {
+            print_single_round_breakdown(&runtime, store.clone(), demo.clone());
+        }
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function("batched_50", |b| {
             b.iter_custom(|iterations| {

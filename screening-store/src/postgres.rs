@@ -18,7 +18,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{QueuedWrite, Take, WriteConnection, Writer};
+use crate::sql::{Confirm, ConfirmedRow, QueuedWrite, Take, WriteConnection, Writer};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -176,6 +176,12 @@ impl PgStore {
     /// side (`SKIP LOCKED`), so there is no single writer to queue for.
     async fn claim(&self, take: Take) -> Result<Vec<MessageRow>, StoreError> {
         Self::claim_for_one(&self.writer, &take).await
+    }
+
+    /// Confirms a gateway's open messages in its own statement: concurrent confirmations run
+    /// side by side, as takes do.
+    async fn confirm_open(&self, confirm: Confirm) -> Result<Vec<ConfirmedRow>, StoreError> {
+        Self::confirm_for_one(&self.writer, &confirm).await
     }
 
     /// PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here.

@@ -92,8 +92,7 @@ impl<DB: sqlx::Database> Writer<DB> {
         })
     }
 
-    /// The write connection if no other writer holds it now.
-    #[cfg(test)]
+    /// The write connection if no other writer holds it now (nor waits for it).
     pub(crate) fn try_acquire(&self) -> Option<WriteConnection<DB>> {
         match self {
             Writer::Own(connection) => connection
@@ -146,6 +145,18 @@ pub(crate) fn still_awaited(
     // Stable: one appointment's writes keep the order they came in.
     group.sort_by_key(|(write, _)| write.appointment_id());
     Some(group.drain(..).unzip())
+}
+
+/// A confirmed message's id, appointment and creation time, as a confirming statement returns it.
+pub(crate) type ConfirmedRow = (uuid::Uuid, uuid::Uuid, chrono::DateTime<chrono::Utc>);
+
+/// One caller's confirmation: those of `message_ids` (at most [`crate::CONFIRM_CHUNK`]) of
+/// `gateway_id` that are open, confirmed at `now`.
+#[derive(Debug, Clone)]
+pub(crate) struct Confirm {
+    pub(crate) gateway_id: screening_core::ids::GatewayId,
+    pub(crate) message_ids: Vec<screening_core::ids::MessageId>,
+    pub(crate) now: chrono::DateTime<chrono::Utc>,
 }
 
 /// One caller's take: up to `limit` of a gateway's pending messages, oldest first, leased from
@@ -589,6 +600,18 @@ macro_rules! impl_sql_store {
                 query
             }
 
+            /// Confirms, on `writer`, those of `confirm`'s messages that are open, in one statement.
+            async fn confirm_for_one(
+                writer: &crate::sql::Writer<$Db>,
+                confirm: &crate::sql::Confirm,
+            ) -> Result<Vec<crate::sql::ConfirmedRow>, StoreError> {
+                Self::confirm_statement(confirm.gateway_id, &confirm.message_ids, confirm.now)
+                    .build_query_as()
+                    .fetch_all(&mut *writer.acquire().await?)
+                    .await
+                    .map_err(crate::db)
+            }
+
             /// Writes all of `writes` inside `tx`: the messages on their own in multi-row INSERTs,
             /// each appointment change with its event and message. Stops at the first that fails.
             async fn write_all(
@@ -729,12 +752,13 @@ macro_rules! impl_sql_store {
                 let mut confirmed_now = std::collections::HashMap::new();
                 let mut appointments = Vec::new();
                 for chunk in message_ids.chunks(crate::CONFIRM_CHUNK) {
-                    let mut query = Self::confirm_statement(gateway_id, chunk, now);
-                    let rows: Vec<(uuid::Uuid, uuid::Uuid, DateTime<Utc>)> = query
-                        .build_query_as()
-                        .fetch_all(&mut *self.writer.acquire().await?)
-                        .await
-                        .map_err(crate::db)?;
+                    let rows = self
+                        .confirm_open(crate::sql::Confirm {
+                            gateway_id,
+                            message_ids: chunk.to_vec(),
+                            now,
+                        })
+                        .await?;
                     for (id, appointment_id, created_at) in rows {
                         confirmed_now.insert(id, created_at);
                         appointments.push(AppointmentId::from_uuid(appointment_id));

@@ -70,7 +70,103 @@ on_both_backends!(
     changes_sent_together_commit_together_and_a_conflict_is_undone_alone,
     a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere,
     takes_for_many_gateways_at_once_each_get_their_own_messages_once,
+    confirmations_from_many_gateways_at_once_each_confirm_their_own_once,
 );
+
+/// Many confirmations at once (on SQLite, grouped into one statement): each gateway confirms its
+/// own messages at its own time; a message confirmed by two calls at once is confirmed by one of
+/// them (the other hears "already"); one gateway naming another's message is refused.
+async fn confirmations_from_many_gateways_at_once_each_confirm_their_own_once(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let mut gateways = Vec::new();
+    let mut sent: std::collections::HashMap<GatewayId, Vec<Message>> = Default::default();
+    for n in 0..12 {
+        let gateway = Gateway {
+            id: GatewayId::from_uuid(Uuid::new_v4()),
+            name: format!("Gateway {n}"),
+            ..demo.gateway.clone()
+        };
+        test.store.save_gateway(&gateway, t(0)).await.unwrap();
+        for at in [1, 2] {
+            let message = Message {
+                gateway_id: gateway.id,
+                ..loose_message(&demo, t(at))
+            };
+            test.store.enqueue(&message).await.unwrap();
+            sent.entry(gateway.id).or_default().push(message);
+        }
+        let taken = test
+            .store
+            .take_pending(gateway.id, t(50), t(80), 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 2);
+        gateways.push(gateway.id);
+    }
+    // Each gateway: both its messages at 100 + n; its first again at 300; the next gateway's
+    // first at 400.
+    let mut calls = Vec::new();
+    for (n, &gateway) in gateways.iter().enumerate() {
+        let own: Vec<MessageId> = sent[&gateway].iter().map(|m| m.id).collect();
+        let neighbours = sent[&gateways[(n + 1) % gateways.len()]][0].id;
+        calls.push((gateway, own.clone(), 100 + n as i64));
+        calls.push((gateway, vec![own[0]], 300));
+        calls.push((gateway, vec![neighbours], 400));
+    }
+    let answers: Vec<_> = calls
+        .into_iter()
+        .map(|(gateway, ids, at)| {
+            let store = test.store.clone();
+            tokio::spawn(async move {
+                let outcomes = store.confirm_many(gateway, &ids, t(at)).await.unwrap();
+                (gateway, ids, at, outcomes)
+            })
+        })
+        .collect();
+    // Per message: the times of the calls that confirmed it now, and how many heard "already".
+    let mut confirmed_at: std::collections::HashMap<MessageId, Vec<i64>> = Default::default();
+    let mut already: std::collections::HashMap<MessageId, usize> = Default::default();
+    for answer in answers {
+        let (gateway, ids, at, outcomes) = answer.await.unwrap();
+        assert_eq!(outcomes.len(), ids.len());
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
+            let message = sent[&gateway].iter().find(|m| m.id == id);
+            match (message, outcome) {
+                (None, Err(StoreError::WrongGateway { message_id })) => assert_eq!(message_id, id),
+                (Some(message), Ok(outcome)) => {
+                    assert_eq!(outcome.created_at, message.created_at);
+                    match outcome.confirmed {
+                        Confirmed::Now => confirmed_at.entry(id).or_default().push(at),
+                        Confirmed::Already => *already.entry(id).or_default() += 1,
+                    }
+                }
+                (message, outcome) => panic!("{id}: {message:?} answered {outcome:?}"),
+            }
+        }
+    }
+    for gateway in &gateways {
+        for (index, message) in sent[gateway].iter().enumerate() {
+            let times = &confirmed_at[&message.id];
+            assert_eq!(times.len(), 1, "confirmed now once: {times:?}");
+            let expected_already = if index == 0 { 1 } else { 0 };
+            assert_eq!(
+                already.get(&message.id).copied().unwrap_or(0),
+                expected_already
+            );
+            let stored = test.store.message(message.id).await.unwrap();
+            assert_eq!(
+                stored.confirmed_at,
+                Some(t(times[0])),
+                "the time of the call that confirmed it"
+            );
+            assert_eq!(stored.delivered_at, Some(t(50)), "taken at 50");
+            assert_eq!(stored.lease_expires_at, None);
+        }
+    }
+    test.cleanup().await;
+}
 
 /// Many long polls woken at once take together (on SQLite, one statement for many gateways): each
 /// take gets its own gateway's messages, oldest first, at most its limit, with its own times, and
