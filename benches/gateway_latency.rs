@@ -13,7 +13,7 @@
 //! count over a quiet window, scaled to an hour.
 
 mod support;
-use support::{env_number, percentile};
+use support::{env_number, percentile, thread_handoffs};
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -167,20 +167,11 @@ where
 /// What the hand-off is made of, each part alone on this machine: the floor under the steps above.
 async fn parts() -> Vec<(&'static str, (f64, f64))> {
     const ROUNDS: usize = 1000;
-    // An async task waking an OS thread and being woken back: what each sqlx SQLite call costs
-    // beyond SQLite itself (the connection lives on a worker thread).
-    let (to_thread, from_tasks) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
-    std::thread::spawn(move || {
-        while let Ok(reply) = from_tasks.recv() {
-            let _ = reply.send(());
-        }
-    });
-    let wake = time_each(ROUNDS, |_| {
-        let (reply, answered) = tokio::sync::oneshot::channel();
-        to_thread.send(reply).unwrap();
-        async move { answered.await.unwrap() }
-    })
-    .await;
+    let handoffs = thread_handoffs(ROUNDS).await;
+    let wake = (
+        percentile(&handoffs, 50.0) / 1000.0,
+        percentile(&handoffs, 99.0) / 1000.0,
+    );
     // The agent's inbox, as the agent opens it (WAL, synchronous=FULL).
     let folder = tempfile::tempdir().unwrap();
     let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();

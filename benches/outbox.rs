@@ -17,7 +17,7 @@
 //! ```
 
 mod support;
-use support::{env_number, percentile};
+use support::{env_number, percentile, thread_handoffs};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,27 +127,9 @@ fn print_single_round_breakdown(
             single_round(store.as_ref(), &demo).await;
         }
     });
-    let (to_thread, from_tasks) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
-    let thread = std::thread::spawn(move || {
-        for answer in from_tasks {
-            let _ = answer.send(());
-        }
-    });
-    let mut handoffs: Vec<f64> = runtime
-        .block_on(runtime.spawn(async move {
-            let mut took = Vec::with_capacity(HANDOFFS);
-            for _ in 0..HANDOFFS {
-                let start = Instant::now();
-                let (answer, answered) = tokio::sync::oneshot::channel();
-                to_thread.send(answer).unwrap();
-                answered.await.unwrap();
-                took.push(start.elapsed().as_secs_f64() * 1e6);
-            }
-            took
-        }))
+    let handoffs = runtime
+        .block_on(runtime.spawn(thread_handoffs(HANDOFFS)))
         .unwrap();
-    thread.join().unwrap();
-    handoffs.sort_by(f64::total_cmp);
     let per_round = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(ROUNDS);
     println!("\n| SQLite, one message at a time: where a round goes | Figure |");
     println!("|---|---|");

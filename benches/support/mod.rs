@@ -17,3 +17,29 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Hand-offs from this task to an OS thread and back, each one's time in µs, sorted: what each
+/// sqlx SQLite call costs beyond SQLite itself (each connection lives on a worker thread of its
+/// own, which the call wakes and which wakes the task back).
+// Not every bench measures it: core does not.
+#[allow(dead_code)]
+pub async fn thread_handoffs(rounds: usize) -> Vec<f64> {
+    let (to_thread, from_tasks) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+    let thread = std::thread::spawn(move || {
+        for answer in from_tasks {
+            let _ = answer.send(());
+        }
+    });
+    let mut took = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        to_thread.send(answer).unwrap();
+        answered.await.unwrap();
+        took.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    drop(to_thread);
+    thread.join().unwrap();
+    took.sort_by(f64::total_cmp);
+    took
+}

@@ -87,26 +87,10 @@ async fn confirm_in_groups(
                 }
             }
             group = later;
-            let confirmed = match round.as_slice() {
-                [(confirm, _)] => SqliteStore::confirm_for_one(&writer, confirm).await,
-                _ => {
-                    let confirms: Vec<&Confirm> =
-                        round.iter().map(|(confirm, _)| confirm).collect();
-                    SqliteStore::confirm_for_many_statement(&confirms)
-                        .build_query_as()
-                        .fetch_all(&mut *match writer.acquire().await {
-                            Ok(connection) => connection,
-                            Err(error) => {
-                                for (_, reply) in round {
-                                    let _ = reply
-                                        .send(Err(StoreError::Backend(error.to_string().into())));
-                                }
-                                continue;
-                            }
-                        })
-                        .await
-                        .map_err(crate::db)
-                }
+            let confirms: Vec<&Confirm> = round.iter().map(|(confirm, _)| confirm).collect();
+            let confirmed = match confirms.as_slice() {
+                [confirm] => SqliteStore::confirm_for_one(&writer, confirm).await,
+                _ => SqliteStore::confirm_for_many(&writer, &confirms).await,
             };
             match confirmed {
                 Ok(rows) => {
@@ -122,12 +106,7 @@ async fn confirm_in_groups(
                         let _ = reply.send(Ok(rows));
                     }
                 }
-                Err(error) => {
-                    let error = error.to_string();
-                    for (_, reply) in round {
-                        let _ = reply.send(Err(StoreError::Backend(error.clone().into())));
-                    }
-                }
+                Err(error) => tell_each(round, &error),
             }
         }
     }
@@ -171,14 +150,20 @@ async fn take_in_groups(writer: Writer<Sqlite>, mut queue: mpsc::UnboundedReceiv
                         let _ = reply.send(Ok(rows));
                     }
                 }
-                Err(error) => {
-                    let error = error.to_string();
-                    for (_, reply) in round {
-                        let _ = reply.send(Err(StoreError::Backend(error.clone().into())));
-                    }
-                }
+                Err(error) => tell_each(round, &error),
             }
         }
+    }
+}
+
+/// Tells each caller of a grouped statement that failed why.
+fn tell_each<Asked, Answer>(
+    round: Vec<(Asked, oneshot::Sender<Result<Answer, StoreError>>)>,
+    error: &StoreError,
+) {
+    let error = error.to_string();
+    for (_, reply) in round {
+        let _ = reply.send(Err(StoreError::Backend(error.clone().into())));
     }
 }
 
@@ -391,7 +376,19 @@ impl SqliteStore {
         confirmed.await.map_err(|_| stopped())?
     }
 
-    /// The statement of a round of [`confirm_in_groups`]: what `confirm_statement` does for each
+    /// Confirms the open messages of each of `confirms` (one message named once) in one statement.
+    async fn confirm_for_many(
+        writer: &Writer<Sqlite>,
+        confirms: &[&Confirm],
+    ) -> Result<Vec<ConfirmedRow>, StoreError> {
+        Self::confirm_for_many_statement(confirms)
+            .build_query_as()
+            .fetch_all(&mut *writer.acquire().await?)
+            .await
+            .map_err(crate::db)
+    }
+
+    /// The statement of [`SqliteStore::confirm_for_many`]: what `confirm_statement` does for each
     /// of `confirms`, with each one's gateway and time. Each message is found by its id (the
     /// primary key), and its gateway only checked: the `+` keeps SQLite's planner from reading
     /// every message to look each up in the list, which it chose for a list of 500 (a test reads

@@ -73,6 +73,21 @@ on_both_backends!(
     confirmations_from_many_gateways_at_once_each_confirm_their_own_once,
 );
 
+/// `count` more gateways like the demo's, saved; their ids.
+async fn saved_gateways(test: &TestStore, demo: &DemoData, count: usize) -> Vec<GatewayId> {
+    let mut gateways = Vec::with_capacity(count);
+    for n in 0..count {
+        let gateway = Gateway {
+            id: GatewayId::from_uuid(Uuid::new_v4()),
+            name: format!("Gateway {n}"),
+            ..demo.gateway.clone()
+        };
+        test.store.save_gateway(&gateway, t(0)).await.unwrap();
+        gateways.push(gateway.id);
+    }
+    gateways
+}
+
 /// Many confirmations at once (on SQLite, grouped into one statement): each gateway confirms its
 /// own messages at its own time; a message confirmed by two calls at once is confirmed by one of
 /// them (the other hears "already"); one gateway naming another's message is refused.
@@ -80,30 +95,23 @@ async fn confirmations_from_many_gateways_at_once_each_confirm_their_own_once(ba
     let Some((test, demo)) = seeded(backend).await else {
         return;
     };
-    let mut gateways = Vec::new();
+    let gateways = saved_gateways(&test, &demo, 12).await;
     let mut sent: std::collections::HashMap<GatewayId, Vec<Message>> = Default::default();
-    for n in 0..12 {
-        let gateway = Gateway {
-            id: GatewayId::from_uuid(Uuid::new_v4()),
-            name: format!("Gateway {n}"),
-            ..demo.gateway.clone()
-        };
-        test.store.save_gateway(&gateway, t(0)).await.unwrap();
+    for &gateway in &gateways {
         for at in [1, 2] {
             let message = Message {
-                gateway_id: gateway.id,
+                gateway_id: gateway,
                 ..loose_message(&demo, t(at))
             };
             test.store.enqueue(&message).await.unwrap();
-            sent.entry(gateway.id).or_default().push(message);
+            sent.entry(gateway).or_default().push(message);
         }
         let taken = test
             .store
-            .take_pending(gateway.id, t(50), t(80), 10)
+            .take_pending(gateway, t(50), t(80), 10)
             .await
             .unwrap();
         assert_eq!(taken.len(), 2);
-        gateways.push(gateway.id);
     }
     // Each gateway: both its messages at 100 + n; its first again at 300; the next gateway's
     // first at 400.
@@ -175,16 +183,7 @@ async fn takes_for_many_gateways_at_once_each_get_their_own_messages_once(backen
     let Some((test, demo)) = seeded(backend).await else {
         return;
     };
-    let mut gateways = Vec::new();
-    for n in 0..12 {
-        let gateway = Gateway {
-            id: GatewayId::from_uuid(Uuid::new_v4()),
-            name: format!("Gateway {n}"),
-            ..demo.gateway.clone()
-        };
-        test.store.save_gateway(&gateway, t(0)).await.unwrap();
-        gateways.push(gateway.id);
-    }
+    let gateways = saved_gateways(&test, &demo, 12).await;
     // Three messages each, the newest committed first.
     let mut sent: std::collections::HashMap<GatewayId, Vec<MessageId>> = Default::default();
     for (g, &gateway) in gateways.iter().enumerate() {
