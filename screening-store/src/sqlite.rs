@@ -74,15 +74,18 @@ async fn confirm_in_groups(
         group.retain(|(_, reply)| !reply.is_closed());
         while !group.is_empty() {
             let mut named = std::collections::HashSet::new();
+            // The statement's rows (a caller may name an id twice): at most CONFIRM_CHUNK.
+            let mut rows = 0;
             let mut round = Vec::new();
             let mut later = Vec::new();
             for queued in group.drain(..) {
                 let ids = &queued.0.message_ids;
-                let too_many = !round.is_empty() && named.len() + ids.len() > crate::CONFIRM_CHUNK;
+                let too_many = !round.is_empty() && rows + ids.len() > crate::CONFIRM_CHUNK;
                 if too_many || ids.iter().any(|id| named.contains(id)) {
                     later.push(queued);
                 } else {
                     named.extend(ids.iter().copied());
+                    rows += ids.len();
                     round.push(queued);
                 }
             }
