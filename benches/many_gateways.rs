@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The instance (this process) is the web app's router with the hub API and the relay dispatcher,
-//! on SQLite in a temporary folder, with the allocator the `screening-web` binary uses. The
+//! on SQLite in a temporary folder, with the allocator the `screening-web` binary uses and its
+//! memory settings (no transparent huge pages: `screening_web::server::memory`). The
 //! pollers are two child processes (this binary again, `SCREENING_BENCH_ROLE=pollers`); the local
 //! relay and its 100 listeners are a third (`SCREENING_BENCH_ROLE=relay`). Latency is from the
 //! message's `created_at` (taken before its commit) to the moment a poller has parsed the response
@@ -146,8 +147,18 @@ fn main() {
     match std::env::var(ROLE).as_deref() {
         Ok("pollers") => pollers(),
         Ok("relay") => relay(),
-        _ => instance(),
+        _ => {
+            // As the `screening-web` binary does first thing.
+            screening_web::server::memory::keep_heap_in_small_pages();
+            instance()
+        }
     }
+}
+
+/// Whether the kernel keeps this process out of transparent huge pages.
+fn huge_pages_off() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|status| status.lines().any(|line| line == "THP_enabled:\t0"))
 }
 
 /// The instance's resident memory, from the kernel.
@@ -643,7 +654,8 @@ fn instance() {
             "| The backlog of {backlog}: drained in (received {drained_during} of it during the fan-out) | {drained_in:.1} s | |"
         );
         println!(
-            "\nSQLite (WAL, synchronous=NORMAL, as the store opens it), {POLLER_PROCESSES} poller processes, long-polls of {WAIT_SECONDS} s, orders signed."
+            "\nSQLite (WAL, synchronous=NORMAL, as the store opens it), {POLLER_PROCESSES} poller processes, long-polls of {WAIT_SECONDS} s, orders signed; transparent huge pages {}.",
+            if huge_pages_off() { "off" } else { "allowed" }
         );
         let _ = std::io::stdout().flush();
         test.cleanup().await;

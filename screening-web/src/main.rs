@@ -10,8 +10,19 @@ use screening_web::server::cli::{self, Cli};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads and buffers exist, so none of them sit in huge pages.
+    screening_web::server::memory::keep_heap_in_small_pages();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(error) => {
+            eprintln!("screening-web: could not start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = cli.log.init() {
         eprintln!("screening-web: {error}");

@@ -180,13 +180,13 @@ impl Hub {
 
     /// The routes, ready to `merge` into an application's router or to serve alone.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/gateway-messages/{gateway_id}/", get(poc_messages))
+        // Only the routes that read a body carry the body limit: `Router::layer` wraps each route
+        // it covers, a boxed future per request, which a waiting long poll would hold.
+        let with_bodies = Router::new()
             .route(
                 "/gateway-messages/{gateway_id}/confirmations",
                 post(poc_confirmation),
             )
-            .route("/api/v1/gateways/{gateway_id}/messages", get(v1_messages))
             .route(
                 "/api/v1/gateways/{gateway_id}/messages/{message_id}/confirmation",
                 post(v1_confirmation),
@@ -207,7 +207,11 @@ impl Hub {
                 "/api/v1/gateways/{gateway_id}/heartbeat",
                 post(v1_heartbeat),
             )
-            .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
+            .layer(DefaultBodyLimit::max(self.config.max_body_bytes));
+        Router::new()
+            .route("/gateway-messages/{gateway_id}/", get(poc_messages))
+            .route("/api/v1/gateways/{gateway_id}/messages", get(v1_messages))
+            .merge(with_bodies)
             .with_state(self.clone())
     }
 

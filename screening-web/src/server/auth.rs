@@ -333,11 +333,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Whether the request reached us over TLS (directly configured, or said by the proxy in front).
 pub fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
-    state.config.secure_cookies
-        || headers
-            .get("x-forwarded-proto")
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+    state.config.secure_cookies || forwarded_from_https(headers)
+}
+
+/// Whether a proxy in front says the request came over https (`X-Forwarded-Proto`).
+pub fn forwarded_from_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
 }
 
 /// A `Set-Cookie` value with the attributes every cookie of ours has.

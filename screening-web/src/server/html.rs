@@ -136,7 +136,7 @@ pub fn render_page(
     );
     // Pages carry patient data: never cache them in shared or browser caches.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // The other security headers go on every response, in `security::security_headers`.
+    // The other security headers go on every response, in `security::SecurityHeadersLayer`.
     response
 }
 
