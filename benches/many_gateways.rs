@@ -202,24 +202,6 @@ fn raise_file_limit(needed: u64) {
     }
 }
 
-/// Long-polls in the instance's hub API right now.
-static WAITING: AtomicI64 = AtomicI64::new(0);
-
-async fn count_waiting(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let poll = request.uri().path().ends_with("/messages");
-    if poll {
-        WAITING.fetch_add(1, Ordering::Relaxed);
-    }
-    let response = next.run(request).await;
-    if poll {
-        WAITING.fetch_sub(1, Ordering::Relaxed);
-    }
-    response
-}
-
 /// When each message reached its poller (µs since the epoch), as the pollers report it.
 #[derive(Default)]
 struct Arrivals {
@@ -465,8 +447,7 @@ fn instance() {
             },
         );
         hub.spawn_lease_sweeper();
-        let app = router(AppState::new(store.clone(), WebConfig::default()), &hub)
-            .layer(axum::middleware::from_fn(count_waiting));
+        let app = router(AppState::new(store.clone(), WebConfig::default()), &hub);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         // Served as the binary serves it (`hub::serve`: HTTP/1, with the peer address).
@@ -515,11 +496,11 @@ fn instance() {
             pollers.push(poller);
         }
         let started = Instant::now();
-        while (WAITING.load(Ordering::Relaxed) as usize) < rest.len() {
+        while hub.long_polls_waiting() < rest.len() {
             assert!(
                 started.elapsed() < Duration::from_secs(180),
                 "only {} of {} long-polls waiting after 180 s",
-                WAITING.load(Ordering::Relaxed),
+                hub.long_polls_waiting(),
                 rest.len()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -136,6 +136,8 @@ pub struct LocalHub {
     pub demo: DemoData,
     /// The hub's base URL.
     pub hub_url: String,
+    /// The hub serving it.
+    pub hub: Hub,
     /// The demo gateway's credential.
     pub credential: String,
     /// Requests the hub has received.
@@ -203,6 +205,7 @@ impl LocalHub {
             store,
             demo,
             hub_url,
+            hub,
             credential,
             requests: gate.requests,
             refuse_confirmations: gate.refuse_confirmations,

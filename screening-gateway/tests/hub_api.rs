@@ -295,6 +295,43 @@ async fn a_long_poll_returns_as_soon_as_a_message_is_created() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_counts_as_waiting_until_it_is_answered() {
+    let h = Harness::start().await;
+    assert_eq!(h.hub.long_polls_waiting(), 0);
+    let url = format!(
+        "{}/api/v1/gateways/{}/messages",
+        h.hub_url, h.demo.gateway.id
+    );
+    // A poll that does not wait is never counted.
+    let now = client()
+        .get(&url)
+        .bearer_auth(&h.credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(now.status(), 200);
+    assert_eq!(h.hub.long_polls_waiting(), 0);
+    let credential = h.credential.clone();
+    let poll = tokio::spawn(async move {
+        client()
+            .get(format!("{url}?wait=30"))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.hub.long_polls_waiting() != 1 {
+        assert!(Instant::now() < deadline, "the long poll was never counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.send(0).await;
+    assert_eq!(poll.await.unwrap(), 200);
+    assert_eq!(h.hub.long_polls_waiting(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_long_poll_answers_empty_after_its_wait() {
     let h = Harness::start().await;
     let started = Instant::now();

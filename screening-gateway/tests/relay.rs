@@ -70,6 +70,59 @@ async fn a_message_sent_through_the_relay_is_answered_by_the_listener() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_many_times_the_read_buffer_arrives_whole_both_ways() {
+    let (relay, url) = start_relay().await;
+    // 300 KiB of text: the relay's sockets read 8 KiB at a time.
+    let note = "0123456789abcdef".repeat(300 * 64);
+    let expected = note.clone();
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(listen(
+        relay_endpoint(&url, "listen", LISTEN_KEY),
+        ListenerTiming::default(),
+        move |message: GatewayMessage| {
+            let whole = message.payload["note"] == expected.as_str();
+            async move {
+                RelayReply {
+                    status: if whole {
+                        RelayStatus::Processed
+                    } else {
+                        RelayStatus::Error
+                    },
+                    message_id: message.message_id,
+                    // The note comes back, so the sender's socket reads a large frame too.
+                    reason: Some(
+                        message.payload["note"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                }
+            }
+        },
+        stopped,
+    ));
+    for _ in 0..200 {
+        if relay.listener_count("leeds") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent = GatewayMessage {
+        payload: serde_json::json!({ "resourceType": "ServiceRequest", "note": note }),
+        ..sample_message()
+    };
+    let reply = send_message(
+        &relay_endpoint(&url, "send", SEND_KEY),
+        &sent,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, RelayStatus::Processed);
+    assert_eq!(reply.reason.as_deref(), Some(note.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_rendezvous_are_served_concurrently() {
     let (relay, url) = start_relay().await;
     let _stop = start_listener(&relay, &url).await;

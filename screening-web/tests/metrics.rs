@@ -184,6 +184,23 @@ async fn a_send_and_its_confirmation_move_the_figures_and_promtool_accepts_them(
     assert!(sample(&after, "screening_database_connections{state=\"open\"}") >= 1.0);
     promtool_checks(&after);
 
+    // A long poll is counted while it waits (other tests' polls may be counted beside it).
+    let poll = as_gateway.long_poll(5);
+    let poll = tokio::spawn(async move { poll.send().await.unwrap().status() });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    loop {
+        let (_, waiting) = scrape(&app, Some(TOKEN)).await;
+        if sample(&waiting, "screening_long_polls_waiting") >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a waiting long poll is not counted:\n{waiting}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(poll.await.unwrap(), StatusCode::OK);
+
     // The agent reports its relay listener down, and an echo comes back through the poll.
     let heartbeat = serde_json::json!({
         "agent_version": "1.0.0", "uptime_seconds": 1, "inbox_depth": 0,

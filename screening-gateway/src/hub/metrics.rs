@@ -17,6 +17,8 @@ pub const FAILED: &str = "screening_messages_failed_total";
 pub const COMMIT_TO_CONFIRMED: &str = "screening_commit_to_confirmed_seconds";
 /// Echoes answered, by gateway, transport and outcome (`ok` or `failed`).
 pub const ECHOES: &str = "screening_echoes_total";
+/// Gauge: long polls waiting in this instance (the gateways connected by polling).
+pub const LONG_POLLS_WAITING: &str = "screening_long_polls_waiting";
 /// The last good echo's round trip, by gateway.
 pub const ECHO_ROUND_TRIP: &str = "screening_echo_round_trip_seconds";
 
@@ -82,8 +84,22 @@ pub fn echo_answered(gateway: GatewayId, path: Path, round_trip_ms: Option<i64>)
     }
 }
 
+/// A long poll begins to wait.
+pub fn long_poll_started() {
+    metrics::gauge!(LONG_POLLS_WAITING).increment(1.0);
+}
+
+/// A long poll has ended, answered or not.
+pub fn long_poll_ended() {
+    metrics::gauge!(LONG_POLLS_WAITING).decrement(1.0);
+}
+
 /// Says what each metric is, once, for the exporter's `# HELP` lines.
 pub fn describe() {
+    metrics::describe_gauge!(
+        LONG_POLLS_WAITING,
+        "Long polls waiting in this instance (gateways connected by polling)."
+    );
     metrics::describe_counter!(DELIVERED, "Messages a gateway took (marked delivered).");
     metrics::describe_counter!(
         REDELIVERED,

@@ -14,6 +14,7 @@ mod error;
 pub mod metrics;
 mod serve;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -166,6 +167,8 @@ pub struct Hub {
     /// [`SEEN_RESOLUTION_SECONDS`](screening_store::SEEN_RESOLUTION_SECONDS), so the requests in
     /// between skip the write (and its wait for the single SQLite writer) altogether.
     seen_written: Arc<std::sync::Mutex<std::collections::HashMap<GatewayId, Instant>>>,
+    /// Long polls waiting in this instance now.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Hub {
@@ -175,7 +178,14 @@ impl Hub {
             store,
             config: Arc::new(config),
             seen_written: Arc::default(),
+            waiting: Arc::default(),
         }
+    }
+
+    /// How many long polls are waiting in this instance now (also the
+    /// `screening_long_polls_waiting` gauge): the gateways connected by polling.
+    pub fn long_polls_waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// The routes, ready to `merge` into an application's router or to serve alone.
@@ -461,6 +471,7 @@ async fn v1_messages(
     let Query(WaitQuery { wait }) = query?;
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(hub.config.max_wait);
     let deadline = tokio::time::Instant::now() + wait;
+    let _waiting = (!wait.is_zero()).then(|| WaitingPoll::start(&hub.waiting));
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         // A long poll looks before it takes: one that finds nothing (a gateway polling again
@@ -476,6 +487,24 @@ async fn v1_messages(
         if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(MessagesResponse { messages }));
         }
+    }
+}
+
+/// A long poll counted as waiting for as long as it is held.
+struct WaitingPoll<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingPoll<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        metrics::long_poll_started();
+        Self(count)
+    }
+}
+
+impl Drop for WaitingPoll<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+        metrics::long_poll_ended();
     }
 }
 

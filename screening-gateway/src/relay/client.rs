@@ -127,8 +127,15 @@ impl RelayEndpoint {
     }
 }
 
+/// Each relay WebSocket's read buffer. tungstenite's default is 128 KiB, zero-filled on every
+/// read, so it is resident in full: 12.5 MiB for a hub keeping 100 rendezvous open
+/// (`benches/many_gateways.rs`). A signed order is a few KiB; a larger frame grows the buffer.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 async fn dial(request: tungstenite::handshake::client::Request) -> Result<Socket, RelayError> {
-    match tokio_tungstenite::connect_async(request).await {
+    let config =
+        tungstenite::protocol::WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+    match tokio_tungstenite::connect_async_with_config(request, Some(config), false).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(response)) => {
             let status = response.status().as_u16();

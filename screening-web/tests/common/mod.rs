@@ -436,6 +436,13 @@ impl TestApp {
 }
 
 impl GatewayClient {
+    /// A long poll that waits up to `wait_seconds`, to send.
+    pub fn long_poll(&self, wait_seconds: u64) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}/messages?wait={wait_seconds}", self.base))
+            .bearer_auth(&self.credential)
+    }
+
     /// Takes what waits (`GET messages`, no wait): the answer's JSON.
     pub async fn take(&self) -> serde_json::Value {
         let response = self
