@@ -11,6 +11,7 @@ use std::future::Future;
 use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use axum::Router;
+use futures_util::FutureExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -43,11 +44,14 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        // A combinator, not an async block: a block that awaits the connection it captured holds
+        // it twice over, 0.9 KiB more for every connection (`benches/many_gateways.rs`).
+        let task = connection.map(move |ended| {
+            if let Err(error) = ended {
                 tracing::debug!(%error, %peer, "a connection ended with an error");
             }
         });
+        tokio::spawn(task);
     }
     drop(listener);
     graceful.shutdown().await;
