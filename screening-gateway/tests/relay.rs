@@ -30,8 +30,20 @@ async fn processed(message: GatewayMessage) -> RelayReply {
 
 /// Starts a listener that answers "processed" to everything; returns its stop switch.
 async fn start_listener(relay: &LocalRelay, base_url: &str) -> watch::Sender<bool> {
+    start_listener_with(relay, base_url, processed).await
+}
+
+/// Starts a listener that answers with `handler`; returns its stop switch once it is connected.
+async fn start_listener_with<H, F>(
+    relay: &LocalRelay,
+    base_url: &str,
+    handler: H,
+) -> watch::Sender<bool>
+where
+    H: Fn(GatewayMessage) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = RelayReply> + Send + 'static,
+{
     let (stop, stopped) = watch::channel(false);
-    let handler = processed;
     tokio::spawn(listen(
         relay_endpoint(base_url, "listen", LISTEN_KEY),
         ListenerTiming::default(),
@@ -75,38 +87,27 @@ async fn a_message_many_times_the_read_buffer_arrives_whole_both_ways() {
     // 300 KiB of text: the relay's sockets read 8 KiB at a time.
     let note = "0123456789abcdef".repeat(300 * 64);
     let expected = note.clone();
-    let (_stop, stopped) = watch::channel(false);
-    tokio::spawn(listen(
-        relay_endpoint(&url, "listen", LISTEN_KEY),
-        ListenerTiming::default(),
-        move |message: GatewayMessage| {
-            let whole = message.payload["note"] == expected.as_str();
-            async move {
-                RelayReply {
-                    status: if whole {
-                        RelayStatus::Processed
-                    } else {
-                        RelayStatus::Error
-                    },
-                    message_id: message.message_id,
-                    // The note comes back, so the sender's socket reads a large frame too.
-                    reason: Some(
-                        message.payload["note"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                    ),
-                }
+    let _stop = start_listener_with(&relay, &url, move |message: GatewayMessage| {
+        let whole = message.payload["note"] == expected.as_str();
+        async move {
+            RelayReply {
+                status: if whole {
+                    RelayStatus::Processed
+                } else {
+                    RelayStatus::Error
+                },
+                message_id: message.message_id,
+                // The note comes back, so the sender's socket reads a large frame too.
+                reason: Some(
+                    message.payload["note"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
             }
-        },
-        stopped,
-    ));
-    for _ in 0..200 {
-        if relay.listener_count("leeds") > 0 {
-            break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     let sent = GatewayMessage {
         payload: serde_json::json!({ "resourceType": "ServiceRequest", "note": note }),
         ..sample_message()
