@@ -232,7 +232,7 @@ pub fn router(state: AppState, hub: &Hub) -> Router {
     }
     // The layers every request passes, stacked once around the whole router: `Router::layer`
     // would wrap each route in each layer, a boxed future and a cloned service per layer per
-    // request, held while a long poll waits (2.7 KiB of heap for each waiting gateway).
+    // request, held while a long poll waits (2.8 KiB of heap for each waiting gateway).
     //
     // A span per HTTP request (method, path, request id) with its status and latency. The request
     // id comes from `X-Request-Id` or is made here, and is echoed in the response.
