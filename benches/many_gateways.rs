@@ -155,12 +155,6 @@ fn main() {
     }
 }
 
-/// Whether the kernel keeps this process out of transparent huge pages.
-fn huge_pages_off() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|status| status.lines().any(|line| line == "THP_enabled:\t0"))
-}
-
 /// The instance's resident memory, from the kernel.
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -636,7 +630,7 @@ fn instance() {
         );
         println!(
             "\nSQLite (WAL, synchronous=NORMAL, as the store opens it), {POLLER_PROCESSES} poller processes, long-polls of {WAIT_SECONDS} s, orders signed; transparent huge pages {}.",
-            if huge_pages_off() { "off" } else { "allowed" }
+            if screening_web::server::memory::huge_pages_off() { "off" } else { "allowed" }
         );
         let _ = std::io::stdout().flush();
         test.cleanup().await;

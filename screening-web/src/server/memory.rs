@@ -17,6 +17,13 @@ pub fn keep_heap_in_small_pages() -> bool {
     disable_transparent_huge_pages()
 }
 
+/// Whether the kernel keeps this process out of transparent huge pages, by its own account
+/// (`THP_enabled` in `/proc/self/status`, Linux 5.0 and later).
+pub fn huge_pages_off() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|status| status.lines().any(|line| line == "THP_enabled:\t0"))
+}
+
 #[cfg(target_os = "linux")]
 fn disable_transparent_huge_pages() -> bool {
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes a flag of this process.
@@ -32,13 +39,11 @@ fn disable_transparent_huge_pages() -> bool {
 mod tests {
     #[test]
     fn huge_pages_are_off_for_the_process_once_asked() {
-        let status = || std::fs::read_to_string("/proc/self/status").expect("procfs");
         assert!(super::disable_transparent_huge_pages());
-        // The kernel's own view of this process (Linux 5.0 and later).
         assert!(
-            status().lines().any(|line| line == "THP_enabled:\t0"),
+            super::huge_pages_off(),
             "{}",
-            status()
+            std::fs::read_to_string("/proc/self/status").expect("procfs")
         );
     }
 }
