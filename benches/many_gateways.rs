@@ -266,6 +266,19 @@ async fn send_to_each(
     demo: &DemoData,
     gateways: &[GatewayId],
 ) -> Vec<Message> {
+    send_to_each_timed(store, demo, gateways)
+        .await
+        .into_iter()
+        .map(|(message, _)| message)
+        .collect()
+}
+
+/// [`send_to_each`], with when each message's commit returned (µs since the epoch).
+async fn send_to_each_timed(
+    store: &Arc<dyn ScreeningStore>,
+    demo: &DemoData,
+    gateways: &[GatewayId],
+) -> Vec<(Message, i64)> {
     let sends: Vec<_> = gateways
         .iter()
         .map(|&gateway| {
@@ -273,7 +286,7 @@ async fn send_to_each(
             let message = message_to(demo, gateway);
             tokio::spawn(async move {
                 store.enqueue(&message).await.expect("enqueued");
-                message
+                (message, now_utc().timestamp_micros())
             })
         })
         .collect();
@@ -286,6 +299,9 @@ async fn send_to_each(
 
 struct Fanout {
     latencies: Vec<f64>,
+    /// Created → commit returned, and commit returned → received (ms), each sorted.
+    committing: Vec<f64>,
+    after_commit: Vec<f64>,
     /// From the first commit to the last arrival.
     all_within_ms: f64,
     /// CPU time used in that span: by the instance, and by the client processes.
@@ -316,15 +332,37 @@ async fn fan_out(
     let clients_cpu = || clients.iter().map(|&pid| cpu_ms(pid)).sum::<f64>();
     let (instance_before, clients_before) = (cpu_ms(std::process::id()), clients_cpu());
     let started = now_utc();
-    let messages = send_to_each(store, demo, gateways).await;
+    let sent = send_to_each_timed(store, demo, gateways).await;
+    let messages: Vec<Message> = sent.iter().map(|(message, _)| message.clone()).collect();
     let latencies = arrivals.latencies(&messages, Duration::from_secs(60)).await;
     let (instance_after, clients_after) = (cpu_ms(std::process::id()), clients_cpu());
     let last = {
         let at = arrivals.at.lock().unwrap();
         messages.iter().map(|m| at[&m.id]).max().unwrap()
     };
+    let sorted = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values
+    };
+    let committing = sorted(
+        sent.iter()
+            .map(|(message, committed)| {
+                (committed - message.created_at.timestamp_micros()) as f64 / 1000.0
+            })
+            .collect(),
+    );
+    let after_commit = {
+        let at = arrivals.at.lock().unwrap();
+        sorted(
+            sent.iter()
+                .map(|(message, committed)| (at[&message.id] - committed) as f64 / 1000.0)
+                .collect(),
+        )
+    };
     Fanout {
         latencies,
+        committing,
+        after_commit,
         all_within_ms: (last - started.timestamp_micros()) as f64 / 1000.0,
         instance_cpu_ms: instance_after - instance_before,
         clients_cpu_ms: clients_after - clients_before,
@@ -528,9 +566,17 @@ fn instance() {
             print_heap_growth(&idle_heap, &HEAP.snapshot(), rest.len() + relay_gateways);
 
         // One message to each of `fanout` waiting gateways at once.
-        let ids: Vec<GatewayId> = rest.iter().map(|(id, _)| *id).collect();
+        // Taken across the whole list, so every poller process gets its share: the gateways at
+        // one poller process's end of the list would all queue on its one thread, which a
+        // thousand separate gateways do not.
+        let stride = rest.len() / (2 * fanout);
+        let spread: Vec<GatewayId> = rest.iter().step_by(stride.max(1)).map(|(id, _)| *id).collect();
+        let (quiet_ids, busy_ids): (Vec<_>, Vec<_>) = spread[..2 * fanout]
+            .chunks(2)
+            .map(|pair| (pair[0], pair[1]))
+            .unzip();
         let poller_pids: Vec<u32> = pollers.iter().filter_map(|poller| poller.id()).collect();
-        let quiet = fan_out(&store, &demo, &arrivals, &ids[..fanout], &poller_pids).await;
+        let quiet = fan_out(&store, &demo, &arrivals, &quiet_ids, &poller_pids).await;
         // Their pollers are back waiting before the next round.
         tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -571,7 +617,7 @@ fn instance() {
         }
         let mut busy_clients = poller_pids.clone();
         busy_clients.extend(drainer.id());
-        let busy = fan_out(&store, &demo, &arrivals, &ids[fanout..2 * fanout], &busy_clients).await;
+        let busy = fan_out(&store, &demo, &arrivals, &busy_ids, &busy_clients).await;
         let drained_during = arrivals.count(&backlog_ids);
         arrivals
             .latencies(&backlog_messages, Duration::from_secs(120))
@@ -617,6 +663,13 @@ fn instance() {
                 percentile(&round.latencies, 99.0),
                 round.latencies.last().unwrap(),
                 round.all_within_ms
+            );
+            println!(
+                "| … of which created → committed p50 / p99; committed → received p50 / p99 | {:.1} / {:.1} ms; {:.1} / {:.1} ms | |",
+                percentile(&round.committing, 50.0),
+                percentile(&round.committing, 99.0),
+                percentile(&round.after_commit, 50.0),
+                percentile(&round.after_commit, 99.0)
             );
             println!(
                 "| … CPU used from the first commit to the last arrival: instance; client processes; the instance's per delivery | {:.0} ms; {:.0} ms; {:.0} µs | |",

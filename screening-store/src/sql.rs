@@ -53,6 +53,10 @@ impl GroupedWrite {
 pub(crate) type WriteReply =
     tokio::sync::oneshot::Sender<Result<(), screening_core::ports::StoreError>>;
 
+/// The id of appointment `$1`'s newest message: the last entry of `messages_by_appointment`.
+pub(crate) const LATEST_MESSAGE_ID: &str =
+    "SELECT id FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1";
+
 /// A write waiting for the committer, and where its outcome goes.
 pub(crate) type QueuedWrite = (GroupedWrite, WriteReply);
 
@@ -415,10 +419,7 @@ macro_rules! impl_sql_store {
                     sqlx::query_as::<_, AppointmentRow>(&appointment_sql)
                         .bind(appointment_id.as_uuid())
                         .fetch_optional(&self.pool),
-                    sqlx::query_scalar::<_, uuid::Uuid>(
-                        "SELECT id FROM messages WHERE appointment_id = $1 \
-                         ORDER BY created_at DESC, id DESC LIMIT 1",
-                    )
+                    sqlx::query_scalar::<_, uuid::Uuid>(crate::sql::LATEST_MESSAGE_ID)
                     .bind(appointment_id.as_uuid())
                     .fetch_optional(&self.pool),
                 )
@@ -452,6 +453,14 @@ macro_rules! impl_sql_store {
                 writer: &crate::sql::Writer<$Db>,
                 take: &crate::sql::Take,
             ) -> Result<Vec<MessageRow>, StoreError> {
+                Self::claim_on(&mut writer.acquire().await?, take).await
+            }
+
+            /// [`Self::claim_for_one`] on a write connection already held.
+            async fn claim_on(
+                connection: &mut crate::sql::WriteConnection<$Db>,
+                take: &crate::sql::Take,
+            ) -> Result<Vec<MessageRow>, StoreError> {
                 sqlx::query_as(concat!(
                     "UPDATE messages SET delivered_at = $1, lease_expires_at = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM messages WHERE gateway_id = $3 AND ",
@@ -465,7 +474,7 @@ macro_rules! impl_sql_store {
                 .bind(take.lease_until)
                 .bind(take.gateway_id.as_uuid())
                 .bind(i64::from(take.limit))
-                .fetch_all(&mut *writer.acquire().await?)
+                .fetch_all(&mut **connection)
                 .await
                 .map_err(crate::db)
             }
@@ -821,9 +830,7 @@ macro_rules! impl_sql_store {
                     tx.rollback().await.map_err(crate::db)?;
                     return Ok(appointment.state);
                 }
-                let latest: Option<uuid::Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-                )
+                let latest: Option<uuid::Uuid> = sqlx::query_scalar(crate::sql::LATEST_MESSAGE_ID)
                 .bind(message.appointment_id.as_uuid())
                 .fetch_optional(&mut *tx)
                 .await

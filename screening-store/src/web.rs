@@ -403,6 +403,12 @@ macro_rules! latest_message_id {
     };
 }
 
+/// [`latest_message_id!`] as a string, for a test of its query plan.
+#[cfg(test)]
+pub(crate) fn latest_message_sql() -> &'static str {
+    latest_message_id!()
+}
+
 /// Implements [`WebStore`] for an adapter with a `pool` (reads), a `writer` and
 /// `begin_write_on(&mut connection)`.
 /// `appointment_low_hex` is the SQL for the low 56 bits of `m.appointment_id` as 14 upper-case hex
