@@ -286,32 +286,62 @@ impl TrustedHubKeys {
 
 /// The bytes signed: a prefix, then one field a line, the payload by digest.
 fn signed_bytes(message: &GatewayMessage, key_id: &str, expires_at: DateTime<Utc>) -> Vec<u8> {
-    let payload_digest = hex(&Sha256::digest(canonical_payload(&message.payload)));
     format!(
-        "{SIGNED_PREFIX}\n{}\n{}\n{}\n{payload_digest}\n{}\n{key_id}",
+        "{SIGNED_PREFIX}\n{}\n{}\n{}\n{:x}\n{}\n{key_id}",
         message.message_id,
         message.message_type,
         message.destination.as_str(),
+        payload_digest(&message.payload),
         expires_at.timestamp(),
     )
     .into_bytes()
 }
 
+/// The SHA-256 of the payload's canonical form: a string payload as its bytes, a JSON payload
+/// with every object's keys sorted. Serialised straight into the digest: every order the hub
+/// hands out and every one a gateway checks goes through here, and a sorted copy of a FHIR
+/// resource costs more than the signature itself.
+fn payload_digest(payload: &serde_json::Value) -> impl fmt::LowerHex {
+    let mut digest = Sha256::new();
+    match payload {
+        serde_json::Value::String(text) => digest.update(text.as_bytes()),
+        other => serde_json::to_writer(&mut digest, &Canonical(other))
+            .expect("serialising a JSON value into a digest cannot fail"),
+    }
+    digest.finalize()
+}
+
+/// A JSON value that serialises with every object's keys sorted, without copying it.
+struct Canonical<'a>(&'a serde_json::Value);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            serde_json::Value::Object(object) => {
+                let mut entries: Vec<_> = object.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, &Canonical(value))?;
+                }
+                map.end()
+            }
+            serde_json::Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Canonical(item))?;
+                }
+                seq.end()
+            }
+            leaf => leaf.serialize(serializer),
+        }
+    }
+}
+
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A string payload as its bytes; a JSON payload with every object's keys sorted.
-fn canonical_payload(payload: &serde_json::Value) -> Vec<u8> {
-    match payload {
-        serde_json::Value::String(text) => text.as_bytes().to_vec(),
-        other => {
-            let mut sorted = other.clone();
-            sorted.sort_all_objects();
-            sorted.to_string().into_bytes()
-        }
-    }
 }
 
 #[cfg(test)]
@@ -341,6 +371,31 @@ mod tests {
 
     fn trusting(keys: &[&HubSigningKey]) -> TrustedHubKeys {
         TrustedHubKeys::new(keys.iter().map(|k| k.public_key()), true)
+    }
+
+    #[test]
+    fn the_payload_digest_is_taken_over_the_keys_sorted_at_every_depth() {
+        let payload: serde_json::Value = serde_json::from_str(
+            r#"{"subject":{"identifier":{"value":"9990001235","system":"https://fhir.nhs.uk/Id/nhs-number"}},
+                "resourceType":"ServiceRequest","code":{"coding":[{"system":"http://snomed.info/sct","code":"24623002"},
+                {"display":"Screening mammography","code":"x"}]},"note":[{"text":"\u00e9 \"quoted\""}],
+                "priority":1.50,"status":"active","intent":"order","n":null,"b":true}"#,
+        )
+        .unwrap();
+        // The canonical form as a sorted copy would write it: the digest must match it byte
+        // for byte, or gateways and hubs of different versions disagree.
+        let mut sorted = payload.clone();
+        sorted.sort_all_objects();
+        assert!(sorted
+            .to_string()
+            .starts_with(r#"{"b":true,"code":{"coding":[{"code":"24623002","#));
+        let expected = hex(&Sha256::digest(sorted.to_string()));
+        assert_eq!(format!("{:x}", payload_digest(&payload)), expected);
+        let text = serde_json::Value::String("MSH|^~\\&|".into());
+        assert_eq!(
+            format!("{:x}", payload_digest(&text)),
+            hex(&Sha256::digest("MSH|^~\\&|"))
+        );
     }
 
     #[test]

@@ -195,9 +195,14 @@ pub async fn dispatch(
             },
         };
         let now = now_utc();
-        // The echo first, on the rendezvous an order would use: a link that looks open but
-        // carries nothing fails it, and the admin sees the path unproven.
-        match store.take_echo(gateway_id, now, now + lease).await {
+        // The echo's look and the claim side by side (each woken dispatcher waits for both).
+        // The echo is sent first, on the rendezvous an order would use: a link that looks open
+        // but carries nothing fails it, and the admin sees the path unproven.
+        let (echo, taken) = tokio::join!(
+            store.take_echo(gateway_id, now, now + lease),
+            store.take_pending(gateway_id, now, now + lease, 16)
+        );
+        match echo {
             Ok(Some((echo_id, requested_at))) => {
                 send_echo(
                     &store,
@@ -215,7 +220,7 @@ pub async fn dispatch(
                 tracing::error!(%gateway_id, %error, "relay dispatcher: taking the echo failed (store)")
             }
         }
-        let taken = match store.take_pending(gateway_id, now, now + lease, 16).await {
+        let taken = match taken {
             Ok(taken) => taken,
             Err(error) => {
                 tracing::error!(%gateway_id, %error, "relay dispatcher: taking messages failed (store)");
