@@ -13,7 +13,7 @@
 //! count over a quiet window, scaled to an hour.
 
 mod support;
-use support::{env_number, percentile, thread_handoffs};
+use support::{env_number, percentile, thread_handoffs, thread_handoffs_after};
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -172,6 +172,11 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
         percentile(&handoffs, 50.0) / 1000.0,
         percentile(&handoffs, 99.0) / 1000.0,
     );
+    let handoffs = thread_handoffs_after(200, Duration::from_millis(5)).await;
+    let wake_after_pause = (
+        percentile(&handoffs, 50.0) / 1000.0,
+        percentile(&handoffs, 99.0) / 1000.0,
+    );
     // The agent's inbox, as the agent opens it (WAL, synchronous=FULL).
     let folder = tempfile::tempdir().unwrap();
     let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
@@ -210,6 +215,10 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
         (
             "async task → OS thread → async task (each sqlx SQLite call makes one)",
             wake,
+        ),
+        (
+            "the same, each after 5 ms asleep (200 of them)",
+            wake_after_pause,
         ),
         ("an inbox read through sqlx (`Inbox::depth`)", read),
         (
@@ -313,7 +322,7 @@ fn main() {
         }
         println!();
     }
-    println!("\nThe parts alone on this machine, p50 / p99 (ms), 1,000 of each:\n");
+    println!("\nThe parts alone on this machine, p50 / p99 (ms), 1,000 of each unless said:\n");
     println!("| Part | p50 | p99 |");
     println!("|---|---|---|");
     for (name, (p50, p99)) in parts {

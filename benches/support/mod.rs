@@ -24,6 +24,13 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
 // Not every bench measures it: core does not.
 #[allow(dead_code)]
 pub async fn thread_handoffs(rounds: usize) -> Vec<f64> {
+    thread_handoffs_after(rounds, std::time::Duration::ZERO).await
+}
+
+/// [`thread_handoffs`], each after `pause` in which both sides sleep: as each step of a hand-off
+/// finds the threads it wakes when messages come seconds apart, not back to back.
+#[allow(dead_code)]
+pub async fn thread_handoffs_after(rounds: usize, pause: std::time::Duration) -> Vec<f64> {
     let (to_thread, from_tasks) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
     let thread = std::thread::spawn(move || {
         for answer in from_tasks {
@@ -32,6 +39,9 @@ pub async fn thread_handoffs(rounds: usize) -> Vec<f64> {
     });
     let mut took = Vec::with_capacity(rounds);
     for _ in 0..rounds {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         let started = std::time::Instant::now();
         let (answer, answered) = tokio::sync::oneshot::channel();
         to_thread.send(answer).unwrap();

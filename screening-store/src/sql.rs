@@ -412,23 +412,35 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl AppointmentStore for $Store {
             async fn send_context(&self, appointment_id: AppointmentId) -> Result<SendContext, StoreError> {
-                // The appointment and its latest message side by side, on two readers: every
-                // "Send to modality" waits for these reads before it can commit.
+                // The appointment, its latest message and its setting's gateways side by side, on
+                // the readers: every "Send to modality" waits for these reads before it commits.
                 let appointment_sql = format!("{APPOINTMENT_SELECT} WHERE a.id = $1");
-                let (row, latest) = tokio::try_join!(
-                    sqlx::query_as::<_, AppointmentRow>(&appointment_sql)
-                        .bind(appointment_id.as_uuid())
-                        .fetch_optional(&self.pool),
-                    sqlx::query_scalar::<_, uuid::Uuid>(crate::sql::LATEST_MESSAGE_ID)
-                    .bind(appointment_id.as_uuid())
-                    .fetch_optional(&self.pool),
-                )
-                .map_err(crate::db)?;
+                let (row, latest, gateways) = tokio::try_join!(
+                    async {
+                        sqlx::query_as::<_, AppointmentRow>(&appointment_sql)
+                            .bind(appointment_id.as_uuid())
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(crate::db)
+                    },
+                    async {
+                        sqlx::query_scalar::<_, uuid::Uuid>(crate::sql::LATEST_MESSAGE_ID)
+                            .bind(appointment_id.as_uuid())
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(crate::db)
+                    },
+                    self.gateways_where(
+                        "g.setting_id = (SELECT c.setting_id FROM appointments a \
+                         JOIN clinic_slots s ON s.id = a.clinic_slot_id \
+                         JOIN clinics c ON c.id = s.clinic_id WHERE a.id = $1)",
+                        appointment_id.as_uuid(),
+                    ),
+                )?;
                 let parts = AppointmentParts::try_from(row.ok_or_else(|| StoreError::NotFound {
                     what: "appointment",
                     id: appointment_id.to_string(),
                 })?)?;
-                let gateways = self.gateways_where("g.setting_id = $1", parts.setting.id.as_uuid()).await?;
                 Ok(SendContext {
                     appointment: parts.appointment,
                     participant: parts.participant,
@@ -497,8 +509,7 @@ macro_rules! impl_sql_store {
                     // The write lock first (on SQLite another process may hold it for a while),
                     // then only the writes whose callers still wait: one who gave up meanwhile (a
                     // request that timed out) was told nothing was saved, and nothing is.
-                    let lone_message =
-                        matches!(group.as_slice(), [(crate::sql::GroupedWrite::Message(_), _)]);
+                    let alone = group.len() == 1;
                     let mut connection = match writer.acquire().await {
                         Ok(connection) => connection,
                         Err(error) => {
@@ -511,8 +522,8 @@ macro_rules! impl_sql_store {
                             continue;
                         }
                     };
-                    let (together, writes, replies) = if lone_message {
-                        // Its INSERT commits on its own.
+                    let (together, writes, replies) = if alone {
+                        // Committed in the fewest calls to the database (`commit_all`).
                         let Some((writes, replies)) = crate::sql::still_awaited(&mut group) else {
                             continue;
                         };
@@ -641,15 +652,45 @@ macro_rules! impl_sql_store {
             }
 
             /// Commits `writes` in one transaction, or none of them. A lone message needs no
-            /// transaction: its INSERT commits on its own.
+            /// transaction: its INSERT commits on its own; a lone change commits as its
+            /// database does it fastest (`commit_change_alone`).
             async fn commit_all(
                 connection: &mut crate::sql::WriteConnection<$Db>,
                 writes: &[crate::sql::GroupedWrite],
             ) -> Result<(), StoreError> {
-                if let [crate::sql::GroupedWrite::Message(message)] = writes {
-                    return Self::insert_message(&mut **connection, message).await;
+                match writes {
+                    [crate::sql::GroupedWrite::Message(message)] => {
+                        Self::insert_message(&mut **connection, message).await
+                    }
+                    [crate::sql::GroupedWrite::Change(change)] => {
+                        Self::commit_change_alone(connection, change).await
+                    }
+                    _ => Self::commit_in(Self::begin_write_on(connection).await?, writes).await,
                 }
-                Self::commit_in(Self::begin_write_on(connection).await?, writes).await
+            }
+
+            /// The error for a change whose appointment was not at the expected version: a
+            /// conflict, or not found when it does not exist.
+            async fn change_refused<'e, E: sqlx::Executor<'e, Database = $Db>>(
+                executor: E,
+                change: &AppointmentChange,
+            ) -> StoreError {
+                let appointment_id = change.appointment.id;
+                let exists: Result<Option<i64>, _> =
+                    sqlx::query_scalar("SELECT version FROM appointments WHERE id = $1")
+                        .bind(appointment_id.as_uuid())
+                        .fetch_optional(executor)
+                        .await;
+                match exists {
+                    Ok(Some(_)) => StoreError::VersionConflict {
+                        expected: change.expected_version,
+                    },
+                    Ok(None) => StoreError::NotFound {
+                        what: "appointment",
+                        id: appointment_id.to_string(),
+                    },
+                    Err(error) => crate::db(error),
+                }
             }
 
             /// Writes all of `writes` in `tx` and commits, or keeps none of them.
@@ -680,21 +721,7 @@ macro_rules! impl_sql_store {
                 .map_err(crate::db)?
                 .rows_affected();
                 if updated == 0 {
-                    let exists: Option<i64> =
-                        sqlx::query_scalar("SELECT version FROM appointments WHERE id = $1")
-                            .bind(appointment.id.as_uuid())
-                            .fetch_optional(&mut **tx)
-                            .await
-                            .map_err(crate::db)?;
-                    return Err(match exists {
-                        Some(_) => StoreError::VersionConflict {
-                            expected: change.expected_version,
-                        },
-                        None => StoreError::NotFound {
-                            what: "appointment",
-                            id: appointment.id.to_string(),
-                        },
-                    });
+                    return Err(Self::change_refused(&mut **tx, change).await);
                 }
                 let event = &change.event;
                 sqlx::query(

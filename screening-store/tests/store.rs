@@ -453,9 +453,10 @@ async fn a_commit_that_fails_part_way_writes_nothing(backend: Backend) {
     .unwrap();
     // A message for a gateway that does not exist violates a foreign key after the appointment row
     // and the event were written in the same transaction.
-    let mut message = outcome.message.take().unwrap();
+    let good = outcome.message.take().unwrap();
+    let mut message = good.clone();
     message.gateway_id = GatewayId::from_uuid(Uuid::new_v4());
-    let change = AppointmentChange {
+    let mut change = AppointmentChange {
         appointment: outcome.appointment,
         expected_version: context.appointment.version,
         event: outcome.event,
@@ -473,6 +474,24 @@ async fn a_commit_that_fails_part_way_writes_nothing(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
+    // A stale version writes nothing either, and says so.
+    change.message = Some(good.clone());
+    change.expected_version += 1;
+    let error = test.store.commit_change(&change).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::VersionConflict { .. }),
+        "{error:?}"
+    );
+    assert!(test.store.appointment_events(id).await.unwrap().is_empty());
+    // Neither failure left a transaction open on the writer: the change itself commits.
+    change.expected_version -= 1;
+    test.store.commit_change(&change).await.unwrap();
+    assert_eq!(test.store.message(good.id).await.unwrap(), good);
+    assert_eq!(test.store.appointment_events(id).await.unwrap().len(), 1);
+    assert_eq!(
+        test.store.send_context(id).await.unwrap().appointment,
+        change.appointment
+    );
     test.cleanup().await;
 }
 

@@ -263,6 +263,16 @@ impl Inbox {
         Ok(count.max(0) as u64)
     }
 
+    /// True when a message with this id was received before.
+    pub async fn holds(&self, id: MessageId) -> Result<bool, InboxError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbox WHERE message_id = $1)")
+                .bind(id.to_string())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// One entry by id, for tests and diagnostics.
     pub async fn entry(&self, id: MessageId) -> Result<Option<InboxEntry>, InboxError> {
         let row: Option<EntryRow> = sqlx::query_as(&format!(

@@ -410,21 +410,37 @@ impl Agent {
     async fn forward_due(&self) -> Result<(), InboxError> {
         let forwarding = self.forwarding.lock().await;
         let due = self.inbox.due_for_forwarding(Utc::now()).await?;
-        self.forward(due, &forwarding).await.map(drop)
+        self.forward(due, &forwarding, None, false).await.map(drop)
     }
 
     /// Takes fetched messages into the inbox and forwards the new ones from memory; returns
-    /// those finished, for reporting. Under the forwarding lock from taking in to forwarding, as
-    /// the relay listener is: the same message pushed meanwhile is seen as taken, or waits.
+    /// those finished, for reporting, with the hub's answers already heard. Under the forwarding
+    /// lock from taking in to forwarding, as the relay listener is: the same message pushed
+    /// meanwhile is seen as taken, or waits.
     async fn take_in_and_forward(
         &self,
         messages: Vec<GatewayMessage>,
-    ) -> Result<Vec<InboxEntry>, InboxError> {
+    ) -> Result<Forwarded, InboxError> {
         if messages.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Forwarded::default());
         }
         let forwarding = self.forwarding.lock().await;
         let now = Utc::now();
+        // A new message alone (the usual case: sends come seconds apart) is stored while it is
+        // forwarded, and confirmed while its forwarding is recorded: each durable commit then
+        // overlaps a request instead of adding to the hand-off. Nothing can be lost by it: the
+        // hub keeps the message until confirmed, and hands it out again if the agent stops
+        // before its inbox has it. Several go one after another and in one confirmation after.
+        if let [message] = messages.as_slice() {
+            if self.config.signatures.verify(message, now).is_ok()
+                && !self.inbox.holds(message.message_id).await?
+            {
+                let entry = InboxEntry::fresh(message.clone(), now);
+                return self
+                    .forward(vec![entry], &forwarding, Some(&self.hub), true)
+                    .await;
+            }
+        }
         let mut fresh = Vec::with_capacity(messages.len());
         for message in messages {
             if admit(&self.inbox, &self.config.signatures, &message, now).await? == Admitted::Fresh
@@ -432,17 +448,26 @@ impl Agent {
                 fresh.push(InboxEntry::fresh(message, now));
             }
         }
-        self.forward(fresh, &forwarding).await
+        let confirm_alongside = (fresh.len() == 1).then_some(&self.hub);
+        self.forward(fresh, &forwarding, confirm_alongside, false)
+            .await
     }
 
     /// Forwards `entries`, the caller holding the forwarding lock; returns those finished
-    /// (forwarded, or failed for good) with their outcome recorded, for reporting.
+    /// (forwarded, or failed for good) with their outcome recorded, for reporting. With
+    /// `confirm_alongside`, each one forwarded is confirmed to that hub as its forwarding is
+    /// recorded; with `receive_alongside`, each (verified, new) is stored as it is forwarded.
     async fn forward(
         &self,
         entries: Vec<InboxEntry>,
         _forwarding: &tokio::sync::MutexGuard<'_, ()>,
-    ) -> Result<Vec<InboxEntry>, InboxError> {
-        let mut finished = Vec::with_capacity(entries.len());
+        confirm_alongside: Option<&HubClient>,
+        receive_alongside: bool,
+    ) -> Result<Forwarded, InboxError> {
+        let mut forwarded = Forwarded {
+            finished: Vec::with_capacity(entries.len()),
+            heard: std::collections::HashMap::new(),
+        };
         for mut entry in entries {
             let id = entry.message.message_id;
             let attempt = attempt_forward(
@@ -450,21 +475,27 @@ impl Agent {
                 &self.inbox,
                 &entry,
                 (self.config.max_attempts, self.config.retry),
-                false,
+                receive_alongside,
+                Recorded::Alone(confirm_alongside),
             )
             .instrument(tracing::info_span!("message", message_id = %id))
             .await?;
             match attempt {
-                Attempt::Forwarded(at) => entry.forwarded_at = Some(at),
+                Attempt::Forwarded { at, heard } => {
+                    entry.forwarded_at = Some(at);
+                    if let Some(Ok(outcome)) = heard {
+                        forwarded.heard.insert(id, outcome);
+                    }
+                }
                 Attempt::Failed { at, error } => {
                     entry.failed_at = Some(at);
                     entry.last_error = Some(error);
                 }
                 Attempt::WillRetry(_) => continue,
             }
-            finished.push(entry);
+            forwarded.finished.push(entry);
         }
-        Ok(finished)
+        Ok(forwarded)
     }
 
     /// Answers a polled echo to the hub: confirmed when every check passes, else failed with
@@ -489,22 +520,31 @@ impl Agent {
     /// Reports outcomes; `Err` (after logging) when the hub could not be reached, to back off.
     async fn report_outcomes(&self) -> Result<Result<(), AgentError>, InboxError> {
         let unreported = self.inbox.unreported().await?;
-        self.report(unreported).await
+        self.report(Forwarded {
+            finished: unreported,
+            heard: std::collections::HashMap::new(),
+        })
+        .await
     }
 
-    /// Reports the outcomes of `unreported` (forwarded or failed entries) and records each one the
-    /// hub acknowledged; `Err` (after logging) when the hub could not be reached.
+    /// Reports the outcomes of `unreported` (forwarded or failed entries) the hub has not
+    /// answered yet, and records each one the hub acknowledged; `Err` (after logging) when the hub
+    /// could not be reached.
     async fn report(
         &self,
-        unreported: Vec<InboxEntry>,
+        Forwarded {
+            finished: unreported,
+            heard: mut batched,
+        }: Forwarded,
     ) -> Result<Result<(), AgentError>, InboxError> {
         // Several confirmations waiting (a backlog, or the hub was unreachable) go in one request.
         let forwarded: Vec<MessageId> = unreported
             .iter()
-            .filter(|entry| entry.forwarded_at.is_some())
+            .filter(|entry| {
+                entry.forwarded_at.is_some() && !batched.contains_key(&entry.message.message_id)
+            })
             .map(|entry| entry.message.message_id)
             .collect();
-        let mut batched = std::collections::HashMap::new();
         if forwarded.len() > 1 {
             match self.hub.confirm_many(&forwarded).await {
                 Ok(Some(outcomes)) => batched.extend(forwarded.into_iter().zip(outcomes)),
@@ -592,10 +632,31 @@ async fn admit(
     }
 }
 
+/// Messages just forwarded (or failed for good), for reporting, and what the hub already
+/// answered for some of them.
+#[derive(Default)]
+struct Forwarded {
+    finished: Vec<InboxEntry>,
+    heard: std::collections::HashMap<MessageId, ReportOutcome>,
+}
+
+/// How a successful forward is recorded.
+enum Recorded<'a> {
+    /// On its own; with a hub, confirmed to it at the same time (the hub may hear before the
+    /// record is on disk: should the agent stop in between, the message is forwarded again and
+    /// confirmed again, which the hub takes as already confirmed).
+    Alone(Option<&'a HubClient>),
+    /// As reported too, in the same commit: the hub hears in the reply to its push.
+    AnsweredByReply,
+}
+
 /// What became of one forwarding attempt, as recorded in the inbox.
 enum Attempt {
-    /// The destination took it.
-    Forwarded(chrono::DateTime<Utc>),
+    /// The destination took it; `heard`, the hub's answer to a confirmation sent alongside.
+    Forwarded {
+        at: chrono::DateTime<Utc>,
+        heard: Option<Result<ReportOutcome, AgentError>>,
+    },
     /// Failed; tried again later.
     WillRetry(String),
     /// Failed for good (attempts used up, or a destination this agent may never use).
@@ -605,24 +666,53 @@ enum Attempt {
     },
 }
 
-/// Forwards `entry` once and records the outcome. `answered_by_reply`: the hub hears the outcome
-/// in the reply to its push, so a success is recorded as reported in the same commit (if that
-/// reply is lost, the hub redelivers after its lease and [`Inbox::receive`] clears the mark).
+/// Forwards `entry` once and records the outcome, a success as `recorded` says. Answered by
+/// reply: the hub hears the outcome in the reply to its push, so a success is recorded as
+/// reported in the same commit (if that reply is lost, the hub redelivers after its lease and
+/// [`Inbox::receive`] clears the mark). `receive_alongside`: a new message, already verified,
+/// stored in the inbox while it is forwarded.
 async fn attempt_forward(
     forwarder: &Forwarder,
     inbox: &Inbox,
     entry: &InboxEntry,
     (max_attempts, retry): (u32, Backoff),
-    answered_by_reply: bool,
+    receive_alongside: bool,
+    recorded: Recorded<'_>,
 ) -> Result<Attempt, InboxError> {
     let id = entry.message.message_id;
-    match forwarder.forward(&entry.message).await {
+    let forwarded = if receive_alongside {
+        let (received, forwarded) = tokio::join!(
+            inbox.receive(&entry.message, entry.received_at),
+            forwarder.forward(&entry.message)
+        );
+        received?;
+        tracing::info!(message_id = %id, redelivered = false, "message received");
+        forwarded
+    } else {
+        forwarder.forward(&entry.message).await
+    };
+    match forwarded {
         Ok(()) => {
             let now = Utc::now();
-            inbox.mark_forwarded(id, now, answered_by_reply).await?;
+            let heard = match recorded {
+                Recorded::AnsweredByReply => {
+                    inbox.mark_forwarded(id, now, true).await?;
+                    None
+                }
+                Recorded::Alone(None) => {
+                    inbox.mark_forwarded(id, now, false).await?;
+                    None
+                }
+                Recorded::Alone(Some(hub)) => {
+                    let (marked, heard) =
+                        tokio::join!(inbox.mark_forwarded(id, now, false), hub.confirm(id));
+                    marked?;
+                    Some(heard)
+                }
+            };
             observe::forwarded("ok");
             tracing::info!("message forwarded");
-            Ok(Attempt::Forwarded(now))
+            Ok(Attempt::Forwarded { at: now, heard })
         }
         Err(error) => {
             let attempt = entry.attempts + 1;
@@ -816,6 +906,22 @@ impl PushedMessages {
         let _forwarding = self.forwarding.lock().await;
         let result: Result<RelayReply, InboxError> = async {
             let now = Utc::now();
+            let policy = (self.max_attempts, self.retry);
+            // A new message, its signature good, is stored while it is forwarded, as a polled
+            // one is (see `take_in_and_forward`): the reply comes only after both.
+            if self.signatures.verify(&message, now).is_ok() && !self.inbox.holds(id).await? {
+                let entry = InboxEntry::fresh(message, now);
+                let attempt = attempt_forward(
+                    &self.forwarder,
+                    &self.inbox,
+                    &entry,
+                    policy,
+                    true,
+                    Recorded::AnsweredByReply,
+                )
+                .await?;
+                return Ok(relay_reply(id, attempt));
+            }
             // A refusal is also reported over HTTP by the polling loop, so the hub hears of it
             // even when the sender on the relay was not the hub.
             let entry = match admit(&self.inbox, &self.signatures, &message, now).await? {
@@ -833,15 +939,16 @@ impl PushedMessages {
                     None => InboxEntry::fresh(message, now),
                 },
             };
-            let policy = (self.max_attempts, self.retry);
-            Ok(
-                match attempt_forward(&self.forwarder, &self.inbox, &entry, policy, true).await? {
-                    Attempt::Forwarded(_) => reply(RelayStatus::Processed, None),
-                    Attempt::WillRetry(error) | Attempt::Failed { error, .. } => {
-                        reply(RelayStatus::Error, Some(error))
-                    }
-                },
+            let attempt = attempt_forward(
+                &self.forwarder,
+                &self.inbox,
+                &entry,
+                policy,
+                false,
+                Recorded::AnsweredByReply,
             )
+            .await?;
+            Ok(relay_reply(id, attempt))
         }
         .instrument(tracing::info_span!("message", message_id = %id))
         .await;
@@ -849,5 +956,20 @@ impl PushedMessages {
             tracing::error!(message_id = %id, %error, "inbox: storing a pushed message failed");
             reply(RelayStatus::Error, Some(format!("gateway inbox: {error}")))
         })
+    }
+}
+
+/// The reply to a pushed message: processed once forwarded, else why not.
+fn relay_reply(message_id: MessageId, attempt: Attempt) -> RelayReply {
+    let (status, reason) = match attempt {
+        Attempt::Forwarded { .. } => (RelayStatus::Processed, None),
+        Attempt::WillRetry(error) | Attempt::Failed { error, .. } => {
+            (RelayStatus::Error, Some(error))
+        }
+    };
+    RelayReply {
+        status,
+        message_id,
+        reason,
     }
 }

@@ -365,12 +365,24 @@ impl Hub {
     async fn take(&self, gateway_id: GatewayId) -> Result<Vec<GatewayMessage>, ApiError> {
         let now = now_utc();
         let lease = TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(120));
-        // The echo first: it proves the path the orders behind it take.
-        let echo = self.store.take_echo(gateway_id, now, now + lease).await?;
-        let taken = self
-            .store
-            .take_pending(gateway_id, now, now + lease, self.config.batch_limit)
-            .await?;
+        // The echo's look (a read) and the claim (a write) side by side: every woken long poll
+        // waits for both. The echo goes first in the answer: it proves the path the orders behind
+        // it take.
+        let (echo, taken) = tokio::join!(
+            self.store.take_echo(gateway_id, now, now + lease),
+            self.store
+                .take_pending(gateway_id, now, now + lease, self.config.batch_limit)
+        );
+        let taken = taken?;
+        let echo = match echo {
+            Ok(echo) => echo,
+            // Orders already claimed go out without it; an echo not taken waits for the next take.
+            Err(error) if !taken.is_empty() => {
+                tracing::warn!(%gateway_id, %error, "take: the echo could not be read; the orders go without it");
+                None
+            }
+            Err(error) => return Err(error.into()),
+        };
         metrics::delivered(gateway_id, metrics::Path::Poll, taken.len());
         let echo = echo.map(|(id, requested_at)| {
             sign(
