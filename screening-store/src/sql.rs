@@ -14,6 +14,29 @@ macro_rules! message_columns {
     };
 }
 
+/// Binds `message`'s values in the order of [`message_columns!`], with `$bind` (`bind` on a
+/// query, `push_bind` on a query builder's row): the one place that order is written.
+macro_rules! bind_message_columns {
+    ($target:expr, $bind:ident, $message:expr) => {
+        $target
+            .$bind($message.id.as_uuid())
+            .$bind($message.gateway_id.as_uuid())
+            .$bind($message.participant_id.as_uuid())
+            .$bind($message.appointment_id.as_uuid())
+            .$bind($message.message_type.as_str())
+            .$bind(&$message.payload)
+            .$bind($message.destination.as_str())
+            .$bind($message.created_at)
+            .$bind($message.delivered_at)
+            .$bind($message.lease_expires_at)
+            .$bind($message.confirmed_at)
+            .$bind($message.failed_at)
+            .$bind(i64::from($message.attempts))
+            .$bind($message.last_error.as_deref())
+            .$bind($message.resend_of.map(|id| id.as_uuid()))
+    };
+}
+
 /// The predicate of a message no gateway holds and nobody has finished.
 macro_rules! pending {
     () => {
@@ -205,21 +228,7 @@ macro_rules! impl_sql_store {
                     ") "
                 ));
                 query.push_values(messages, |mut row, message| {
-                    row.push_bind(message.id.as_uuid())
-                        .push_bind(message.gateway_id.as_uuid())
-                        .push_bind(message.participant_id.as_uuid())
-                        .push_bind(message.appointment_id.as_uuid())
-                        .push_bind(message.message_type.as_str())
-                        .push_bind(&message.payload)
-                        .push_bind(message.destination.as_str())
-                        .push_bind(message.created_at)
-                        .push_bind(message.delivered_at)
-                        .push_bind(message.lease_expires_at)
-                        .push_bind(message.confirmed_at)
-                        .push_bind(message.failed_at)
-                        .push_bind(i64::from(message.attempts))
-                        .push_bind(message.last_error.as_deref())
-                        .push_bind(message.resend_of.map(|id| id.as_uuid()));
+                    bind_message_columns!(row, push_bind, message);
                 });
                 query.build().execute(executor).await.map_err(crate::db)?;
                 Ok(())

@@ -357,22 +357,7 @@ impl SqliteStore {
         .bind(event.at)
         .bind(&event.by.0);
         if let Some(message) = &change.message {
-            query = query
-                .bind(message.id.as_uuid())
-                .bind(message.gateway_id.as_uuid())
-                .bind(message.participant_id.as_uuid())
-                .bind(message.appointment_id.as_uuid())
-                .bind(message.message_type.as_str())
-                .bind(&message.payload)
-                .bind(message.destination.as_str())
-                .bind(message.created_at)
-                .bind(message.delivered_at)
-                .bind(message.lease_expires_at)
-                .bind(message.confirmed_at)
-                .bind(message.failed_at)
-                .bind(i64::from(message.attempts))
-                .bind(message.last_error.as_deref())
-                .bind(message.resend_of.map(|id| id.as_uuid()));
+            query = bind_message_columns!(query, bind, message);
         }
         match query.fetch_all(&mut **connection).await {
             // The UPDATE's row: the change was made and committed.
