@@ -172,16 +172,6 @@ impl PgStore {
         connection.begin().await.map_err(crate::db)
     }
 
-    /// One appointment change in its own transaction.
-    async fn commit_change_alone(
-        connection: &mut WriteConnection<Postgres>,
-        change: &AppointmentChange,
-    ) -> Result<(), StoreError> {
-        let mut tx = Self::begin_write_on(connection).await?;
-        Self::write_change(&mut tx, change).await?;
-        tx.commit().await.map_err(crate::db)
-    }
-
     /// Claims a gateway's pending messages in its own statement: concurrent takes run side by
     /// side (`SKIP LOCKED`), so there is no single writer to queue for.
     async fn claim(&self, take: Take) -> Result<Vec<MessageRow>, StoreError> {

@@ -14,8 +14,8 @@ macro_rules! message_columns {
     };
 }
 
-/// Binds `message`'s values in the order of [`message_columns!`], with `$bind` (`bind` on a
-/// query, `push_bind` on a query builder's row): the one place that order is written.
+/// Binds `message`'s values in the order of [`message_columns!`], with `$bind` (`push_bind` on a
+/// query builder's row, or `bind` on a query).
 macro_rules! bind_message_columns {
     ($target:expr, $bind:ident, $message:expr) => {
         $target
@@ -518,7 +518,8 @@ macro_rules! impl_sql_store {
                     // The write lock first (on SQLite another process may hold it for a while),
                     // then only the writes whose callers still wait: one who gave up meanwhile (a
                     // request that timed out) was told nothing was saved, and nothing is.
-                    let alone = group.len() == 1;
+                    let lone_message =
+                        matches!(group.as_slice(), [(crate::sql::GroupedWrite::Message(_), _)]);
                     let mut connection = match writer.acquire().await {
                         Ok(connection) => connection,
                         Err(error) => {
@@ -531,8 +532,9 @@ macro_rules! impl_sql_store {
                             continue;
                         }
                     };
-                    let (together, writes, replies) = if alone {
-                        // Committed in the fewest calls to the database (`commit_all`).
+                    let (together, writes, replies) = if lone_message {
+                        // Its INSERT commits on its own. (A change begins first, below, so that
+                        // only writes whose callers still wait once the lock is held are made.)
                         let Some((writes, replies)) = crate::sql::still_awaited(&mut group) else {
                             continue;
                         };
@@ -661,8 +663,7 @@ macro_rules! impl_sql_store {
             }
 
             /// Commits `writes` in one transaction, or none of them. A lone message needs no
-            /// transaction: its INSERT commits on its own; a lone change commits as its
-            /// database does it fastest (`commit_change_alone`).
+            /// transaction: its INSERT commits on its own.
             async fn commit_all(
                 connection: &mut crate::sql::WriteConnection<$Db>,
                 writes: &[crate::sql::GroupedWrite],
@@ -670,9 +671,6 @@ macro_rules! impl_sql_store {
                 match writes {
                     [crate::sql::GroupedWrite::Message(message)] => {
                         Self::insert_message(&mut **connection, message).await
-                    }
-                    [crate::sql::GroupedWrite::Change(change)] => {
-                        Self::commit_change_alone(connection, change).await
                     }
                     _ => Self::commit_in(Self::begin_write_on(connection).await?, writes).await,
                 }

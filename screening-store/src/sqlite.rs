@@ -314,66 +314,6 @@ impl SqliteStore {
         claimed.await.map_err(|_| stopped())?
     }
 
-    /// One appointment change (its state, its audit event, its message) in one call to the
-    /// writer's thread: BEGIN IMMEDIATE to COMMIT as one batch of statements, each write after
-    /// the first made only when the one before changed a row (`changes() = 1`), so an appointment
-    /// no longer at the expected version writes nothing. Made one call at a time, the five
-    /// statements cost the hub about 0.3 ms of a 3 ms hand-off (issue 11).
-    async fn commit_change_alone(
-        connection: &mut WriteConnection<Sqlite>,
-        change: &AppointmentChange,
-    ) -> Result<(), StoreError> {
-        macro_rules! begin_and_change {
-            () => {
-                "BEGIN IMMEDIATE; \
-                 UPDATE appointments SET state = $1, version = $2 WHERE id = $3 AND version = $4 \
-                 RETURNING version; \
-                 INSERT INTO appointment_events (appointment_id, action, from_state, to_state, at, actor) \
-                 SELECT $5, $6, $7, $8, $9, $10 WHERE changes() = 1; "
-            };
-        }
-        const WITH_MESSAGE: &str = concat!(
-            begin_and_change!(),
-            "INSERT INTO messages (",
-            message_columns!(),
-            ") SELECT $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25 \
-             WHERE changes() = 1; COMMIT"
-        );
-        const WITHOUT_MESSAGE: &str = concat!(begin_and_change!(), "COMMIT");
-        let (appointment, event) = (&change.appointment, &change.event);
-        let mut query = sqlx::query_scalar::<_, i64>(if change.message.is_some() {
-            WITH_MESSAGE
-        } else {
-            WITHOUT_MESSAGE
-        })
-        .bind(appointment.state.code())
-        .bind(appointment.version)
-        .bind(appointment.id.as_uuid())
-        .bind(change.expected_version)
-        .bind(event.appointment_id.as_uuid())
-        .bind(event.action.code())
-        .bind(event.from.code())
-        .bind(event.to.code())
-        .bind(event.at)
-        .bind(&event.by.0);
-        if let Some(message) = &change.message {
-            query = bind_message_columns!(query, bind, message);
-        }
-        match query.fetch_all(&mut **connection).await {
-            // The UPDATE's row: the change was made and committed.
-            Ok(updated) if !updated.is_empty() => Ok(()),
-            // Nothing written; the empty transaction committed.
-            Ok(_) => Err(Self::change_refused(&mut **connection, change).await),
-            Err(error) => {
-                // A statement failed part-way (a broken constraint, a busy file): the batch
-                // stopped before COMMIT, so whatever it began is rolled back. (When BEGIN itself
-                // failed there is nothing to roll back, and SQLite says so.)
-                let _ = sqlx::query("ROLLBACK").execute(&mut **connection).await;
-                Err(crate::db(error))
-            }
-        }
-    }
-
     /// Claims each of `takes`' messages (one take per gateway) in one statement: what
     /// `claim_for_one` does for each, with each take's own times and limit. Each gateway's oldest
     /// pending messages are read from the pending index up to the largest limit, no further, so a
