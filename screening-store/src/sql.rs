@@ -14,29 +14,6 @@ macro_rules! message_columns {
     };
 }
 
-/// Binds `message`'s values in the order of [`message_columns!`], with `$bind` (`push_bind` on a
-/// query builder's row, or `bind` on a query).
-macro_rules! bind_message_columns {
-    ($target:expr, $bind:ident, $message:expr) => {
-        $target
-            .$bind($message.id.as_uuid())
-            .$bind($message.gateway_id.as_uuid())
-            .$bind($message.participant_id.as_uuid())
-            .$bind($message.appointment_id.as_uuid())
-            .$bind($message.message_type.as_str())
-            .$bind(&$message.payload)
-            .$bind($message.destination.as_str())
-            .$bind($message.created_at)
-            .$bind($message.delivered_at)
-            .$bind($message.lease_expires_at)
-            .$bind($message.confirmed_at)
-            .$bind($message.failed_at)
-            .$bind(i64::from($message.attempts))
-            .$bind($message.last_error.as_deref())
-            .$bind($message.resend_of.map(|id| id.as_uuid()))
-    };
-}
-
 /// The predicate of a message no gateway holds and nobody has finished.
 macro_rules! pending {
     () => {
@@ -228,7 +205,21 @@ macro_rules! impl_sql_store {
                     ") "
                 ));
                 query.push_values(messages, |mut row, message| {
-                    bind_message_columns!(row, push_bind, message);
+                    row.push_bind(message.id.as_uuid())
+                        .push_bind(message.gateway_id.as_uuid())
+                        .push_bind(message.participant_id.as_uuid())
+                        .push_bind(message.appointment_id.as_uuid())
+                        .push_bind(message.message_type.as_str())
+                        .push_bind(&message.payload)
+                        .push_bind(message.destination.as_str())
+                        .push_bind(message.created_at)
+                        .push_bind(message.delivered_at)
+                        .push_bind(message.lease_expires_at)
+                        .push_bind(message.confirmed_at)
+                        .push_bind(message.failed_at)
+                        .push_bind(i64::from(message.attempts))
+                        .push_bind(message.last_error.as_deref())
+                        .push_bind(message.resend_of.map(|id| id.as_uuid()));
                 });
                 query.build().execute(executor).await.map_err(crate::db)?;
                 Ok(())
@@ -668,36 +659,10 @@ macro_rules! impl_sql_store {
                 connection: &mut crate::sql::WriteConnection<$Db>,
                 writes: &[crate::sql::GroupedWrite],
             ) -> Result<(), StoreError> {
-                match writes {
-                    [crate::sql::GroupedWrite::Message(message)] => {
-                        Self::insert_message(&mut **connection, message).await
-                    }
-                    _ => Self::commit_in(Self::begin_write_on(connection).await?, writes).await,
+                if let [crate::sql::GroupedWrite::Message(message)] = writes {
+                    return Self::insert_message(&mut **connection, message).await;
                 }
-            }
-
-            /// The error for a change whose appointment was not at the expected version: a
-            /// conflict, or not found when it does not exist.
-            async fn change_refused<'e, E: sqlx::Executor<'e, Database = $Db>>(
-                executor: E,
-                change: &AppointmentChange,
-            ) -> StoreError {
-                let appointment_id = change.appointment.id;
-                let exists: Result<Option<i64>, _> =
-                    sqlx::query_scalar("SELECT version FROM appointments WHERE id = $1")
-                        .bind(appointment_id.as_uuid())
-                        .fetch_optional(executor)
-                        .await;
-                match exists {
-                    Ok(Some(_)) => StoreError::VersionConflict {
-                        expected: change.expected_version,
-                    },
-                    Ok(None) => StoreError::NotFound {
-                        what: "appointment",
-                        id: appointment_id.to_string(),
-                    },
-                    Err(error) => crate::db(error),
-                }
+                Self::commit_in(Self::begin_write_on(connection).await?, writes).await
             }
 
             /// Writes all of `writes` in `tx` and commits, or keeps none of them.
@@ -728,7 +693,21 @@ macro_rules! impl_sql_store {
                 .map_err(crate::db)?
                 .rows_affected();
                 if updated == 0 {
-                    return Err(Self::change_refused(&mut **tx, change).await);
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT version FROM appointments WHERE id = $1")
+                            .bind(appointment.id.as_uuid())
+                            .fetch_optional(&mut **tx)
+                            .await
+                            .map_err(crate::db)?;
+                    return Err(match exists {
+                        Some(_) => StoreError::VersionConflict {
+                            expected: change.expected_version,
+                        },
+                        None => StoreError::NotFound {
+                            what: "appointment",
+                            id: appointment.id.to_string(),
+                        },
+                    });
                 }
                 let event = &change.event;
                 sqlx::query(

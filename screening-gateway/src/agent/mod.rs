@@ -432,9 +432,7 @@ impl Agent {
         // hub keeps the message until confirmed, and hands it out again if the agent stops
         // before its inbox has it. Several go one after another and in one confirmation after.
         if let [message] = messages.as_slice() {
-            if self.config.signatures.verify(message, now).is_ok()
-                && !self.inbox.holds(message.message_id).await?
-            {
+            if new_and_signed(&self.inbox, &self.config.signatures, message, now).await? {
                 let entry = InboxEntry::fresh(message.clone(), now);
                 return self
                     .forward(vec![entry], &forwarding, Some(&self.hub), true)
@@ -448,9 +446,7 @@ impl Agent {
                 fresh.push(InboxEntry::fresh(message, now));
             }
         }
-        let confirm_alongside = (fresh.len() == 1).then_some(&self.hub);
-        self.forward(fresh, &forwarding, confirm_alongside, false)
-            .await
+        self.forward(fresh, &forwarding, None, false).await
     }
 
     /// Forwards `entries`, the caller holding the forwarding lock; returns those finished
@@ -590,6 +586,17 @@ impl Agent {
         }
         Ok(Ok(()))
     }
+}
+
+/// True when `message` is not in the inbox yet and its signature holds (or none is checked):
+/// it may be stored while it is forwarded. Anything else goes through [`admit`].
+async fn new_and_signed(
+    inbox: &Inbox,
+    signatures: &screening_core::signing::TrustedHubKeys,
+    message: &GatewayMessage,
+    now: chrono::DateTime<Utc>,
+) -> Result<bool, InboxError> {
+    Ok(signatures.verify(message, now).is_ok() && !inbox.holds(message.message_id).await?)
 }
 
 /// What [`admit`] made of a message.
@@ -909,7 +916,7 @@ impl PushedMessages {
             let policy = (self.max_attempts, self.retry);
             // A new message, its signature good, is stored while it is forwarded, as a polled
             // one is (see `take_in_and_forward`): the reply comes only after both.
-            if self.signatures.verify(&message, now).is_ok() && !self.inbox.holds(id).await? {
+            if new_and_signed(&self.inbox, &self.signatures, &message, now).await? {
                 let entry = InboxEntry::fresh(message, now);
                 let attempt = attempt_forward(
                     &self.forwarder,
