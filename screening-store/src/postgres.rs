@@ -172,6 +172,48 @@ impl PgStore {
         connection.begin().await.map_err(crate::db)
     }
 
+    /// Writes an appointment change (state, audit event, message) inside `tx`, only if the
+    /// appointment is still at the expected version: a statement each (PostgreSQL takes one
+    /// statement with parameters at a time).
+    async fn write_change(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        change: &AppointmentChange,
+    ) -> Result<(), StoreError> {
+        let appointment = &change.appointment;
+        let updated = sqlx::query(
+            "UPDATE appointments SET state = $1, version = $2 WHERE id = $3 AND version = $4",
+        )
+        .bind(appointment.state.code())
+        .bind(appointment.version)
+        .bind(appointment.id.as_uuid())
+        .bind(change.expected_version)
+        .execute(&mut **tx)
+        .await
+        .map_err(crate::db)?
+        .rows_affected();
+        if updated == 0 {
+            return Err(Self::change_refused(tx, change).await);
+        }
+        let event = &change.event;
+        sqlx::query(
+            "INSERT INTO appointment_events (appointment_id, action, from_state, to_state, at, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(event.appointment_id.as_uuid())
+        .bind(event.action.code())
+        .bind(event.from.code())
+        .bind(event.to.code())
+        .bind(event.at)
+        .bind(&event.by.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(crate::db)?;
+        if let Some(message) = &change.message {
+            Self::insert_message(&mut **tx, message).await?;
+        }
+        Ok(())
+    }
+
     /// Claims a gateway's pending messages in its own statement: concurrent takes run side by
     /// side (`SKIP LOCKED`), so there is no single writer to queue for.
     async fn claim(&self, take: Take) -> Result<Vec<MessageRow>, StoreError> {

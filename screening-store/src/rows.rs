@@ -267,6 +267,97 @@ pub(crate) fn gateways(
         .collect()
 }
 
+/// The SELECT of "Send to modality"'s context, in one statement: the appointment with everything
+/// around it, its latest message's id, and its setting's gateways with their routes (a row per
+/// route; the appointment's columns repeat on each). The gateways come in the order a send chooses
+/// among them, all from indexes (each gateway's routes are put in order afterwards).
+pub(crate) static SEND_CONTEXT_SELECT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let (columns, joins) = APPOINTMENT_SELECT
+            .split_once(" FROM ")
+            .expect("APPOINTMENT_SELECT has a FROM");
+        format!(
+            "{columns}, (SELECT m.id FROM messages m WHERE m.appointment_id = a.id \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS latest_message_id, \
+         g.id AS gateway_id, g.name AS gateway_name, g.transport, g.relay_namespace, \
+         g.relay_hybrid_connection, g.relay_key_name, g.relay_key_ref, \
+         r.message_type AS route_message_type, r.destination AS route_destination \
+         FROM {joins} LEFT JOIN gateways g ON g.setting_id = st.id \
+         LEFT JOIN gateway_routes r ON r.gateway_id = g.id \
+         WHERE a.id = $1 ORDER BY g.created_at, g.id"
+        )
+    });
+
+/// The appointment, its latest message's id and its setting's gateways.
+pub(crate) type SendContextParts = (AppointmentParts, Option<Uuid>, Vec<Gateway>);
+
+/// A row of [`SEND_CONTEXT_SELECT`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct SendContextRow {
+    #[sqlx(flatten)]
+    appointment: AppointmentRow,
+    latest_message_id: Option<Uuid>,
+    gateway_id: Option<Uuid>,
+    gateway_name: Option<String>,
+    transport: Option<String>,
+    relay_namespace: Option<String>,
+    relay_hybrid_connection: Option<String>,
+    relay_key_name: Option<String>,
+    relay_key_ref: Option<String>,
+    route_message_type: Option<String>,
+    route_destination: Option<String>,
+}
+
+/// The appointment, its latest message's id and its setting's gateways, from the rows of
+/// [`SEND_CONTEXT_SELECT`]; `None` when there is no such appointment.
+pub(crate) fn send_context(
+    rows: Vec<SendContextRow>,
+) -> Result<Option<SendContextParts>, StoreError> {
+    let mut gateway_rows: Vec<GatewayRow> = Vec::new();
+    let mut routes = Vec::new();
+    let mut first = None;
+    for row in rows {
+        if let (Some(id), Some(name), Some(transport)) =
+            (row.gateway_id, row.gateway_name, row.transport)
+        {
+            if gateway_rows.last().is_none_or(|last| last.id != id) {
+                gateway_rows.push(GatewayRow {
+                    id,
+                    name,
+                    setting_id: row.appointment.setting_id,
+                    transport,
+                    relay_namespace: row.relay_namespace,
+                    relay_hybrid_connection: row.relay_hybrid_connection,
+                    relay_key_name: row.relay_key_name,
+                    relay_key_ref: row.relay_key_ref,
+                });
+            }
+            if let (Some(message_type), Some(destination)) =
+                (row.route_message_type, row.route_destination)
+            {
+                routes.push(RouteRow {
+                    gateway_id: id,
+                    message_type,
+                    destination,
+                });
+            }
+        }
+        if first.is_none() {
+            first = Some((row.appointment, row.latest_message_id));
+        }
+    }
+    let Some((appointment, latest)) = first else {
+        return Ok(None);
+    };
+    // Each gateway's routes by message type, as `gateways_where` reads them.
+    routes.sort_by(|a, b| a.message_type.cmp(&b.message_type));
+    Ok(Some((
+        AppointmentParts::try_from(appointment)?,
+        latest,
+        gateways(gateway_rows, routes)?,
+    )))
+}
+
 /// The relay columns of a gateway, `None` for polling gateways.
 pub(crate) struct RelayColumns<'a> {
     pub namespace: Option<&'a str>,

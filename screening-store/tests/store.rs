@@ -50,6 +50,7 @@ on_both_backends!(
     a_waiting_gateway_wakes_when_a_message_is_committed,
     a_resend_links_to_the_previous_message,
     a_gateway_and_its_routes_round_trip,
+    sending_reads_the_appointment_its_latest_message_and_its_settings_gateways,
     last_seen_is_written_at_most_once_per_resolution,
     clinic_summaries_count_appointments_by_state,
     the_clinic_view_shows_only_the_latest_message_of_each_appointment,
@@ -964,6 +965,70 @@ async fn a_gateway_and_its_routes_round_trip(backend: Backend) {
     };
     test.store.save_gateway(&edited, t(2)).await.unwrap();
     assert_eq!(test.store.gateway(relay.id).await.unwrap(), edited);
+    test.cleanup().await;
+}
+
+/// "Send to modality"'s context (one statement): the appointment, its latest message, and every
+/// gateway of its setting in the order they were added, each with all its routes.
+async fn sending_reads_the_appointment_its_latest_message_and_its_settings_gateways(
+    backend: Backend,
+) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let route = |message_type: &str, destination: &str| Route {
+        message_type: MessageType::parse(message_type).unwrap(),
+        destination: Destination::parse(destination).unwrap(),
+    };
+    let relay = Gateway {
+        id: GatewayId::from_uuid(Uuid::new_v4()),
+        name: "Relay gateway".into(),
+        setting_id: demo.setting.id,
+        transport: Transport::Relay(RelayTransport {
+            namespace: "contoso.servicebus.windows.net".into(),
+            hybrid_connection: "leeds".into(),
+            key_name: "send".into(),
+            key_ref: "env:LEEDS_RELAY_KEY".parse().unwrap(),
+        }),
+        // Saved out of order: read back by message type.
+        routes: vec![
+            route("WORKLIST", "file:///var/spool/worklist"),
+            route("FHIR", "https://ris.example/fhir"),
+        ],
+    };
+    let bare = Gateway {
+        id: GatewayId::from_uuid(Uuid::new_v4()),
+        name: "No routes yet".into(),
+        routes: vec![],
+        ..demo.gateway.clone()
+    };
+    test.store.save_gateway(&bare, t(6)).await.unwrap();
+    test.store.save_gateway(&relay, t(5)).await.unwrap();
+    let id = sendable(&demo);
+
+    let context = test.store.send_context(id).await.unwrap();
+    assert_eq!(context.appointment.id, id);
+    assert_eq!(context.setting.id, demo.setting.id);
+    assert_eq!(context.latest_message_id, None);
+    let in_order = Gateway {
+        routes: vec![relay.routes[1].clone(), relay.routes[0].clone()],
+        ..relay.clone()
+    };
+    assert_eq!(context.gateways, vec![demo.gateway.clone(), in_order, bare]);
+
+    let message = send(test.store.as_ref(), id, t(10)).await;
+    let context = test.store.send_context(id).await.unwrap();
+    assert_eq!(context.latest_message_id, Some(message.id));
+    assert_eq!(context.appointment.version, 1);
+
+    let missing = AppointmentId::from_uuid(Uuid::new_v4());
+    assert!(matches!(
+        test.store.send_context(missing).await,
+        Err(StoreError::NotFound {
+            what: "appointment",
+            ..
+        })
+    ));
     test.cleanup().await;
 }
 
