@@ -216,19 +216,19 @@ macro_rules! impl_sql_store {
                 message: &'args Message,
             ) {
                 row.push_bind(message.id.as_uuid())
-                        .push_bind(message.gateway_id.as_uuid())
-                        .push_bind(message.participant_id.as_uuid())
-                        .push_bind(message.appointment_id.as_uuid())
-                        .push_bind(message.message_type.as_str())
-                        .push_bind(&message.payload)
-                        .push_bind(message.destination.as_str())
-                        .push_bind(message.created_at)
-                        .push_bind(message.delivered_at)
-                        .push_bind(message.lease_expires_at)
-                        .push_bind(message.confirmed_at)
-                        .push_bind(message.failed_at)
-                        .push_bind(i64::from(message.attempts))
-                        .push_bind(message.last_error.as_deref())
+                    .push_bind(message.gateway_id.as_uuid())
+                    .push_bind(message.participant_id.as_uuid())
+                    .push_bind(message.appointment_id.as_uuid())
+                    .push_bind(message.message_type.as_str())
+                    .push_bind(&message.payload)
+                    .push_bind(message.destination.as_str())
+                    .push_bind(message.created_at)
+                    .push_bind(message.delivered_at)
+                    .push_bind(message.lease_expires_at)
+                    .push_bind(message.confirmed_at)
+                    .push_bind(message.failed_at)
+                    .push_bind(i64::from(message.attempts))
+                    .push_bind(message.last_error.as_deref())
                     .push_bind(message.resend_of.map(|id| id.as_uuid()));
             }
 

@@ -930,11 +930,9 @@ async fn a_resend_links_to_the_previous_message(backend: Backend) {
     test.cleanup().await;
 }
 
-async fn a_gateway_and_its_routes_round_trip(backend: Backend) {
-    let Some((test, demo)) = seeded(backend).await else {
-        return;
-    };
-    let relay = Gateway {
+/// A relay gateway of the demo's setting with `routes`.
+fn relay_gateway(demo: &DemoData, routes: Vec<Route>) -> Gateway {
+    Gateway {
         id: GatewayId::from_uuid(Uuid::new_v4()),
         name: "Relay gateway".into(),
         setting_id: demo.setting.id,
@@ -944,7 +942,17 @@ async fn a_gateway_and_its_routes_round_trip(backend: Backend) {
             key_name: "send".into(),
             key_ref: "env:LEEDS_RELAY_KEY".parse().unwrap(),
         }),
-        routes: vec![
+        routes,
+    }
+}
+
+async fn a_gateway_and_its_routes_round_trip(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let relay = relay_gateway(
+        &demo,
+        vec![
             Route {
                 message_type: MessageType::fhir(),
                 destination: Destination::parse("https://ris.example/fhir").unwrap(),
@@ -954,7 +962,7 @@ async fn a_gateway_and_its_routes_round_trip(backend: Backend) {
                 destination: Destination::parse("file:///var/spool/worklist").unwrap(),
             },
         ],
-    };
+    );
     test.store.save_gateway(&relay, t(1)).await.unwrap();
     assert_eq!(test.store.gateway(relay.id).await.unwrap(), relay);
 
@@ -980,22 +988,14 @@ async fn sending_reads_the_appointment_its_latest_message_and_its_settings_gatew
         message_type: MessageType::parse(message_type).unwrap(),
         destination: Destination::parse(destination).unwrap(),
     };
-    let relay = Gateway {
-        id: GatewayId::from_uuid(Uuid::new_v4()),
-        name: "Relay gateway".into(),
-        setting_id: demo.setting.id,
-        transport: Transport::Relay(RelayTransport {
-            namespace: "contoso.servicebus.windows.net".into(),
-            hybrid_connection: "leeds".into(),
-            key_name: "send".into(),
-            key_ref: "env:LEEDS_RELAY_KEY".parse().unwrap(),
-        }),
-        // Saved out of order: read back by message type.
-        routes: vec![
+    // Routes saved out of order: read back by message type.
+    let relay = relay_gateway(
+        &demo,
+        vec![
             route("WORKLIST", "file:///var/spool/worklist"),
             route("FHIR", "https://ris.example/fhir"),
         ],
-    };
+    );
     let bare = Gateway {
         id: GatewayId::from_uuid(Uuid::new_v4()),
         name: "No routes yet".into(),
