@@ -18,7 +18,7 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{Confirm, ConfirmedRow, QueuedWrite, Take, WriteConnection, Writer};
+use crate::sql::{Confirm, ConfirmedRow, QueuedWrite, Take, WriteConnection, Writer, Written};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -172,6 +172,15 @@ impl PgStore {
         connection.begin().await.map_err(crate::db)
     }
 
+    /// Takes the write lock and writes `group` (see `lock_then_write_in_turn`): PostgreSQL takes
+    /// one statement with parameters at a time, so there is nothing to put in one call.
+    async fn lock_then_write(
+        connection: &mut WriteConnection<Postgres>,
+        group: &mut Vec<QueuedWrite>,
+    ) -> Option<Written> {
+        Self::lock_then_write_in_turn(connection, group).await
+    }
+
     /// Writes an appointment change (state, audit event, message) inside `tx`, only if the
     /// appointment is still at the expected version: a statement each (PostgreSQL takes one
     /// statement with parameters at a time).
@@ -192,7 +201,7 @@ impl PgStore {
         .map_err(crate::db)?
         .rows_affected();
         if updated == 0 {
-            return Err(Self::change_refused(tx, change).await);
+            return Err(Self::change_refused(&mut **tx, change).await);
         }
         let event = &change.event;
         sqlx::query(

@@ -60,6 +60,14 @@ pub(crate) const LATEST_MESSAGE_ID: &str =
 /// A write waiting for the committer, and where its outcome goes.
 pub(crate) type QueuedWrite = (GroupedWrite, WriteReply);
 
+/// What the committer made of a group: the outcome of its writes together, the writes made and
+/// where each outcome goes.
+pub(crate) type Written = (
+    Result<(), screening_core::ports::StoreError>,
+    Vec<GroupedWrite>,
+    Vec<WriteReply>,
+);
+
 /// The connection writes go through.
 #[derive(Debug)]
 pub(crate) enum Writer<DB: sqlx::Database> {
@@ -522,15 +530,11 @@ macro_rules! impl_sql_store {
                         };
                         (Self::commit_all(&mut connection, &writes).await, writes, replies)
                     } else {
-                        let begun = Self::begin_write_on(&mut connection).await;
-                        let Some((writes, replies)) = crate::sql::still_awaited(&mut group) else {
+                        let Some(written) = Self::lock_then_write(&mut connection, &mut group).await
+                        else {
                             continue;
                         };
-                        let together = match begun {
-                            Ok(tx) => Self::commit_in(tx, &writes).await,
-                            Err(error) => Err(error),
-                        };
-                        (together, writes, replies)
+                        written
                     };
                     // Optimistic: all in one transaction. Should one write fail (a version
                     // conflict, a message that breaks a constraint), nothing was kept, and each
@@ -656,6 +660,22 @@ macro_rules! impl_sql_store {
                 Self::commit_in(Self::begin_write_on(connection).await?, writes).await
             }
 
+            /// Takes the write lock, then writes and commits those of `group` whose callers still
+            /// wait: their outcome together, the writes and where each outcome goes; `None` when
+            /// nobody waits once the lock is held.
+            async fn lock_then_write_in_turn(
+                connection: &mut crate::sql::WriteConnection<$Db>,
+                group: &mut Vec<crate::sql::QueuedWrite>,
+            ) -> Option<crate::sql::Written> {
+                let begun = Self::begin_write_on(connection).await;
+                let (writes, replies) = crate::sql::still_awaited(group)?;
+                let together = match begun {
+                    Ok(tx) => Self::commit_in(tx, &writes).await,
+                    Err(error) => Err(error),
+                };
+                Some((together, writes, replies))
+            }
+
             /// Writes all of `writes` in `tx` and commits, or keeps none of them.
             async fn commit_in(
                 mut tx: sqlx::Transaction<'_, $Db>,
@@ -665,16 +685,16 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(crate::db)
             }
 
-            /// Why an appointment change inside `tx` changed no row: the appointment is at
-            /// another version, or gone.
+            /// Why an appointment change made on `connection` (inside its transaction) changed no
+            /// row: the appointment is at another version, or gone.
             async fn change_refused(
-                tx: &mut sqlx::Transaction<'_, $Db>,
+                connection: &mut <$Db as sqlx::Database>::Connection,
                 change: &AppointmentChange,
             ) -> StoreError {
                 let appointment = &change.appointment;
                 let exists = sqlx::query_scalar::<_, i64>("SELECT version FROM appointments WHERE id = $1")
                     .bind(appointment.id.as_uuid())
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *connection)
                     .await;
                 match exists {
                     Ok(Some(_)) => StoreError::VersionConflict {

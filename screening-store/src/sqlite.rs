@@ -20,7 +20,9 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{Confirm, ConfirmedRow, QueuedWrite, Take, WriteConnection, Writer};
+use crate::sql::{
+    Confirm, ConfirmedRow, GroupedWrite, QueuedWrite, Take, WriteConnection, Writer, Written,
+};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -300,17 +302,37 @@ impl SqliteStore {
     }
 
     /// Writes an appointment change (state, audit event, message) inside `tx` in one call to
-    /// SQLite's thread, only if the appointment is still at the expected version: each write after
-    /// the UPDATE is made only when the statement before it changed a row (`changes() = 1`). Made
-    /// one call each, the statements cost a lone "Send to modality" two more hand-offs to that
-    /// thread, each 0.05-0.1 ms after an idle pause on these machines (issue 11).
+    /// SQLite's thread, only if the appointment is still at the expected version (see
+    /// [`SqliteStore::change_statement`]). Made one call each, the statements cost a lone "Send to
+    /// modality" two more hand-offs to that thread, each 0.05-0.1 ms after an idle pause on these
+    /// machines (issue 11).
     async fn write_change(
         tx: &mut sqlx::Transaction<'_, Sqlite>,
         change: &AppointmentChange,
     ) -> Result<(), StoreError> {
+        let updated: Vec<i64> = Self::change_statement("", change)
+            .build_query_scalar()
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(crate::db)?;
+        if updated.is_empty() {
+            return Err(Self::change_refused(&mut **tx, change).await);
+        }
+        Ok(())
+    }
+
+    /// `first` (a statement and its `;`, or nothing), then an appointment change's writes as one
+    /// batch: the UPDATE (returning the new version when it changed the appointment, at the
+    /// expected version), then its event and its message, each made only when the statement
+    /// before it changed a row (`changes() = 1`).
+    fn change_statement<'a>(
+        first: &'static str,
+        change: &'a AppointmentChange,
+    ) -> sqlx::QueryBuilder<'a, Sqlite> {
         let (appointment, event) = (&change.appointment, &change.event);
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new("UPDATE appointments SET state = ");
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(first);
         query
+            .push("UPDATE appointments SET state = ")
             .push_bind(appointment.state.code())
             .push(", version = ")
             .push_bind(appointment.version)
@@ -340,16 +362,65 @@ impl SqliteStore {
             Self::push_message_binds(query.separated(", "), message);
             query.push(" WHERE changes() = 1");
         }
-        // The UPDATE's row, when it changed the appointment; the INSERTs return none.
-        let updated: Vec<i64> = query
-            .build_query_scalar()
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(crate::db)?;
-        if updated.is_empty() {
-            return Err(Self::change_refused(tx, change).await);
+        query
+    }
+
+    /// Takes the write lock and writes `group` (see `lock_then_write_in_turn`). A lone appointment
+    /// change ("Send to modality" on a quiet instance) takes the lock and makes its writes in one
+    /// call to SQLite's thread, then commits only if its caller still waits, else rolls back: two
+    /// hand-offs to that thread instead of three (`BEGIN IMMEDIATE`, the writes, `COMMIT`), with
+    /// the lock still taken before anything is kept. A caller that gave up while another process
+    /// held the lock has nothing written (`tests/limits.rs` in `screening-web`).
+    async fn lock_then_write(
+        connection: &mut WriteConnection<Sqlite>,
+        group: &mut Vec<QueuedWrite>,
+    ) -> Option<Written> {
+        let [(GroupedWrite::Change(change), _)] = group.as_slice() else {
+            return Self::lock_then_write_in_turn(connection, group).await;
+        };
+        let written: Result<Vec<i64>, sqlx::Error> =
+            Self::change_statement("BEGIN IMMEDIATE; ", change)
+                .build_query_scalar()
+                .fetch_all(&mut **connection)
+                .await;
+        let awaited = crate::sql::still_awaited(group);
+        let (writes, replies) = match awaited {
+            Some(awaited) => awaited,
+            None => {
+                Self::roll_back(connection).await;
+                return None;
+            }
+        };
+        let [GroupedWrite::Change(change)] = writes.as_slice() else {
+            unreachable!("a lone change stays alone");
+        };
+        let outcome = match written {
+            Ok(updated) if !updated.is_empty() => sqlx::query("COMMIT")
+                .execute(&mut **connection)
+                .await
+                .map(drop)
+                .map_err(crate::db),
+            Ok(_) => {
+                // Refused, so nothing was written: why, read under the lock, then let it go.
+                let refused = Self::change_refused(&mut **connection, change).await;
+                Self::roll_back(connection).await;
+                Err(refused)
+            }
+            Err(error) => {
+                Self::roll_back(connection).await;
+                Err(crate::db(error))
+            }
+        };
+        Some((outcome, writes, replies))
+    }
+
+    /// Ends the transaction begun by [`SqliteStore::lock_then_write`]'s batch, keeping nothing.
+    /// A batch that failed at `BEGIN IMMEDIATE` (the lock not had in time) began none, and
+    /// SQLite's "no transaction is active" then says so: nothing to undo.
+    async fn roll_back(connection: &mut WriteConnection<Sqlite>) {
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut **connection).await {
+            tracing::debug!(%error, "rollback after a lone appointment change");
         }
-        Ok(())
     }
 
     /// Claims a gateway's pending messages through the taker, which may group the statement with

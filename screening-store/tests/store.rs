@@ -484,7 +484,22 @@ async fn a_commit_that_fails_part_way_writes_nothing(backend: Backend) {
         "{error:?}"
     );
     assert!(test.store.appointment_events(id).await.unwrap().is_empty());
-    // Neither failure left a transaction open on the writer: the change itself commits.
+    // A change to an appointment that does not exist says so.
+    let mut unknown = change.clone();
+    unknown.expected_version -= 1;
+    unknown.appointment.id = AppointmentId::from_uuid(Uuid::new_v4());
+    let error = test.store.commit_change(&unknown).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::NotFound {
+                what: "appointment",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // No failure left a transaction open on the writer: the change itself commits.
     change.expected_version -= 1;
     test.store.commit_change(&change).await.unwrap();
     assert_eq!(test.store.message(good.id).await.unwrap(), good);
