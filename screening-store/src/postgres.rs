@@ -201,7 +201,7 @@ impl PgStore {
         .map_err(crate::db)?
         .rows_affected();
         if updated == 0 {
-            return Err(Self::change_refused(&mut **tx, change).await);
+            return Err(Self::change_refused(tx, change).await);
         }
         let event = &change.event;
         sqlx::query(

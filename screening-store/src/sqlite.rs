@@ -316,7 +316,7 @@ impl SqliteStore {
             .await
             .map_err(crate::db)?;
         if updated.is_empty() {
-            return Err(Self::change_refused(&mut **tx, change).await);
+            return Err(Self::change_refused(tx, change).await);
         }
         Ok(())
     }
@@ -395,14 +395,19 @@ impl SqliteStore {
             unreachable!("a lone change stays alone");
         };
         let outcome = match written {
-            Ok(updated) if !updated.is_empty() => sqlx::query("COMMIT")
-                .execute(&mut **connection)
-                .await
-                .map(drop)
-                .map_err(crate::db),
+            Ok(updated) if !updated.is_empty() => {
+                match sqlx::query("COMMIT").execute(&mut **connection).await {
+                    Ok(_) => Ok(()),
+                    Err(error) => {
+                        // A COMMIT that failed (disk full, say) may leave the transaction open.
+                        Self::roll_back(connection).await;
+                        Err(crate::db(error))
+                    }
+                }
+            }
             Ok(_) => {
                 // Refused, so nothing was written: why, read under the lock, then let it go.
-                let refused = Self::change_refused(&mut **connection, change).await;
+                let refused = Self::change_refused(connection, change).await;
                 Self::roll_back(connection).await;
                 Err(refused)
             }
@@ -415,8 +420,9 @@ impl SqliteStore {
     }
 
     /// Ends the transaction begun by [`SqliteStore::lock_then_write`]'s batch, keeping nothing.
-    /// A batch that failed at `BEGIN IMMEDIATE` (the lock not had in time) began none, and
-    /// SQLite's "no transaction is active" then says so: nothing to undo.
+    /// A batch that failed at `BEGIN IMMEDIATE` (the lock not had in time) began none, nor is one
+    /// left after errors on which SQLite rolls back by itself: its "no transaction is active"
+    /// then says there is nothing to undo.
     async fn roll_back(connection: &mut WriteConnection<Sqlite>) {
         if let Err(error) = sqlx::query("ROLLBACK").execute(&mut **connection).await {
             tracing::debug!(%error, "rollback after a lone appointment change");
