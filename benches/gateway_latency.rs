@@ -36,14 +36,16 @@ struct Row {
     steps_ms: Vec<[f64; STEPS.len()]>,
 }
 
-/// Where a hand-off's time goes, from the hub's timestamps, the agent's inbox and the order
-/// endpoint's arrival times (one clock: everything runs on this machine).
-const STEPS: [&str; 5] = [
-    "hub: commit → taken (wake, take)",
-    "taken → in the agent's inbox (answer or push, signature check, inbox commit)",
-    "inbox → at the order endpoint (forward request)",
-    "endpoint → forwarded (answer, agent records it)",
-    "forwarded → confirmed (confirmation, hub commit)",
+/// Where a hand-off's time goes, from the hub's timestamps, the moment "Send to modality" returned
+/// to the bench, the agent's inbox and the order endpoint's arrival times (one clock: everything
+/// runs on this machine).
+const STEPS: [&str; 6] = [
+    "hub: created → committed (context read, transition, commit; until the sender hears)",
+    "committed → taken (the long poll or dispatcher woken, its take begins; 0 when it began first)",
+    "taken → at the agent (claim, signature, the answer or push on the wire)",
+    "at the agent → at the order endpoint (signature check, inbox look-up, forward; the inbox commit alongside)",
+    "endpoint → forwarded (answer, the inbox commit if still running)",
+    "forwarded → confirmed (confirmation, the forward recorded alongside, hub commit)",
 ];
 
 fn ms(delta: chrono::TimeDelta) -> f64 {
@@ -102,10 +104,13 @@ async fn measure(
         ))
         .await;
         let sent = hub.resend(0).await;
+        // The notifier wakes the gateway's side as the committer tells the sender, so the take
+        // may begin before this: see STEPS.
+        let committed = chrono::Utc::now();
         let confirmed = hub.until_status(sent.id, MessageStatus::Confirmed).await;
         let latency = confirmed.confirmed_at.unwrap() - confirmed.created_at;
         latencies_ms.push(ms(latency));
-        confirmed_messages.push(confirmed);
+        confirmed_messages.push((confirmed, committed));
     }
 
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -123,7 +128,7 @@ async fn measure(
         .map(|received| (received.message_id.clone(), received.at))
         .collect();
     let mut steps_ms = Vec::new();
-    for message in &confirmed_messages {
+    for (message, committed) in &confirmed_messages {
         let entry = inbox
             .entry(message.id)
             .await
@@ -132,7 +137,8 @@ async fn measure(
         let at_endpoint = arrivals[&message.id.to_string()];
         let (delivered, forwarded) = (message.delivered_at.unwrap(), entry.forwarded_at.unwrap());
         steps_ms.push([
-            ms(delivered - message.created_at),
+            ms(*committed - message.created_at),
+            ms(delivered - *committed).max(0.0),
             ms(entry.received_at - delivered),
             ms(at_endpoint - entry.received_at),
             ms(forwarded - at_endpoint),
@@ -177,6 +183,12 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
         percentile(&handoffs, 50.0) / 1000.0,
         percentile(&handoffs, 99.0) / 1000.0,
     );
+    // As long as the bench's own pauses between messages (0-100 ms): the machine's cores idle.
+    let handoffs = thread_handoffs_after(100, Duration::from_millis(50)).await;
+    let wake_after_long_pause = (
+        percentile(&handoffs, 50.0) / 1000.0,
+        percentile(&handoffs, 99.0) / 1000.0,
+    );
     // The agent's inbox, as the agent opens it (WAL, synchronous=FULL).
     let folder = tempfile::tempdir().unwrap();
     let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
@@ -187,6 +199,50 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
         }
     })
     .await;
+    // The same read after 50 ms in which nothing ran (timed without the pause).
+    let mut reads = Vec::with_capacity(100);
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        inbox.depth().await.unwrap();
+        reads.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    reads.sort_by(f64::total_cmp);
+    let read_after_long_pause = (percentile(&reads, 50.0), percentile(&reads, 99.0));
+    // And after 50 ms in which this thread kept its core busy (spinning): if the read is fast
+    // again, its cost after a pause is the cores going idle, not the work.
+    let mut reads = Vec::with_capacity(100);
+    for _ in 0..100 {
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::spin_loop();
+        }
+        let started = std::time::Instant::now();
+        inbox.depth().await.unwrap();
+        reads.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    reads.sort_by(f64::total_cmp);
+    let read_after_busy_pause = (percentile(&reads, 50.0), percentile(&reads, 99.0));
+    // And with a second thread spinning too, so that neither core idles.
+    let mut reads = Vec::with_capacity(100);
+    for _ in 0..100 {
+        let spinner = std::thread::spawn(|| {
+            let spin = std::time::Instant::now();
+            while spin.elapsed() < Duration::from_millis(50) {
+                std::hint::spin_loop();
+            }
+        });
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::spin_loop();
+        }
+        spinner.join().unwrap();
+        let started = std::time::Instant::now();
+        inbox.depth().await.unwrap();
+        reads.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    reads.sort_by(f64::total_cmp);
+    let read_after_both_busy = (percentile(&reads, 50.0), percentile(&reads, 99.0));
     let commit = time_each(ROUNDS, |round| {
         let inbox = inbox.clone();
         let message = GatewayMessage {
@@ -220,7 +276,23 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
             "the same, each after 5 ms asleep (200 of them)",
             wake_after_pause,
         ),
+        (
+            "the same, each after 50 ms asleep (100 of them; the bench pauses 0-100 ms between messages)",
+            wake_after_long_pause,
+        ),
         ("an inbox read through sqlx (`Inbox::depth`)", read),
+        (
+            "the same read, each after 50 ms asleep (100 of them)",
+            read_after_long_pause,
+        ),
+        (
+            "the same read, each after 50 ms spinning on one core (100 of them)",
+            read_after_busy_pause,
+        ),
+        (
+            "the same read, each after 50 ms spinning on both cores (100 of them)",
+            read_after_both_busy,
+        ),
         (
             "a durable inbox commit (`Inbox::receive`, synchronous=FULL)",
             commit,
