@@ -170,6 +170,30 @@ where
     (percentile(&times, 50.0), percentile(&times, 99.0))
 }
 
+/// As long as the bench's own pauses between messages (0-100 ms), in the parts below.
+const PAUSE: Duration = Duration::from_millis(50);
+
+/// Keeps this thread's core busy for [`PAUSE`].
+fn spin_through_pause() {
+    let spin = std::time::Instant::now();
+    while spin.elapsed() < PAUSE {
+        std::hint::spin_loop();
+    }
+}
+
+/// p50 and p99 (ms) of 100 inbox reads, each timed alone after `pause` has run on this thread.
+async fn reads_after(inbox: &Inbox, pause: impl Fn()) -> (f64, f64) {
+    let mut reads = Vec::with_capacity(100);
+    for _ in 0..100 {
+        pause();
+        let started = std::time::Instant::now();
+        inbox.depth().await.unwrap();
+        reads.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    reads.sort_by(f64::total_cmp);
+    (percentile(&reads, 50.0), percentile(&reads, 99.0))
+}
+
 /// What the hand-off is made of, each part alone on this machine: the floor under the steps above.
 async fn parts() -> Vec<(&'static str, (f64, f64))> {
     const ROUNDS: usize = 1000;
@@ -183,8 +207,7 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
         percentile(&handoffs, 50.0) / 1000.0,
         percentile(&handoffs, 99.0) / 1000.0,
     );
-    // As long as the bench's own pauses between messages (0-100 ms): the machine's cores idle.
-    let handoffs = thread_handoffs_after(100, Duration::from_millis(50)).await;
+    let handoffs = thread_handoffs_after(100, PAUSE).await;
     let wake_after_long_pause = (
         percentile(&handoffs, 50.0) / 1000.0,
         percentile(&handoffs, 99.0) / 1000.0,
@@ -199,50 +222,17 @@ async fn parts() -> Vec<(&'static str, (f64, f64))> {
         }
     })
     .await;
-    // The same read after 50 ms in which nothing ran (timed without the pause).
-    let mut reads = Vec::with_capacity(100);
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let started = std::time::Instant::now();
-        inbox.depth().await.unwrap();
-        reads.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    reads.sort_by(f64::total_cmp);
-    let read_after_long_pause = (percentile(&reads, 50.0), percentile(&reads, 99.0));
-    // And after 50 ms in which this thread kept its core busy (spinning): if the read is fast
-    // again, its cost after a pause is the cores going idle, not the work.
-    let mut reads = Vec::with_capacity(100);
-    for _ in 0..100 {
-        let spin = std::time::Instant::now();
-        while spin.elapsed() < Duration::from_millis(50) {
-            std::hint::spin_loop();
-        }
-        let started = std::time::Instant::now();
-        inbox.depth().await.unwrap();
-        reads.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    reads.sort_by(f64::total_cmp);
-    let read_after_busy_pause = (percentile(&reads, 50.0), percentile(&reads, 99.0));
-    // And with a second thread spinning too, so that neither core idles.
-    let mut reads = Vec::with_capacity(100);
-    for _ in 0..100 {
-        let spinner = std::thread::spawn(|| {
-            let spin = std::time::Instant::now();
-            while spin.elapsed() < Duration::from_millis(50) {
-                std::hint::spin_loop();
-            }
-        });
-        let spin = std::time::Instant::now();
-        while spin.elapsed() < Duration::from_millis(50) {
-            std::hint::spin_loop();
-        }
+    // The same read after 50 ms in which nothing ran; then with this thread spinning through
+    // the pause, and with a second thread spinning too, so that neither core idles: if the read
+    // is fast again, its cost after a pause is the cores going idle, not the work.
+    let read_after_long_pause = reads_after(&inbox, || std::thread::sleep(PAUSE)).await;
+    let read_after_busy_pause = reads_after(&inbox, spin_through_pause).await;
+    let read_after_both_busy = reads_after(&inbox, || {
+        let spinner = std::thread::spawn(spin_through_pause);
+        spin_through_pause();
         spinner.join().unwrap();
-        let started = std::time::Instant::now();
-        inbox.depth().await.unwrap();
-        reads.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    reads.sort_by(f64::total_cmp);
-    let read_after_both_busy = (percentile(&reads, 50.0), percentile(&reads, 99.0));
+    })
+    .await;
     let commit = time_each(ROUNDS, |round| {
         let inbox = inbox.clone();
         let message = GatewayMessage {
