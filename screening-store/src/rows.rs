@@ -276,9 +276,10 @@ pub(crate) static SEND_CONTEXT_SELECT: std::sync::LazyLock<String> =
         let (columns, joins) = APPOINTMENT_SELECT
             .split_once(" FROM ")
             .expect("APPOINTMENT_SELECT has a FROM");
+        // The latest message as `LATEST_MESSAGE_ID` finds it, for this row's appointment.
+        let latest = crate::sql::LATEST_MESSAGE_ID.replace("$1", "a.id");
         format!(
-            "{columns}, (SELECT m.id FROM messages m WHERE m.appointment_id = a.id \
-         ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS latest_message_id, \
+            "{columns}, ({latest}) AS latest_message_id, \
          g.id AS gateway_id, g.name AS gateway_name, g.transport, g.relay_namespace, \
          g.relay_hybrid_connection, g.relay_key_name, g.relay_key_ref, \
          r.message_type AS route_message_type, r.destination AS route_destination \
