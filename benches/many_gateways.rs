@@ -331,11 +331,14 @@ async fn fan_out(
 ) -> Fanout {
     let clients_cpu = || clients.iter().map(|&pid| cpu_ms(pid)).sum::<f64>();
     let (instance_before, clients_before) = (cpu_ms(std::process::id()), clients_cpu());
+    // Markers a profiler can start and stop on (e.g. `perf record --control`).
+    eprintln!("fan-out: start");
     let started = now_utc();
     let sent = send_to_each_timed(store, demo, gateways).await;
     let messages: Vec<Message> = sent.iter().map(|(message, _)| message.clone()).collect();
     let latencies = arrivals.latencies(&messages, Duration::from_secs(60)).await;
     let (instance_after, clients_after) = (cpu_ms(std::process::id()), clients_cpu());
+    eprintln!("fan-out: done");
     let last = {
         let at = arrivals.at.lock().unwrap();
         messages.iter().map(|m| at[&m.id]).max().unwrap()

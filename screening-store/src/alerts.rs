@@ -344,7 +344,7 @@ macro_rules! impl_alert_store {
                      FROM gateways g ORDER BY g.name, g.id"
                 ))
                 .bind(today)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -357,7 +357,7 @@ macro_rules! impl_alert_store {
                     " FROM alerts a JOIN gateways g ON g.id = a.gateway_id \
                      WHERE a.resolved_at IS NULL ORDER BY a.opened_at, a.id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -446,7 +446,7 @@ macro_rules! impl_alert_store {
                     " ORDER BY e.id DESC LIMIT $1"
                 ))
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter().map(TryInto::try_into).collect()

@@ -174,7 +174,7 @@ macro_rules! impl_echo_store {
                 )
                 .bind(gateway_id.as_uuid())
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 if !outstanding {
@@ -265,7 +265,7 @@ macro_rules! impl_echo_store {
                     "SELECT id, echo_requested_at, echo_proven_at, echo_round_trip_ms, \
                      echo_answered_at, echo_error FROM gateways ORDER BY created_at, id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -282,7 +282,7 @@ macro_rules! impl_echo_store {
                 )
                 .bind(gateway_id.as_uuid())
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)
             }

@@ -18,7 +18,9 @@ use crate::rows::{
     RelayColumns, RouteRow, APPOINTMENT_SELECT,
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
-use crate::sql::{Confirm, ConfirmedRow, QueuedWrite, Take, WriteConnection, Writer, Written};
+use crate::sql::{
+    Confirm, ConfirmedRow, QueuedWrite, Readers, Take, WriteConnection, Writer, Written,
+};
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
     MessageFilter, MessageListing, StaffAccount, StaffChange, StaffListing, WebStore,
@@ -94,6 +96,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: its connections can drop, and it replaces them.
+    readers: Readers<Postgres>,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: Writer<Postgres>,
     notifier: Arc<Notifier>,
@@ -152,6 +156,7 @@ impl PgStore {
         ));
         Ok(Self {
             writer: Writer::Pooled(pool.clone()),
+            readers: Readers::Pooled(pool.clone()),
             pool,
             notifier,
             announcer,

@@ -145,6 +145,124 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteConnection<DB> {
     }
 }
 
+/// The connections reads go through.
+pub(crate) enum Readers<DB: sqlx::Database> {
+    /// Connections held here rather than in a sqlx pool, for the reason the writer's is: a pool
+    /// pings each connection given back to it, on SQLite a second round trip to the connection's
+    /// worker thread after every read (a tenth of the CPU of a fan-out to a thousand gateways,
+    /// which reads three times a delivery; issue 11). A read takes any idle one.
+    Own(std::sync::Arc<OwnReaders<DB>>),
+    /// Connections from a pool: PostgreSQL's, which can drop and be replaced, and SQLite in
+    /// memory's, shared with its writer.
+    Pooled(sqlx::Pool<DB>),
+}
+
+impl<DB: sqlx::Database> Clone for Readers<DB> {
+    fn clone(&self) -> Self {
+        match self {
+            Readers::Own(readers) => Readers::Own(readers.clone()),
+            Readers::Pooled(pool) => Readers::Pooled(pool.clone()),
+        }
+    }
+}
+
+/// Read connections kept for good: a local file cannot drop like a network connection, and a
+/// statement that fails leaves its connection usable for the next.
+pub(crate) struct OwnReaders<DB: sqlx::Database> {
+    idle: std::sync::Mutex<Vec<DB::Connection>>,
+    /// One permit per idle connection.
+    free: tokio::sync::Semaphore,
+    count: usize,
+}
+
+impl<DB: sqlx::Database> Readers<DB> {
+    /// Reads through `connections`, kept here.
+    pub(crate) fn own(connections: Vec<DB::Connection>) -> Self {
+        Readers::Own(std::sync::Arc::new(OwnReaders {
+            free: tokio::sync::Semaphore::new(connections.len()),
+            count: connections.len(),
+            idle: std::sync::Mutex::new(connections),
+        }))
+    }
+
+    /// A connection to read on, once one is free; given back when dropped.
+    pub(crate) async fn acquire(
+        &self,
+    ) -> Result<ReadConnection<DB>, screening_core::ports::StoreError> {
+        match self {
+            Readers::Own(readers) => {
+                readers
+                    .free
+                    .acquire()
+                    .await
+                    .expect("the readers' semaphore is never closed")
+                    .forget();
+                let connection = readers
+                    .idle
+                    .lock()
+                    .expect("not poisoned")
+                    .pop()
+                    .expect("a permit stands for an idle connection");
+                Ok(ReadConnection::Own(Some(connection), readers.clone()))
+            }
+            // Boxed: sqlx's acquire is a large future, and inline it would enlarge every future
+            // that reads, a waiting long poll's included, by a kilobyte.
+            Readers::Pooled(pool) => Ok(ReadConnection::Pooled(
+                Box::pin(pool.acquire()).await.map_err(crate::db)?,
+            )),
+        }
+    }
+
+    /// How many read connections are open, and how many of them idle.
+    pub(crate) fn connections(&self) -> (u32, usize) {
+        match self {
+            Readers::Own(readers) => (
+                readers.count as u32,
+                readers.idle.lock().expect("not poisoned").len(),
+            ),
+            Readers::Pooled(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+}
+
+/// A read connection held by one reader; given back when dropped. A statement its future dropped
+/// mid-way is ended by sqlx before the connection's next one.
+pub(crate) enum ReadConnection<DB: sqlx::Database> {
+    Own(Option<DB::Connection>, std::sync::Arc<OwnReaders<DB>>),
+    Pooled(sqlx::pool::PoolConnection<DB>),
+}
+
+impl<DB: sqlx::Database> Drop for ReadConnection<DB> {
+    fn drop(&mut self) {
+        if let ReadConnection::Own(connection, home) = self {
+            if let Some(connection) = connection.take() {
+                home.idle.lock().expect("not poisoned").push(connection);
+                home.free.add_permits(1);
+            }
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for ReadConnection<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            ReadConnection::Own(connection, _) => connection.as_ref().expect("held until dropped"),
+            ReadConnection::Pooled(connection) => connection,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for ReadConnection<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            ReadConnection::Own(connection, _) => connection.as_mut().expect("held until dropped"),
+            ReadConnection::Pooled(connection) => connection,
+        }
+    }
+}
+
 /// The writes of `group` whose callers still wait, each appointment's in the order they came and
 /// the appointments in the order of their ids, with where each outcome goes; `None` if nobody waits.
 pub(crate) fn still_awaited(
@@ -341,7 +459,7 @@ macro_rules! impl_sql_store {
                      AND echo_lease_expires_at IS NULL)"
                 ))
                 .bind(gateway_id.as_uuid())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)
             }
@@ -362,10 +480,23 @@ macro_rules! impl_sql_store {
                 );
                 // Side by side, on two readers: "Send to modality" waits for these.
                 let (rows, routes) = tokio::try_join!(
-                    sqlx::query_as::<_, GatewayRow>(&gateways_sql).bind(id).fetch_all(&self.pool),
-                    sqlx::query_as::<_, RouteRow>(&routes_sql).bind(id).fetch_all(&self.pool),
-                )
-                .map_err(crate::db)?;
+                    async {
+                        let mut reader = self.readers.acquire().await?;
+                        sqlx::query_as::<_, GatewayRow>(&gateways_sql)
+                            .bind(id)
+                            .fetch_all(&mut *reader)
+                            .await
+                            .map_err(crate::db)
+                    },
+                    async {
+                        let mut reader = self.readers.acquire().await?;
+                        sqlx::query_as::<_, RouteRow>(&routes_sql)
+                            .bind(id)
+                            .fetch_all(&mut *reader)
+                            .await
+                            .map_err(crate::db)
+                    },
+                )?;
                 crate::rows::gateways(rows, routes)
             }
 
@@ -432,7 +563,7 @@ macro_rules! impl_sql_store {
                 let rows: Vec<crate::rows::SendContextRow> =
                     sqlx::query_as(crate::rows::SEND_CONTEXT_SELECT.as_str())
                         .bind(appointment_id.as_uuid())
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.readers.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                 let (parts, latest, gateways) =
@@ -926,7 +1057,7 @@ macro_rules! impl_sql_store {
                 let row: Option<MessageRow> =
                     sqlx::query_as(concat!("SELECT ", message_columns!(), " FROM messages WHERE id = $1"))
                         .bind(message_id.as_uuid())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.readers.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                 Message::try_from(row.ok_or_else(|| StoreError::NotFound {
@@ -985,7 +1116,7 @@ macro_rules! impl_sql_store {
                 let rows: Vec<AppointmentRow> =
                     sqlx::query_as(&format!("{APPOINTMENT_SELECT} WHERE c.id = $1 ORDER BY s.starts_at, a.id"))
                         .bind(clinic_id.as_uuid())
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.readers.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                 rows.into_iter()
@@ -1007,7 +1138,7 @@ macro_rules! impl_sql_store {
                     " FROM messages WHERE appointment_id = $1 ORDER BY created_at DESC, id DESC"
                 ))
                 .bind(appointment_id.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 crate::rows::messages(rows)
@@ -1019,7 +1150,7 @@ macro_rules! impl_sql_store {
                      WHERE appointment_id = $1 ORDER BY id",
                 )
                 .bind(appointment_id.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter().map(AppointmentEvent::try_from).collect()
@@ -1054,7 +1185,7 @@ macro_rules! impl_sql_store {
                 let row: Option<(Option<String>,)> =
                     sqlx::query_as("SELECT credential_hash FROM gateways WHERE id = $1")
                         .bind(gateway_id.as_uuid())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.readers.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                 let hash = row
@@ -1136,7 +1267,7 @@ macro_rules! impl_sql_store {
                      FROM gateways WHERE id = $1",
                 )
                 .bind(gateway_id.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 let (seen, version, uptime, depth, listener, worklist, queried) =

@@ -21,7 +21,8 @@ use crate::rows::{
 };
 use crate::rows::{ClinicRow, CountRow, LatestRow, ListingRow, PageRow, StaffRow};
 use crate::sql::{
-    Confirm, ConfirmedRow, GroupedWrite, QueuedWrite, Take, WriteConnection, Writer, Written,
+    Confirm, ConfirmedRow, GroupedWrite, QueuedWrite, Readers, Take, WriteConnection, Writer,
+    Written,
 };
 use crate::web::{
     AdminEvent, ClinicPage, ClinicSummary, GatewayBacklog, GatewayFigures, LatestMessage,
@@ -38,6 +39,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone)]
 pub struct SqliteStore {
     /// Reads, concurrently (WAL).
+    readers: Readers<Sqlite>,
+    /// For callers that need a query the ports do not offer ([`SqliteStore::pool`]).
     pool: SqlitePool,
     /// Writes, through one connection: SQLite has one writer, and queueing writers here is much
     /// faster than letting them collide and sleep in SQLite's busy handler.
@@ -173,7 +176,7 @@ fn tell_each<Asked, Answer>(
 }
 
 /// Read connections to a SQLite file.
-const READERS: u32 = 8;
+const READERS: usize = 8;
 
 /// Brings a new database file (or one made by an older build) up to this build's schema.
 async fn prepare(connection: &mut SqliteConnection, url: &str) -> Result<(), ConnectError> {
@@ -229,7 +232,7 @@ impl SqliteStore {
                 .connect_with(options.clone())
         };
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let (writer, pool) = if in_memory {
+        let (writer, readers, pool) = if in_memory {
             // Every connection to :memory: is a separate database: the writer's is the only one,
             // and the readers share it through a pool of one.
             let pool = kept_pool(1)
@@ -241,19 +244,33 @@ impl SqliteStore {
                 .map_err(|source| ConnectError::connect(url, source))?;
             prepare(&mut connection, url).await?;
             drop(connection);
-            (Writer::Pooled(pool.clone()), pool)
+            (
+                Writer::Pooled(pool.clone()),
+                Readers::Pooled(pool.clone()),
+                pool,
+            )
         } else {
             let mut connection = options
                 .connect()
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?;
             prepare(&mut connection, url).await?;
-            let readers = kept_pool(READERS)
+            let mut readers = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                readers.push(
+                    options
+                        .connect()
+                        .await
+                        .map_err(|source| ConnectError::connect(url, source))?,
+                );
+            }
+            let pool = kept_pool(1)
                 .await
                 .map_err(|source| ConnectError::connect(url, source))?;
             (
                 Writer::Own(Arc::new(tokio::sync::Mutex::new(connection))),
-                readers,
+                Readers::own(readers),
+                pool,
             )
         };
         let notifier = Arc::<Notifier>::default();
@@ -274,6 +291,7 @@ impl SqliteStore {
         let (confirms, confirm_queue) = mpsc::unbounded_channel();
         tokio::spawn(confirm_in_groups(writer.clone(), confirm_queue));
         Ok(Self {
+            readers,
             pool,
             writer,
             notifier,

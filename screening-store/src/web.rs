@@ -427,7 +427,7 @@ macro_rules! impl_web_store {
                      WHERE ($1 IS NULL OR c.id = $1) ORDER BY c.clinic_date, c.name, c.id",
                 )
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 let counts: Vec<CountRow> = sqlx::query_as(
@@ -436,7 +436,7 @@ macro_rules! impl_web_store {
                      WHERE ($1 IS NULL OR s.clinic_id = $1) GROUP BY s.clinic_id, a.state",
                 )
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 crate::rows::clinic_summaries(clinics, counts)
@@ -474,7 +474,7 @@ macro_rules! impl_web_store {
                 .bind(filter.created_before)
                 .bind(i64::from(limit))
                 .bind(i64::from(filter.offset))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter().map(MessageListing::try_from).collect()
@@ -500,7 +500,7 @@ macro_rules! impl_web_store {
                      FROM clinics c JOIN settings st ON st.id = c.setting_id WHERE c.id = $1",
                 )
                 .bind(clinic_id.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 let clinic = clinic.ok_or_else(|| StoreError::NotFound { what: "clinic", id: clinic_id.to_string() })?;
@@ -517,7 +517,7 @@ macro_rules! impl_web_store {
                     ") WHERE s.clinic_id = $1 ORDER BY s.starts_at, a.id"
                 ))
                 .bind(clinic_id.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 crate::rows::clinic_page(clinic, rows)
@@ -533,7 +533,7 @@ macro_rules! impl_web_store {
                     ") WHERE s.clinic_id = $1"
                 ))
                 .bind(clinic_id.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(rows.into_iter().map(LatestMessage::from).collect())
@@ -549,7 +549,7 @@ macro_rules! impl_web_store {
                      WHERE message_id = $1 ORDER BY id",
                 )
                 .bind(message_id.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter().map(crate::web::MessageEvent::from_row).collect()
@@ -563,7 +563,7 @@ macro_rules! impl_web_store {
                      AS nhs_number FROM messages m WHERE m.id = $1"
                 ))
                 .bind(message_id.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter()
@@ -582,7 +582,7 @@ macro_rules! impl_web_store {
                     pending!(),
                     " ORDER BY m.created_at LIMIT 1) FROM gateways g"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(rows
@@ -604,7 +604,7 @@ macro_rules! impl_web_store {
                      CASE WHEN failed_at IS NULL THEN 0 ELSE 1 END, COUNT(*) \
                      FROM messages GROUP BY 1, 2, 3, 4",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 type Row = (uuid::Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<bool>);
@@ -616,7 +616,7 @@ macro_rules! impl_web_store {
                         " ORDER BY m.created_at LIMIT 1), g.relay_listener_connected \
                          FROM gateways g ORDER BY g.id"
                     ))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.readers.acquire().await?)
                     .await
                     .map_err(crate::db)?;
                 Ok(gateways
@@ -652,13 +652,13 @@ macro_rules! impl_web_store {
             }
 
             fn connections(&self) -> (u32, usize) {
-                (self.pool.size(), self.pool.num_idle())
+                self.readers.connections()
             }
 
             async fn ready(&self) -> Result<(), StoreError> {
                 let applied: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *self.readers.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                 let known = $migrator.iter().count() as i64;
@@ -673,7 +673,7 @@ macro_rules! impl_web_store {
             async fn settings(&self) -> Result<Vec<Setting>, StoreError> {
                 let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> =
                     sqlx::query_as("SELECT id, provider_id, name FROM settings ORDER BY name, id")
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.readers.acquire().await?)
                         .await
                         .map_err(crate::db)?;
                 Ok(rows
@@ -721,7 +721,7 @@ macro_rules! impl_web_store {
                      WHERE username = $1 AND disabled_at IS NULL",
                 )
                 .bind(username.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 row.map(StaffAccount::try_from).transpose()
@@ -732,7 +732,7 @@ macro_rules! impl_web_store {
                     "SELECT id, username, display_name, role, password_hash, created_at, disabled_at \
                      FROM staff_users ORDER BY username",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 rows.into_iter()
@@ -840,7 +840,7 @@ macro_rules! impl_web_store {
                 )
                 .bind(token_hash)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(row.map(StaffAccount::try_from).transpose()?.map(|account| account.user))
@@ -904,7 +904,7 @@ macro_rules! impl_web_store {
                      ORDER BY occurred_at DESC, id DESC LIMIT $1",
                 )
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
                 Ok(rows

@@ -72,7 +72,63 @@ on_both_backends!(
     a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere,
     takes_for_many_gateways_at_once_each_get_their_own_messages_once,
     confirmations_from_many_gateways_at_once_each_confirm_their_own_once,
+    reads_beyond_the_connections_queue_and_every_connection_comes_back,
 );
+
+/// Reads many more than the read connections at once, some given up mid-way: each one kept
+/// is answered, and every connection is given back (a read connection lost for good would leave
+/// the later reads waiting).
+async fn reads_beyond_the_connections_queue_and_every_connection_comes_back(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let (open, idle) = test.store.connections();
+    let busy_before = open as usize - idle;
+    let read = |store: Arc<dyn ScreeningStore>| async move {
+        // Two reads side by side (the gateway and its routes), then a third.
+        let found = store.gateway(gateway).await.unwrap();
+        store
+            .wait_for_pending(gateway, Duration::ZERO)
+            .await
+            .unwrap();
+        found.id
+    };
+    for round in 0..3 {
+        let reads: Vec<_> = (0..8 * open as usize)
+            .map(|_| tokio::spawn(read(test.store.clone())))
+            .collect();
+        // Every other one given up at once, most while they wait for a connection or a row.
+        for (index, handle) in reads.iter().enumerate() {
+            if index % 2 == 1 {
+                handle.abort();
+            }
+        }
+        for (index, handle) in reads.into_iter().enumerate() {
+            let answered = tokio::time::timeout(Duration::from_secs(20), handle)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: read {index} not answered in 20 s"));
+            match answered {
+                Ok(id) => assert_eq!(id, gateway),
+                Err(error) => assert!(error.is_cancelled() && index % 2 == 1, "{error}"),
+            }
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (now_open, idle) = test.store.connections();
+        if now_open as usize - idle <= busy_before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{idle} of {now_open} read connections idle after every read ended \
+             ({busy_before} busy before)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    test.cleanup().await;
+}
 
 /// `count` more gateways like the demo's, saved; their ids.
 async fn saved_gateways(test: &TestStore, demo: &DemoData, count: usize) -> Vec<GatewayId> {
