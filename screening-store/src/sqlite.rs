@@ -302,7 +302,8 @@ impl SqliteStore {
         })
     }
 
-    /// The pool, for callers that need a query the ports do not offer.
+    /// A pool for callers that need a query the ports do not offer. On a file it has one
+    /// connection: the store's own reads go through the connections it holds.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

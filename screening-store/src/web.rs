@@ -303,7 +303,7 @@ pub trait WebStore: Send + Sync {
     /// Whether the database answers and has every migration this build knows applied.
     async fn ready(&self) -> Result<(), StoreError>;
 
-    /// The read pool's connections: how many are open, and how many of those are idle.
+    /// The read connections: how many are open, and how many of those are idle.
     fn connections(&self) -> (u32, usize);
 
     /// Every setting, by name (the gateway form's choices).

@@ -38,7 +38,7 @@ pub const LAST_SEEN: &str = "screening_gateway_last_seen_age_seconds";
 pub const RELAY_LISTENER: &str = "screening_gateway_relay_listener_connected";
 /// Alerts open now, by rule (every rule, zeros included), read at each scrape.
 pub const ALERTS_OPEN: &str = "screening_alerts_open";
-/// The database read pool's connections, open and idle, at each scrape.
+/// The database's read connections, open and idle, at each scrape.
 pub const DATABASE_CONNECTIONS: &str = "screening_database_connections";
 
 /// Latency buckets in seconds, from a fast hand-off (1 ms) to a slow one (1 min).
@@ -93,7 +93,7 @@ fn describe() {
     );
     metrics::describe_gauge!(
         DATABASE_CONNECTIONS,
-        "The database read pool's connections, by state (open, idle)."
+        "The database's read connections, by state (open, idle)."
     );
     metrics::describe_gauge!(ALERTS_OPEN, "Alerts open now, by rule.");
     metrics::describe_gauge!(
