@@ -150,7 +150,9 @@ pub(crate) enum Readers<DB: sqlx::Database> {
     /// Connections held here rather than in a sqlx pool, for the reason the writer's is: a pool
     /// pings each connection given back to it, on SQLite a second round trip to the connection's
     /// worker thread after every read (a tenth of the CPU of a fan-out to a thousand gateways,
-    /// which reads three times a delivery; issue 11). A read takes any idle one.
+    /// which reads three times a delivery; issue 11). A read takes the idle connection used
+    /// last: its worker thread and the pages it touched are the warmest (sqlx hands out the one
+    /// idle longest).
     Own(std::sync::Arc<OwnReaders<DB>>),
     /// Connections from a pool: PostgreSQL's, which can drop and be replaced, and SQLite in
     /// memory's, shared with its writer.
