@@ -43,8 +43,8 @@ const STEPS: [&str; 6] = [
     "hub: created → committed (context read, transition, commit; until the sender hears)",
     "committed → taken (the long poll or dispatcher woken, its take begins; 0 when it began first)",
     "taken → at the agent (claim, signature, the answer or push on the wire)",
-    "at the agent → at the order endpoint (signature check, inbox look-up, forward; the inbox commit alongside)",
-    "endpoint → forwarded (answer, the inbox commit if still running)",
+    "at the agent → at the order endpoint (signature check, inbox write not waiting for the disk, forward)",
+    "endpoint → forwarded (the endpoint's answer heard)",
     "forwarded → confirmed (confirmation, the forward recorded alongside, hub commit)",
 ];
 

@@ -76,8 +76,16 @@ async fn a_message_is_pushed_through_the_relay_forwarded_once_and_confirmed() {
         push.endpoint.received.lock().unwrap()[0].message_id,
         sent.id.to_string()
     );
+    // Stopped at once: the forward, recorded while the reply went back, is in the inbox by the
+    // time the agent has stopped.
     agent.stop.send(true).unwrap();
     agent.task.await.unwrap();
+    let inbox = screening_gateway::agent::inbox::Inbox::open(&push.folder.path().join("inbox.db"))
+        .await
+        .unwrap();
+    let entry = inbox.entry(sent.id).await.unwrap().expect("in the inbox");
+    assert!(entry.forwarded_at.is_some(), "recorded as forwarded");
+    assert_eq!(inbox.depth().await.unwrap(), 0, "and as reported");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

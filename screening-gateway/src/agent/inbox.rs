@@ -1,5 +1,6 @@
-//! The agent's durable inbox (SQLite): store before forwarding, de-duplicate by message id, resume
-//! after a crash, and remember which outcomes the hub has not acknowledged yet.
+//! The agent's durable inbox (SQLite): store before forwarding (on disk by the time the forward's
+//! outcome is), de-duplicate by message id, resume after a crash, and remember which outcomes the
+//! hub has not acknowledged yet.
 
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ pub struct InboxEntry {
 #[derive(Clone)]
 pub struct Inbox {
     pool: SqlitePool,
+    /// The connection of [`Inbox::receive_before_forwarding`], whose commits do not wait for the
+    /// disk.
+    arrivals: SqlitePool,
 }
 
 type EntryRow = (
@@ -86,7 +90,50 @@ impl Inbox {
         let pool = crate::agent_file::open(path, 2, sqlx::migrate!("./migrations/inbox"))
             .await
             .map_err(InboxError)?;
-        Ok(Self { pool })
+        let arrivals = crate::agent_file::open_unsynced(path)
+            .await
+            .map_err(InboxError)?;
+        Ok(Self { pool, arrivals })
+    }
+
+    /// Stores a new message that is forwarded next, without waiting for the disk; `false`, and
+    /// nothing written, when the inbox holds it already (then [`Inbox::receive`] it).
+    ///
+    /// The record reaches the disk with the commit that records the forward's outcome
+    /// ([`Inbox::mark_forwarded`] or [`Inbox::mark_attempt_failed`], each synced, and a sync
+    /// writes out every commit before it), so a hand-off waits for one sync, not two. A power cut
+    /// before then loses nothing: the hub hands the message out again until it is confirmed, and
+    /// a confirmation is sent only once the destination has the message. A crash of the agent
+    /// alone loses nothing either: the commit is in the operating system's hands.
+    pub async fn receive_before_forwarding(
+        &self,
+        message: &GatewayMessage,
+        now: DateTime<Utc>,
+    ) -> Result<bool, InboxError> {
+        Ok(Self::insert(message, now)?
+            .execute(&self.arrivals)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// The statement that stores a message unless its id is in the inbox already.
+    fn insert(
+        message: &GatewayMessage,
+        now: DateTime<Utc>,
+    ) -> Result<
+        sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'static>>,
+        InboxError,
+    > {
+        let json = serde_json::to_string(message).map_err(|e| InboxError(e.to_string()))?;
+        Ok(sqlx::query(
+            "INSERT INTO inbox (message_id, message_type, message, received_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(message.message_id.to_string())
+        .bind(message.message_type.as_str().to_owned())
+        .bind(json)
+        .bind(now))
     }
 
     /// Stores a received message. Returns `true` when it is new; a redelivered one is not stored
@@ -96,18 +143,10 @@ impl Inbox {
         message: &GatewayMessage,
         now: DateTime<Utc>,
     ) -> Result<bool, InboxError> {
-        let json = serde_json::to_string(message).map_err(|e| InboxError(e.to_string()))?;
-        let inserted = sqlx::query(
-            "INSERT INTO inbox (message_id, message_type, message, received_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (message_id) DO NOTHING",
-        )
-        .bind(message.message_id.to_string())
-        .bind(message.message_type.as_str())
-        .bind(json)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let inserted = Self::insert(message, now)?
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if inserted == 0 {
             sqlx::query("UPDATE inbox SET reported_at = NULL WHERE message_id = $1")
                 .bind(message.message_id.to_string())
@@ -263,16 +302,6 @@ impl Inbox {
         Ok(count.max(0) as u64)
     }
 
-    /// True when a message with this id was received before.
-    pub async fn holds(&self, id: MessageId) -> Result<bool, InboxError> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbox WHERE message_id = $1)")
-                .bind(id.to_string())
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
     /// One entry by id, for tests and diagnostics.
     pub async fn entry(&self, id: MessageId) -> Result<Option<InboxEntry>, InboxError> {
         let row: Option<EntryRow> = sqlx::query_as(&format!(
@@ -301,6 +330,39 @@ mod tests {
             destination: Destination::parse("log:").unwrap(),
             signature: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_message_stored_before_forwarding_is_stored_once_by_a_connection_that_does_not_sync()
+    {
+        let folder = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
+        let first = message(1);
+        assert!(inbox
+            .receive_before_forwarding(&first, at(0))
+            .await
+            .unwrap());
+        // Redelivered: nothing written here; `receive` then takes it as a redelivery.
+        assert!(!inbox
+            .receive_before_forwarding(&first, at(9))
+            .await
+            .unwrap());
+        assert!(!inbox.receive(&first, at(9)).await.unwrap());
+        let entry = inbox.entry(first.message_id).await.unwrap().unwrap();
+        assert_eq!((entry.received_at, entry.attempts), (at(0), 0));
+        // The arrival's commit does not wait for the disk; the forward's record does, and its
+        // sync of the write-ahead log writes the arrival out too.
+        let synchronous = |pool: &SqlitePool| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(synchronous(&inbox.arrivals).await, 1, "NORMAL");
+        assert_eq!(synchronous(&inbox.pool).await, 2, "FULL");
     }
 
     #[tokio::test]

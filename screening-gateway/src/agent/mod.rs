@@ -342,6 +342,9 @@ impl Agent {
                 }
             }
         }
+        // A pushed message's forward may still be being recorded after its reply: on disk before
+        // the agent says it stopped.
+        drop(self.forwarding.lock().await);
         tracing::info!(gateway_id = %self.config.gateway_id, "agent stopped");
         Ok(())
     }
@@ -410,7 +413,7 @@ impl Agent {
     async fn forward_due(&self) -> Result<(), InboxError> {
         let forwarding = self.forwarding.lock().await;
         let due = self.inbox.due_for_forwarding(Utc::now()).await?;
-        self.forward(due, &forwarding, None, false).await.map(drop)
+        self.forward(due, &forwarding, None).await.map(drop)
     }
 
     /// Takes fetched messages into the inbox and forwards the new ones from memory; returns
@@ -426,16 +429,17 @@ impl Agent {
         }
         let forwarding = self.forwarding.lock().await;
         let now = Utc::now();
-        // A new message alone (the usual case: sends come seconds apart) is stored while it is
-        // forwarded, and confirmed while its forwarding is recorded: each durable commit then
-        // overlaps a request instead of adding to the hand-off. Nothing can be lost by it: the
-        // hub keeps the message until confirmed, and hands it out again if the agent stops
-        // before its inbox has it. Several go one after another and in one confirmation after.
+        // A new message alone (the usual case: sends come seconds apart) is stored without
+        // waiting for the disk, and confirmed while its forwarding is recorded: the one sync of
+        // the hand-off (the forward's record, which writes out the arrival too) then overlaps a
+        // request instead of adding to it. Nothing can be lost by it: the hub keeps the message
+        // until confirmed, and hands it out again if the agent's inbox loses it first. Several
+        // go one after another and in one confirmation after.
         if let [message] = messages.as_slice() {
-            if new_and_signed(&self.inbox, &self.config.signatures, message, now).await? {
+            if stored_if_new_and_signed(&self.inbox, &self.config.signatures, message, now).await? {
                 let entry = InboxEntry::fresh(message.clone(), now);
                 return self
-                    .forward(vec![entry], &forwarding, Some(&self.hub), true)
+                    .forward(vec![entry], &forwarding, Some(&self.hub))
                     .await;
             }
         }
@@ -446,19 +450,18 @@ impl Agent {
                 fresh.push(InboxEntry::fresh(message, now));
             }
         }
-        self.forward(fresh, &forwarding, None, false).await
+        self.forward(fresh, &forwarding, None).await
     }
 
     /// Forwards `entries`, the caller holding the forwarding lock; returns those finished
     /// (forwarded, or failed for good) with their outcome recorded, for reporting. With
     /// `confirm_alongside`, each one forwarded is confirmed to that hub as its forwarding is
-    /// recorded; with `receive_alongside`, each (verified, new) is stored as it is forwarded.
+    /// recorded.
     async fn forward(
         &self,
         entries: Vec<InboxEntry>,
         _forwarding: &tokio::sync::MutexGuard<'_, ()>,
         confirm_alongside: Option<&HubClient>,
-        receive_alongside: bool,
     ) -> Result<Forwarded, InboxError> {
         let mut forwarded = Forwarded {
             finished: Vec::with_capacity(entries.len()),
@@ -471,7 +474,6 @@ impl Agent {
                 &self.inbox,
                 &entry,
                 (self.config.max_attempts, self.config.retry),
-                receive_alongside,
                 Recorded::Alone(confirm_alongside),
             )
             .instrument(tracing::info_span!("message", message_id = %id))
@@ -588,15 +590,22 @@ impl Agent {
     }
 }
 
-/// True when `message` is not in the inbox yet and its signature holds (or none is checked):
-/// it may be stored while it is forwarded. Anything else goes through [`admit`].
-async fn new_and_signed(
+/// True when `message`'s signature holds (or none is checked) and the inbox did not have it: now
+/// stored, to be forwarded next ([`Inbox::receive_before_forwarding`]: on disk once the forward's
+/// outcome is recorded). Anything else goes through [`admit`].
+async fn stored_if_new_and_signed(
     inbox: &Inbox,
     signatures: &screening_core::signing::TrustedHubKeys,
     message: &GatewayMessage,
     now: chrono::DateTime<Utc>,
 ) -> Result<bool, InboxError> {
-    Ok(signatures.verify(message, now).is_ok() && !inbox.holds(message.message_id).await?)
+    if signatures.verify(message, now).is_err()
+        || !inbox.receive_before_forwarding(message, now).await?
+    {
+        return Ok(false);
+    }
+    tracing::info!(message_id = %message.message_id, redelivered = false, "message received");
+    Ok(true)
 }
 
 /// What [`admit`] made of a message.
@@ -655,6 +664,11 @@ enum Recorded<'a> {
     Alone(Option<&'a HubClient>),
     /// As reported too, in the same commit: the hub hears in the reply to its push.
     AnsweredByReply,
+    /// As [`Recorded::AnsweredByReply`], but while the reply is on its way: the commit runs on
+    /// after the attempt returns, holding the forwarding lock until it is on disk, so the next
+    /// push (the same message again, say) sees the record. Should the agent stop in between,
+    /// the message is forwarded again and the hub, already answered, hears it again.
+    AnsweredByReplyMeanwhile(tokio::sync::OwnedMutexGuard<()>),
 }
 
 /// What became of one forwarding attempt, as recorded in the inbox.
@@ -676,34 +690,31 @@ enum Attempt {
 /// Forwards `entry` once and records the outcome, a success as `recorded` says. Answered by
 /// reply: the hub hears the outcome in the reply to its push, so a success is recorded as
 /// reported in the same commit (if that reply is lost, the hub redelivers after its lease and
-/// [`Inbox::receive`] clears the mark). `receive_alongside`: a new message, already verified,
-/// stored in the inbox while it is forwarded.
+/// [`Inbox::receive`] clears the mark).
 async fn attempt_forward(
     forwarder: &Forwarder,
     inbox: &Inbox,
     entry: &InboxEntry,
     (max_attempts, retry): (u32, Backoff),
-    receive_alongside: bool,
     recorded: Recorded<'_>,
 ) -> Result<Attempt, InboxError> {
     let id = entry.message.message_id;
-    let forwarded = if receive_alongside {
-        let (received, forwarded) = tokio::join!(
-            inbox.receive(&entry.message, entry.received_at),
-            forwarder.forward(&entry.message)
-        );
-        received?;
-        tracing::info!(message_id = %id, redelivered = false, "message received");
-        forwarded
-    } else {
-        forwarder.forward(&entry.message).await
-    };
-    match forwarded {
+    match forwarder.forward(&entry.message).await {
         Ok(()) => {
             let now = Utc::now();
             let heard = match recorded {
                 Recorded::AnsweredByReply => {
                     inbox.mark_forwarded(id, now, true).await?;
+                    None
+                }
+                Recorded::AnsweredByReplyMeanwhile(forwarding) => {
+                    let inbox = inbox.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = inbox.mark_forwarded(id, now, true).await {
+                            tracing::error!(message_id = %id, %error, "recording a forward failed: it will be forwarded again");
+                        }
+                        drop(forwarding);
+                    });
                     None
                 }
                 Recorded::Alone(None) => {
@@ -910,21 +921,22 @@ impl PushedMessages {
                 Err(why) => reply(RelayStatus::Error, Some(why)),
             };
         }
-        let _forwarding = self.forwarding.lock().await;
+        let forwarding = self.forwarding.clone().lock_owned().await;
         let result: Result<RelayReply, InboxError> = async {
             let now = Utc::now();
             let policy = (self.max_attempts, self.retry);
-            // A new message, its signature good, is stored while it is forwarded, as a polled
-            // one is (see `take_in_and_forward`): the reply comes only after both.
-            if new_and_signed(&self.inbox, &self.signatures, &message, now).await? {
+            // A new message, its signature good, is stored without waiting for the disk, as a
+            // polled one is (see `take_in_and_forward`), and its forward is recorded (synced,
+            // which writes the arrival out too) while the reply goes back, as a polled one is
+            // confirmed while it is recorded.
+            if stored_if_new_and_signed(&self.inbox, &self.signatures, &message, now).await? {
                 let entry = InboxEntry::fresh(message, now);
                 let attempt = attempt_forward(
                     &self.forwarder,
                     &self.inbox,
                     &entry,
                     policy,
-                    true,
-                    Recorded::AnsweredByReply,
+                    Recorded::AnsweredByReplyMeanwhile(forwarding),
                 )
                 .await?;
                 return Ok(relay_reply(id, attempt));
@@ -951,7 +963,6 @@ impl PushedMessages {
                 &self.inbox,
                 &entry,
                 policy,
-                false,
                 Recorded::AnsweredByReply,
             )
             .await?;
