@@ -43,8 +43,8 @@ const STEPS: [&str; 6] = [
     "hub: created → committed (context read, transition, commit; until the sender hears)",
     "committed → taken (the long poll or dispatcher woken, its take begins; 0 when it began first)",
     "taken → at the agent (claim, signature, the answer or push on the wire)",
-    "at the agent → at the order endpoint (signature check, inbox write not waiting for the disk, forward)",
-    "endpoint → forwarded (the endpoint's answer heard)",
+    "at the agent → at the order endpoint (signature check, forward; the inbox write alongside, not waiting for the disk)",
+    "endpoint → forwarded (the endpoint's answer heard; the inbox write if still running)",
     "forwarded → confirmed (confirmation, the forward recorded alongside, hub commit)",
 ];
 

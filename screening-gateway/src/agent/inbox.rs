@@ -2,6 +2,8 @@
 //! outcome is), de-duplicate by message id, resume after a crash, and remember which outcomes the
 //! hub has not acknowledged yet.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -40,9 +42,13 @@ pub struct InboxEntry {
 #[derive(Clone)]
 pub struct Inbox {
     pool: SqlitePool,
-    /// The connection of [`Inbox::receive_before_forwarding`], whose commits do not wait for the
-    /// disk.
+    /// The connection of [`Inbox::store_arrival`], whose commits do not wait for the disk.
     arrivals: SqlitePool,
+    /// Every message id the file holds (and perhaps a few more, whose store failed or is under
+    /// way), so a new message is known to be new without a read ([`Inbox::claim_new`]). Ids are
+    /// added before they are stored and removed after they are deleted: an id in the file is
+    /// always here, which is what keeps a message from being forwarded twice.
+    held: Arc<Mutex<HashSet<MessageId>>>,
 }
 
 type EntryRow = (
@@ -93,11 +99,30 @@ impl Inbox {
         let arrivals = crate::agent_file::open_unsynced(path)
             .await
             .map_err(InboxError)?;
-        Ok(Self { pool, arrivals })
+        let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM inbox")
+            .fetch_all(&pool)
+            .await?;
+        // An id that is no message id cannot match one that arrives.
+        let held = ids
+            .iter()
+            .filter_map(|id| MessageId::parse(id).ok())
+            .collect();
+        Ok(Self {
+            pool,
+            arrivals,
+            held: Arc::new(Mutex::new(held)),
+        })
     }
 
-    /// Stores a new message that is forwarded next, without waiting for the disk; `false`, and
-    /// nothing written, when the inbox holds it already (then [`Inbox::receive`] it).
+    /// Marks `id` as held; `true` when it was not: a new message, which may be forwarded while
+    /// [`Inbox::store_arrival`] stores it. `false` for a message the inbox holds already (then
+    /// [`Inbox::receive`] it, which says what is left to do). Decided in memory, so the forward
+    /// need not wait for a read.
+    pub fn claim_new(&self, id: MessageId) -> bool {
+        self.held.lock().expect("not poisoned").insert(id)
+    }
+
+    /// Stores a message [`Inbox::claim_new`] found new, without waiting for the disk.
     ///
     /// The record reaches the disk with the commit that records the forward's outcome
     /// ([`Inbox::mark_forwarded`] or [`Inbox::mark_attempt_failed`], each synced, and a sync
@@ -105,16 +130,20 @@ impl Inbox {
     /// before then loses nothing: the hub hands the message out again until it is confirmed, and
     /// a confirmation is sent only once the destination has the message. A crash of the agent
     /// alone loses nothing either: the commit is in the operating system's hands.
-    pub async fn receive_before_forwarding(
+    pub async fn store_arrival(
         &self,
         message: &GatewayMessage,
         now: DateTime<Utc>,
-    ) -> Result<bool, InboxError> {
-        Ok(Self::insert(message, now)?
+    ) -> Result<(), InboxError> {
+        let stored = Self::insert(message, now)?
             .execute(&self.arrivals)
             .await?
-            .rows_affected()
-            == 1)
+            .rows_affected();
+        if stored == 0 {
+            // Only a second process on this file could have stored it meanwhile.
+            tracing::warn!(message_id = %message.message_id, "the inbox held a message it had not loaded");
+        }
+        Ok(())
     }
 
     /// The statement that stores a message unless its id is in the inbox already.
@@ -143,6 +172,7 @@ impl Inbox {
         message: &GatewayMessage,
         now: DateTime<Utc>,
     ) -> Result<bool, InboxError> {
+        self.claim_new(message.message_id);
         let inserted = Self::insert(message, now)?
             .execute(&self.pool)
             .await?
@@ -166,6 +196,7 @@ impl Inbox {
         reason: &str,
     ) -> Result<bool, InboxError> {
         let json = serde_json::to_string(message).map_err(|e| InboxError(e.to_string()))?;
+        self.claim_new(message.message_id);
         let inserted = sqlx::query(
             "INSERT INTO inbox (message_id, message_type, message, received_at, next_attempt_at, \
              attempts, last_error, failed_at) VALUES ($1, $2, $3, $4, $4, 1, $5, $4) \
@@ -285,13 +316,20 @@ impl Inbox {
     /// Their ids no longer de-duplicate, so `before` must be far behind any lease the hub gives
     /// (the agent keeps 7 days; a lease is minutes).
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, InboxError> {
-        Ok(
-            sqlx::query("DELETE FROM inbox WHERE reported_at IS NOT NULL AND reported_at < $1")
-                .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM inbox WHERE reported_at IS NOT NULL AND reported_at < $1 \
+             RETURNING message_id",
         )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut held = self.held.lock().expect("not poisoned");
+        for id in &deleted {
+            if let Ok(id) = MessageId::parse(id) {
+                held.remove(&id);
+            }
+        }
+        Ok(deleted.len() as u64)
     }
 
     /// Messages not yet finished (forwarding or reporting still to do), for the heartbeat.
@@ -333,23 +371,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_message_stored_before_forwarding_is_stored_once_by_a_connection_that_does_not_sync()
-    {
+    async fn a_new_message_is_known_without_a_read_and_stored_by_a_connection_that_does_not_sync() {
         let folder = tempfile::tempdir().unwrap();
         let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
         let first = message(1);
-        assert!(inbox
-            .receive_before_forwarding(&first, at(0))
-            .await
-            .unwrap());
-        // Redelivered: nothing written here; `receive` then takes it as a redelivery.
-        assert!(!inbox
-            .receive_before_forwarding(&first, at(9))
-            .await
-            .unwrap());
+        assert!(inbox.claim_new(first.message_id));
+        inbox.store_arrival(&first, at(0)).await.unwrap();
+        // Redelivered: not new; `receive` then takes it as a redelivery.
+        assert!(!inbox.claim_new(first.message_id));
         assert!(!inbox.receive(&first, at(9)).await.unwrap());
         let entry = inbox.entry(first.message_id).await.unwrap().unwrap();
         assert_eq!((entry.received_at, entry.attempts), (at(0), 0));
+        // Known as held after a restart too, and no longer once pruned.
+        let second = message(2);
+        assert!(inbox.receive(&second, at(0)).await.unwrap());
+        assert!(!inbox.claim_new(second.message_id));
+        inbox
+            .mark_forwarded(second.message_id, at(1), true)
+            .await
+            .unwrap();
+        let inbox = Inbox::open(&folder.path().join("inbox.db")).await.unwrap();
+        assert!(!inbox.claim_new(first.message_id));
+        assert!(!inbox.claim_new(second.message_id));
+        assert_eq!(inbox.prune(at(500)).await.unwrap(), 1);
+        assert!(inbox.claim_new(second.message_id), "pruned, so new again");
+        assert!(inbox.claim_new(message(3).message_id));
         // The arrival's commit does not wait for the disk; the forward's record does, and its
         // sync of the write-ahead log writes the arrival out too.
         let synchronous = |pool: &SqlitePool| {

@@ -413,7 +413,7 @@ impl Agent {
     async fn forward_due(&self) -> Result<(), InboxError> {
         let forwarding = self.forwarding.lock().await;
         let due = self.inbox.due_for_forwarding(Utc::now()).await?;
-        self.forward(due, &forwarding, None).await.map(drop)
+        self.forward(due, &forwarding, None, false).await.map(drop)
     }
 
     /// Takes fetched messages into the inbox and forwards the new ones from memory; returns
@@ -429,17 +429,17 @@ impl Agent {
         }
         let forwarding = self.forwarding.lock().await;
         let now = Utc::now();
-        // A new message alone (the usual case: sends come seconds apart) is stored without
-        // waiting for the disk, and confirmed while its forwarding is recorded: the one sync of
-        // the hand-off (the forward's record, which writes out the arrival too) then overlaps a
-        // request instead of adding to it. Nothing can be lost by it: the hub keeps the message
-        // until confirmed, and hands it out again if the agent's inbox loses it first. Several
-        // go one after another and in one confirmation after.
+        // A new message alone (the usual case: sends come seconds apart) is stored, without
+        // waiting for the disk, while it is forwarded, and confirmed while its forwarding is
+        // recorded: the one sync of the hand-off (the forward's record, which writes out the
+        // arrival too) then overlaps a request instead of adding to it. Nothing can be lost by
+        // it: the hub keeps the message until confirmed, and hands it out again if the agent's
+        // inbox loses it first. Several go one after another and in one confirmation after.
         if let [message] = messages.as_slice() {
-            if stored_if_new_and_signed(&self.inbox, &self.config.signatures, message, now).await? {
+            if new_and_signed(&self.inbox, &self.config.signatures, message, now) {
                 let entry = InboxEntry::fresh(message.clone(), now);
                 return self
-                    .forward(vec![entry], &forwarding, Some(&self.hub))
+                    .forward(vec![entry], &forwarding, Some(&self.hub), true)
                     .await;
             }
         }
@@ -450,18 +450,19 @@ impl Agent {
                 fresh.push(InboxEntry::fresh(message, now));
             }
         }
-        self.forward(fresh, &forwarding, None).await
+        self.forward(fresh, &forwarding, None, false).await
     }
 
     /// Forwards `entries`, the caller holding the forwarding lock; returns those finished
     /// (forwarded, or failed for good) with their outcome recorded, for reporting. With
     /// `confirm_alongside`, each one forwarded is confirmed to that hub as its forwarding is
-    /// recorded.
+    /// recorded; with `store_alongside`, each (claimed new) is stored as it is forwarded.
     async fn forward(
         &self,
         entries: Vec<InboxEntry>,
         _forwarding: &tokio::sync::MutexGuard<'_, ()>,
         confirm_alongside: Option<&HubClient>,
+        store_alongside: bool,
     ) -> Result<Forwarded, InboxError> {
         let mut forwarded = Forwarded {
             finished: Vec::with_capacity(entries.len()),
@@ -474,6 +475,7 @@ impl Agent {
                 &self.inbox,
                 &entry,
                 (self.config.max_attempts, self.config.retry),
+                store_alongside,
                 Recorded::Alone(confirm_alongside),
             )
             .instrument(tracing::info_span!("message", message_id = %id))
@@ -590,22 +592,16 @@ impl Agent {
     }
 }
 
-/// True when `message`'s signature holds (or none is checked) and the inbox did not have it: now
-/// stored, to be forwarded next ([`Inbox::receive_before_forwarding`]: on disk once the forward's
-/// outcome is recorded). Anything else goes through [`admit`].
-async fn stored_if_new_and_signed(
+/// True when `message`'s signature holds (or none is checked) and the inbox did not hold it
+/// ([`Inbox::claim_new`], in memory): to be stored while it is forwarded. Anything else goes
+/// through [`admit`].
+fn new_and_signed(
     inbox: &Inbox,
     signatures: &screening_core::signing::TrustedHubKeys,
     message: &GatewayMessage,
     now: chrono::DateTime<Utc>,
-) -> Result<bool, InboxError> {
-    if signatures.verify(message, now).is_err()
-        || !inbox.receive_before_forwarding(message, now).await?
-    {
-        return Ok(false);
-    }
-    tracing::info!(message_id = %message.message_id, redelivered = false, "message received");
-    Ok(true)
+) -> bool {
+    signatures.verify(message, now).is_ok() && inbox.claim_new(message.message_id)
 }
 
 /// What [`admit`] made of a message.
@@ -690,16 +686,29 @@ enum Attempt {
 /// Forwards `entry` once and records the outcome, a success as `recorded` says. Answered by
 /// reply: the hub hears the outcome in the reply to its push, so a success is recorded as
 /// reported in the same commit (if that reply is lost, the hub redelivers after its lease and
-/// [`Inbox::receive`] clears the mark).
+/// [`Inbox::receive`] clears the mark). `store_alongside`: a new message, already verified and
+/// claimed, stored in the inbox ([`Inbox::store_arrival`]) while it is forwarded.
 async fn attempt_forward(
     forwarder: &Forwarder,
     inbox: &Inbox,
     entry: &InboxEntry,
     (max_attempts, retry): (u32, Backoff),
+    store_alongside: bool,
     recorded: Recorded<'_>,
 ) -> Result<Attempt, InboxError> {
     let id = entry.message.message_id;
-    match forwarder.forward(&entry.message).await {
+    let forwarded = if store_alongside {
+        let (stored, forwarded) = tokio::join!(
+            inbox.store_arrival(&entry.message, entry.received_at),
+            forwarder.forward(&entry.message)
+        );
+        stored?;
+        tracing::info!(message_id = %id, redelivered = false, "message received");
+        forwarded
+    } else {
+        forwarder.forward(&entry.message).await
+    };
+    match forwarded {
         Ok(()) => {
             let now = Utc::now();
             let heard = match recorded {
@@ -925,17 +934,18 @@ impl PushedMessages {
         let result: Result<RelayReply, InboxError> = async {
             let now = Utc::now();
             let policy = (self.max_attempts, self.retry);
-            // A new message, its signature good, is stored without waiting for the disk, as a
-            // polled one is (see `take_in_and_forward`), and its forward is recorded (synced,
-            // which writes the arrival out too) while the reply goes back, as a polled one is
-            // confirmed while it is recorded.
-            if stored_if_new_and_signed(&self.inbox, &self.signatures, &message, now).await? {
+            // A new message, its signature good, is stored (not waiting for the disk) while it
+            // is forwarded, as a polled one is (see `take_in_and_forward`), and its forward is
+            // recorded (synced, which writes the arrival out too) while the reply goes back, as
+            // a polled one is confirmed while it is recorded.
+            if new_and_signed(&self.inbox, &self.signatures, &message, now) {
                 let entry = InboxEntry::fresh(message, now);
                 let attempt = attempt_forward(
                     &self.forwarder,
                     &self.inbox,
                     &entry,
                     policy,
+                    true,
                     Recorded::AnsweredByReplyMeanwhile(forwarding),
                 )
                 .await?;
@@ -963,6 +973,7 @@ impl PushedMessages {
                 &self.inbox,
                 &entry,
                 policy,
+                false,
                 Recorded::AnsweredByReply,
             )
             .await?;
