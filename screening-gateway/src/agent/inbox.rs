@@ -1,6 +1,6 @@
-//! The agent's durable inbox (SQLite): store before forwarding (on disk by the time the forward's
-//! outcome is), de-duplicate by message id, resume after a crash, and remember which outcomes the
-//! hub has not acknowledged yet.
+//! The agent's durable inbox (SQLite): store what arrives (a new message while it is forwarded,
+//! on disk by the time the forward's outcome is), de-duplicate by message id, resume after a crash,
+//! and remember which outcomes the hub has not acknowledged yet.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
