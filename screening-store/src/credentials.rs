@@ -1,7 +1,9 @@
 //! Gateway credential hashes kept in memory for a moment. One delivery makes three requests within
 //! milliseconds (the answered long poll, its confirmation, the next long poll), and each would
 //! otherwise read the same hash from the database: with a thousand gateways woken at once those
-//! reads were a third of the database's work.
+//! reads were a third of the database's work. A take's look for an echo reads the same row, and
+//! keeps its hash too (`take_echo`): the poll's answer goes out at the take, so the confirmation
+//! that follows finds the hash kept even when the poll waited longer than the keep.
 //!
 //! A credential issued through this store replaces its entry at once, so the old one stops working
 //! here immediately; one issued elsewhere (another instance on the same PostgreSQL, or the

@@ -168,15 +168,26 @@ macro_rules! impl_echo_store {
                 // Almost every take finds no echo: a read says so without a write transaction
                 // (on SQLite, a wait for the single writer). An echo asked for after this read
                 // is found by the waiting long-poll's `pending_exists`, or the next take.
-                let outstanding: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM gateways WHERE id = $1 AND echo_id IS NOT NULL \
-                     AND (echo_lease_expires_at IS NULL OR echo_lease_expires_at <= $2))",
+                // The same row's credential hash comes along and is kept: the confirmation that
+                // follows a take within milliseconds then finds it without a read of its own.
+                let read_at = std::time::Instant::now();
+                let ticket = self.credentials.ticket();
+                let row: Option<(bool, Option<String>)> = sqlx::query_as(
+                    "SELECT echo_id IS NOT NULL \
+                     AND (echo_lease_expires_at IS NULL OR echo_lease_expires_at <= $2), \
+                     credential_hash FROM gateways WHERE id = $1",
                 )
                 .bind(gateway_id.as_uuid())
                 .bind(now)
-                .fetch_one(&mut *self.readers.acquire().await?)
+                .fetch_optional(&mut *self.readers.acquire().await?)
                 .await
                 .map_err(crate::db)?;
+                let Some((outstanding, credential_hash)) = row else {
+                    return Ok(None);
+                };
+                if let Some(hash) = &credential_hash {
+                    self.credentials.keep(ticket, gateway_id, hash, read_at);
+                }
                 if !outstanding {
                     return Ok(None);
                 }

@@ -70,6 +70,7 @@ on_both_backends!(
     confirming_many_at_once_gives_each_message_its_own_outcome,
     changes_sent_together_commit_together_and_a_conflict_is_undone_alone,
     a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere,
+    a_takes_echo_look_reads_the_credential_the_confirmation_then_uses,
     takes_for_many_gateways_at_once_each_get_their_own_messages_once,
     confirmations_from_many_gateways_at_once_each_confirm_their_own_once,
     reads_beyond_the_connections_queue_and_every_connection_comes_back,
@@ -347,6 +348,61 @@ async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewher
     );
     // No gateway at all is still NotFound (nothing kept answers for it).
     let other = GatewayId::from_uuid(Uuid::new_v4());
+    assert!(matches!(
+        store.gateway_credential_hash(other).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    test.cleanup().await;
+}
+
+/// A take's look for an echo reads the gateway's row, and keeps its credential hash as a read of
+/// the hash would: the confirmation that follows a take within milliseconds then needs no read of
+/// its own. What it keeps is what the database held at the take (a later replacement elsewhere is
+/// seen after the keep, as before).
+async fn a_takes_echo_look_reads_the_credential_the_confirmation_then_uses(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let store = &test.store;
+    store
+        .set_gateway_credential_hash(gateway, "first")
+        .await
+        .unwrap();
+    assert_eq!(hash_in(store, gateway).await.as_deref(), Some("first"));
+    let elsewhere = screening_store::connect(&test.url).await.unwrap();
+    elsewhere
+        .set_gateway_credential_hash(gateway, "second")
+        .await
+        .unwrap();
+    tokio::time::sleep(screening_store::CREDENTIAL_KEEP).await;
+    // The keep of "first" is over; the take's look reads the row as it is now.
+    let now = screening_store::now_utc();
+    let echo = store
+        .take_echo(gateway, now, now + chrono::TimeDelta::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(echo, None, "no echo asked for");
+    elsewhere
+        .set_gateway_credential_hash(gateway, "third")
+        .await
+        .unwrap();
+    assert_eq!(
+        hash_in(store, gateway).await.as_deref(),
+        Some("second"),
+        "the hash the take's look read is kept, so this needed no read"
+    );
+    tokio::time::sleep(screening_store::CREDENTIAL_KEEP).await;
+    assert_eq!(hash_in(store, gateway).await.as_deref(), Some("third"));
+    // A take for a gateway that is not there finds no echo and keeps nothing.
+    let other = GatewayId::from_uuid(Uuid::new_v4());
+    assert_eq!(
+        store
+            .take_echo(other, now, now + chrono::TimeDelta::seconds(60))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(matches!(
         store.gateway_credential_hash(other).await,
         Err(StoreError::NotFound { .. })
