@@ -12,7 +12,8 @@
 //! The instance (this process) is the web app's router with the hub API and the relay dispatcher,
 //! on SQLite in a temporary folder, with the allocator the `screening-web` binary uses and its
 //! memory settings (no transparent huge pages: `screening_web::server::memory`). The
-//! pollers are two child processes (this binary again, `SCREENING_BENCH_ROLE=pollers`); the local
+//! pollers are two child processes (this binary again, `SCREENING_BENCH_ROLE=pollers`), each
+//! simulated gateway with its own HTTP/1 connection through hyper's client; the local
 //! relay and its 100 listeners are a third (`SCREENING_BENCH_ROLE=relay`). Latency is from the
 //! message's `created_at` (taken before its commit) to the moment a poller has parsed the response
 //! holding it, on the machine's one wall clock.
@@ -768,61 +769,28 @@ fn pollers() {
                 (id.to_string(), credential.to_string())
             })
             .collect();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(WAIT_SECONDS + 30))
-            .build()
-            .unwrap();
+        let address: std::net::SocketAddr = base_url
+            .strip_prefix("http://")
+            .expect("an http:// base URL")
+            .parse()
+            .expect("the instance's address");
         let mut tasks = Vec::new();
         for (index, (id, credential)) in gateways.into_iter().enumerate() {
-            let (client, base_url, lines) = (client.clone(), base_url.clone(), lines.clone());
+            let lines = lines.clone();
             tasks.push(tokio::spawn(async move {
                 // Connections opened a few hundred at a time, not in one SYN flood.
                 tokio::time::sleep(Duration::from_millis(index as u64 / 4)).await;
-                let messages =
-                    format!("{base_url}/api/v1/gateways/{id}/messages?wait={WAIT_SECONDS}");
-                let confirmations = format!("{base_url}/api/v1/gateways/{id}/confirmations");
+                let gateway = SimulatedGateway {
+                    address,
+                    messages: format!("/api/v1/gateways/{id}/messages?wait={WAIT_SECONDS}"),
+                    confirmations: format!("/api/v1/gateways/{id}/confirmations"),
+                    bearer: format!("Bearer {credential}"),
+                };
                 loop {
-                    let answer = match client.get(&messages).bearer_auth(&credential).send().await {
-                        Ok(response) if response.status().is_success() => {
-                            response.json::<MessagesResponse>().await
-                        }
-                        Ok(response) => {
-                            eprintln!("poller: fetch: HTTP {}", response.status());
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            continue;
-                        }
-                        Err(error) => {
-                            eprintln!("poller: fetch: {error}");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(answer) = answer else {
-                        eprintln!("poller: fetch: an answer that is not a message list");
-                        continue;
-                    };
-                    if answer.messages.is_empty() {
-                        continue;
-                    }
-                    let at = now_utc().timestamp_micros();
-                    let mut text = String::new();
-                    for message in &answer.messages {
-                        text.push_str(&format!("received {} {at}\n", message.message_id));
-                    }
-                    let _ = lines.send(text);
-                    let batch = ConfirmationBatch {
-                        message_ids: answer.messages.iter().map(|m| m.message_id).collect(),
-                    };
-                    match client
-                        .post(&confirmations)
-                        .bearer_auth(&credential)
-                        .json(&batch)
-                        .send()
-                        .await
-                    {
-                        Ok(response) if response.status().is_success() => {}
-                        Ok(response) => eprintln!("poller: confirm: HTTP {}", response.status()),
-                        Err(error) => eprintln!("poller: confirm: {error}"),
+                    // On any failure: say which phase, wait a second, connect again.
+                    if let Err(error) = gateway.poll_and_confirm(&lines).await {
+                        eprintln!("poller: {error}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
             }));
@@ -831,6 +799,104 @@ fn pollers() {
             task.await.unwrap();
         }
     });
+}
+
+/// One simulated gateway: its own HTTP/1 connection to the instance (as each real gateway has),
+/// through hyper's client. Each answer is parsed in full, as a gateway parses it, before its
+/// messages count as received.
+struct SimulatedGateway {
+    address: std::net::SocketAddr,
+    messages: String,
+    confirmations: String,
+    bearer: String,
+}
+
+type Body = http_body_util::Full<hyper::body::Bytes>;
+
+impl SimulatedGateway {
+    /// Connects, then long-polls and confirms until something fails; the failure, by phase.
+    async fn poll_and_confirm(
+        &self,
+        lines: &std::sync::mpsc::Sender<String>,
+    ) -> Result<(), String> {
+        let stream = tokio::net::TcpStream::connect(self.address)
+            .await
+            .map_err(|error| format!("connect: {error}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|error| format!("connect: {error}"))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|error| format!("connect: {error}"))?;
+        tokio::spawn(connection);
+        loop {
+            let poll = self.request(hyper::Method::GET, &self.messages, Body::default());
+            let answer = self
+                .exchange(&mut sender, poll, Duration::from_secs(WAIT_SECONDS + 30))
+                .await
+                .map_err(|error| format!("fetch: {error}"))?;
+            let answer: MessagesResponse = serde_json::from_slice(&answer)
+                .map_err(|error| format!("fetch: an answer that is not a message list: {error}"))?;
+            if answer.messages.is_empty() {
+                continue;
+            }
+            let at = now_utc().timestamp_micros();
+            let mut text = String::new();
+            for message in &answer.messages {
+                text.push_str(&format!("received {} {at}\n", message.message_id));
+            }
+            let _ = lines.send(text);
+            let batch = ConfirmationBatch {
+                message_ids: answer.messages.iter().map(|m| m.message_id).collect(),
+            };
+            let body = Body::new(serde_json::to_vec(&batch).unwrap().into());
+            let confirm = self.request(hyper::Method::POST, &self.confirmations, body);
+            self.exchange(&mut sender, confirm, Duration::from_secs(30))
+                .await
+                .map_err(|error| format!("confirm: {error}"))?;
+        }
+    }
+
+    fn request(&self, method: hyper::Method, path: &str, body: Body) -> hyper::Request<Body> {
+        hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.address.to_string())
+            .header(hyper::header::AUTHORIZATION, &self.bearer)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap()
+    }
+
+    /// Sends `request` and reads the whole answer, which must be a success.
+    async fn exchange(
+        &self,
+        sender: &mut hyper::client::conn::http1::SendRequest<Body>,
+        request: hyper::Request<Body>,
+        within: Duration,
+    ) -> Result<hyper::body::Bytes, String> {
+        use http_body_util::BodyExt as _;
+        let exchange = async {
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|error| error.to_string())?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| error.to_string())?;
+            if !status.is_success() {
+                return Err(format!("HTTP {status}"));
+            }
+            Ok(body.to_bytes())
+        };
+        tokio::time::timeout(within, exchange)
+            .await
+            .map_err(|_| format!("no answer within {within:?}"))?
+    }
 }
 
 /// `SCREENING_BENCH_ROLE=relay <count>`: a local relay with hybrid connections `hc-0` …, one
