@@ -172,6 +172,8 @@ macro_rules! impl_echo_store {
                 // follows a take within milliseconds then finds it without a read of its own.
                 let read_at = std::time::Instant::now();
                 let ticket = self.credentials.ticket();
+                let waiters = self.notifier.handle(gateway_id);
+                let seen = waiters.wakes_seen();
                 let row: Option<(bool, Option<String>)> = sqlx::query_as(
                     "SELECT echo_id IS NOT NULL \
                      AND (echo_lease_expires_at IS NULL OR echo_lease_expires_at <= $2), \
@@ -188,6 +190,8 @@ macro_rules! impl_echo_store {
                 if let Some(hash) = &credential_hash {
                     self.credentials.keep(ticket, gateway_id, hash, read_at);
                 }
+                // None outstanding, so none that a long poll's look counts (a subset).
+                waiters.echo_quiet(seen, !outstanding);
                 if !outstanding {
                     return Ok(None);
                 }

@@ -58,7 +58,7 @@ use screening_core::prelude::*;
 pub use alerts::{alert_changes, AlertEventRecord, AlertRecord, AlertStore, WebhookState};
 pub use credentials::CREDENTIAL_KEEP;
 pub use echo::{EchoEvent, EchoStore};
-pub use notify::{StatusChange, StatusSubscription};
+pub use notify::{StatusChange, StatusSubscription, QUIET_KEEP};
 pub use postgres::PgStore;
 pub use retention::{Pruned, RetentionPolicy, RetentionStore};
 pub use rows::ClinicAppointment;

@@ -5,7 +5,9 @@
 //! PostgreSQL adapters feed it from `LISTEN` as well, so waiters in every instance wake up.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use screening_core::ids::{AppointmentId, GatewayId};
 use tokio::sync::{broadcast, Notify};
@@ -14,9 +16,93 @@ use tokio::sync::{broadcast, Notify};
 /// everything ([`StatusChange::Unknown`]) instead.
 const STATUS_BACKLOG: usize = 1024;
 
-/// One [`Notify`] per gateway that anyone has waited for, and the status changes' broadcast.
+/// How long after a take that left nothing pending its gateway's next long poll may skip its
+/// look (see [`GatewayWaiters::quiet_since_take`]). A delivery's next poll comes milliseconds
+/// later; the bound caps what a write this process is never told of (another process on the
+/// same SQLite file) can cost: one long poll's wait, as when it lands while a poll waits.
+pub const QUIET_KEEP: Duration = Duration::from_secs(1);
+
+/// One gateway's waiters, created when anyone first waits for or takes from it.
+#[derive(Default)]
+pub(crate) struct GatewayWaiters {
+    notify: Notify,
+    /// Wake-ups so far: every commit that may have made something pending for the gateway
+    /// (a message, a release, a redelivery, an echo asked for) adds one before it wakes.
+    wakes: AtomicU64,
+    /// What the gateway's last takes found, each with the wake-ups counted before it began:
+    /// no message left pending, and no echo waiting to be taken.
+    quiet: Mutex<QuietTakes>,
+}
+
+#[derive(Default)]
+struct QuietTakes {
+    messages: Option<(u64, Instant)>,
+    echo: Option<(u64, Instant)>,
+}
+
+/// A take's view of the gateway's wake-ups, counted before the take reads anything.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WakesSeen(u64);
+
+impl GatewayWaiters {
+    /// The wake-up to wait for: enable it before looking, so a commit after the look still wakes.
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// Counted before a take reads, for [`Self::messages_quiet`] and [`Self::echo_quiet`].
+    pub(crate) fn wakes_seen(&self) -> WakesSeen {
+        WakesSeen(self.wakes.load(Ordering::SeqCst))
+    }
+
+    /// A take that began at `seen` left no message of the gateway pending.
+    pub(crate) fn messages_quiet(&self, seen: WakesSeen, quiet: bool) {
+        let mut takes = self
+            .quiet
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        takes.messages = quiet.then(|| (seen.0, Instant::now()));
+    }
+
+    /// A take that began at `seen` found no echo waiting to be taken.
+    pub(crate) fn echo_quiet(&self, seen: WakesSeen, quiet: bool) {
+        let mut takes = self
+            .quiet
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        takes.echo = quiet.then(|| (seen.0, Instant::now()));
+    }
+
+    /// Whether nothing can have become pending since the gateway's last takes, so a long poll
+    /// need not look: both found nothing left (messages and echo) within [`QUIET_KEEP`], and
+    /// nothing has woken the gateway since they began. Every commit that makes something pending
+    /// wakes its gateway after it commits, so one that a take did not see counts a wake-up after
+    /// that take began. Answers once: the next poll after this one looks.
+    pub(crate) fn quiet_since_take(&self) -> bool {
+        let (messages, echo) = {
+            let mut takes = self
+                .quiet
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (takes.messages.take(), takes.echo.take())
+        };
+        let wakes = self.wakes.load(Ordering::SeqCst);
+        let still = |take: Option<(u64, Instant)>| {
+            take.is_some_and(|(seen, at)| seen == wakes && at.elapsed() < QUIET_KEEP)
+        };
+        still(messages) && still(echo)
+    }
+
+    fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+/// One [`GatewayWaiters`] per gateway that anyone has waited for or taken from, and the status
+/// changes' broadcast.
 pub(crate) struct Notifier {
-    gateways: Mutex<HashMap<GatewayId, Arc<Notify>>>,
+    gateways: Mutex<HashMap<GatewayId, Arc<GatewayWaiters>>>,
     statuses: broadcast::Sender<StatusChange>,
 }
 
@@ -97,8 +183,8 @@ impl Notifier {
         }
     }
 
-    /// The handle to wait on for a gateway, created on first use.
-    pub fn handle(&self, gateway_id: GatewayId) -> Arc<Notify> {
+    /// The gateway's waiters, created on first use.
+    pub fn handle(&self, gateway_id: GatewayId) -> Arc<GatewayWaiters> {
         let mut gateways = self
             .gateways
             .lock()
@@ -112,8 +198,8 @@ impl Notifier {
             .gateways
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(notify) = gateways.get(&gateway_id) {
-            notify.notify_waiters();
+        if let Some(waiters) = gateways.get(&gateway_id) {
+            waiters.wake();
         }
     }
 
@@ -124,8 +210,8 @@ impl Notifier {
             .gateways
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for notify in gateways.values() {
-            notify.notify_waiters();
+        for waiters in gateways.values() {
+            waiters.wake();
         }
         self.everything_changed();
     }

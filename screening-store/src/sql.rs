@@ -855,10 +855,14 @@ macro_rules! impl_sql_store {
                 lease_until: DateTime<Utc>,
                 limit: u32,
             ) -> Result<Vec<Message>, StoreError> {
+                let waiters = self.notifier.handle(gateway_id);
+                let seen = waiters.wakes_seen();
                 let rows = self
                     .claim(crate::sql::Take { gateway_id, now, lease_until, limit })
                     .await?;
                 let mut taken = crate::rows::messages(rows)?;
+                // Fewer than asked for: none was left pending when the claim ran.
+                waiters.messages_quiet(seen, taken.len() < limit as usize);
                 taken.sort_by_key(|message| (message.created_at, message.id));
                 self.statuses_changed(taken.iter().map(|message| message.appointment_id).collect());
                 Ok(taken)
@@ -1075,11 +1079,13 @@ macro_rules! impl_sql_store {
             ) -> Result<bool, StoreError> {
                 // Register before looking, so a message committed between the look and the wait
                 // still wakes us.
-                let notify = self.notifier.handle(gateway_id);
-                let notified = notify.notified();
+                let waiters = self.notifier.handle(gateway_id);
+                let notified = waiters.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if self.pending_exists(gateway_id).await? {
+                // No look when the gateway's last takes, just now, left nothing pending and
+                // nothing has woken it since: the poll after a delivery costs no read.
+                if !waiters.quiet_since_take() && self.pending_exists(gateway_id).await? {
                     return Ok(true);
                 }
                 Ok(tokio::time::timeout(timeout, notified).await.is_ok())

@@ -71,6 +71,7 @@ on_both_backends!(
     changes_sent_together_commit_together_and_a_conflict_is_undone_alone,
     a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere,
     a_takes_echo_look_reads_the_credential_the_confirmation_then_uses,
+    a_poll_just_after_a_take_that_left_nothing_skips_its_look_unless_woken,
     takes_for_many_gateways_at_once_each_get_their_own_messages_once,
     confirmations_from_many_gateways_at_once_each_confirm_their_own_once,
     reads_beyond_the_connections_queue_and_every_connection_comes_back,
@@ -407,6 +408,112 @@ async fn a_takes_echo_look_reads_the_credential_the_confirmation_then_uses(backe
         store.gateway_credential_hash(other).await,
         Err(StoreError::NotFound { .. })
     ));
+    test.cleanup().await;
+}
+
+/// A take that leaves nothing pending (no message left, no echo to take) lets the gateway's next
+/// long poll skip its look, unless something woke the gateway since the take began: a message
+/// committed, an echo asked for. A write this store is never told of (another process on the same
+/// SQLite file) is therefore found one poll later, and not at all after [`QUIET_KEEP`].
+async fn a_poll_just_after_a_take_that_left_nothing_skips_its_look_unless_woken(backend: Backend) {
+    let Some((test, demo)) = seeded(backend).await else {
+        return;
+    };
+    let gateway = demo.gateway.id;
+    let store = &test.store;
+    // What the hub does on a long poll woken for the gateway: look for an echo, take messages.
+    let take = |limit: u32| async move {
+        let now = screening_store::now_utc();
+        let lease = now + chrono::TimeDelta::seconds(60);
+        let echo = store.take_echo(gateway, now, lease).await.unwrap();
+        (
+            echo,
+            store
+                .take_pending(gateway, now, lease, limit)
+                .await
+                .unwrap(),
+        )
+    };
+    let poll = |within: Duration| async move {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            store.wait_for_pending(gateway, within),
+        )
+        .await
+        .expect("the wait ends by its own timeout")
+        .unwrap()
+    };
+    assert_eq!(take(10).await, (None, vec![]));
+    // A message committed here after the take wakes the gateway: the next poll looks and finds
+    // it at once (it would otherwise wait the whole 20 s and answer nothing).
+    let first = loose_message(&demo, t(1));
+    store.enqueue(&first).await.unwrap();
+    assert!(
+        poll(Duration::from_secs(20)).await,
+        "woken since the take: looked"
+    );
+    let (echo, taken) = take(10).await;
+    assert_eq!((echo, taken.len()), (None, 1));
+    // An echo asked for after the take wakes it likewise.
+    let echo_id = MessageId::generate();
+    store
+        .request_echo(gateway, echo_id, screening_store::now_utc(), "test")
+        .await
+        .unwrap();
+    assert!(
+        poll(Duration::from_secs(20)).await,
+        "echo asked for: looked"
+    );
+    let (echo, _) = take(10).await;
+    assert_eq!(echo.map(|(id, _)| id), Some(echo_id));
+    store
+        .answer_echo(gateway, echo_id, screening_store::now_utc(), Ok(()))
+        .await
+        .unwrap();
+    if backend == Backend::Sqlite {
+        // A second store on the same file: its commits wake only its own waiters.
+        let elsewhere = screening_store::connect(&test.url).await.unwrap();
+        assert_eq!(take(10).await, (None, vec![]));
+        elsewhere
+            .enqueue(&loose_message(&demo, t(2)))
+            .await
+            .unwrap();
+        assert!(
+            !poll(Duration::from_millis(300)).await,
+            "just after a take that left nothing, and nothing woke it here: no look"
+        );
+        assert!(
+            poll(Duration::from_millis(300)).await,
+            "the poll after that looks"
+        );
+        // A take of as many as it asked for may have left more: the next poll looks.
+        elsewhere
+            .enqueue(&loose_message(&demo, t(3)))
+            .await
+            .unwrap();
+        let (_, taken) = take(2).await;
+        assert_eq!(taken.len(), 2);
+        elsewhere
+            .enqueue(&loose_message(&demo, t(4)))
+            .await
+            .unwrap();
+        assert!(
+            poll(Duration::from_millis(300)).await,
+            "a full take: looked"
+        );
+        // And a take that left nothing longer ago than the keep.
+        let (_, taken) = take(10).await;
+        assert_eq!(taken.len(), 1);
+        elsewhere
+            .enqueue(&loose_message(&demo, t(5)))
+            .await
+            .unwrap();
+        tokio::time::sleep(screening_store::QUIET_KEEP).await;
+        assert!(
+            poll(Duration::from_millis(300)).await,
+            "past the keep: looked"
+        );
+    }
     test.cleanup().await;
 }
 
