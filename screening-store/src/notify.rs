@@ -17,9 +17,10 @@ use tokio::sync::{broadcast, Notify};
 const STATUS_BACKLOG: usize = 1024;
 
 /// How long after a take that left nothing pending its gateway's next long poll may skip its
-/// look (see [`GatewayWaiters::quiet_since_take`]). A delivery's next poll comes milliseconds
-/// later; the bound caps what a write this process is never told of (another process on the
-/// same SQLite file) can cost: one long poll's wait, as when it lands while a poll waits.
+/// look, if nothing has woken the gateway since the take began. A delivery's next poll comes
+/// milliseconds later; the bound caps what a write this process is never told of (another
+/// process on the same SQLite file) can cost: one long poll's wait, as when it lands while a poll
+/// waits.
 pub const QUIET_KEEP: Duration = Duration::from_secs(1);
 
 /// One gateway's waiters, created when anyone first waits for or takes from it.
