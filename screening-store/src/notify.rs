@@ -56,22 +56,20 @@ impl GatewayWaiters {
         WakesSeen(self.wakes.load(Ordering::SeqCst))
     }
 
-    /// A take that began at `seen` left no message of the gateway pending.
+    /// Whether a take that began at `seen` left no message of the gateway pending.
     pub(crate) fn messages_quiet(&self, seen: WakesSeen, quiet: bool) {
-        let mut takes = self
-            .quiet
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        takes.messages = quiet.then(|| (seen.0, Instant::now()));
+        self.quiet_takes().messages = quiet.then(|| (seen.0, Instant::now()));
     }
 
-    /// A take that began at `seen` found no echo waiting to be taken.
+    /// Whether a take that began at `seen` found no echo waiting to be taken.
     pub(crate) fn echo_quiet(&self, seen: WakesSeen, quiet: bool) {
-        let mut takes = self
-            .quiet
+        self.quiet_takes().echo = quiet.then(|| (seen.0, Instant::now()));
+    }
+
+    fn quiet_takes(&self) -> std::sync::MutexGuard<'_, QuietTakes> {
+        self.quiet
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        takes.echo = quiet.then(|| (seen.0, Instant::now()));
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether nothing can have become pending since the gateway's last takes, so a long poll
@@ -81,10 +79,7 @@ impl GatewayWaiters {
     /// that take began. Answers once: the next poll after this one looks.
     pub(crate) fn quiet_since_take(&self) -> bool {
         let (messages, echo) = {
-            let mut takes = self
-                .quiet
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut takes = self.quiet_takes();
             (takes.messages.take(), takes.echo.take())
         };
         let wakes = self.wakes.load(Ordering::SeqCst);
