@@ -305,23 +305,44 @@ async fn hash_in(store: &Arc<dyn ScreeningStore>, gateway: GatewayId) -> Option<
     store.gateway_credential_hash(gateway).await.unwrap()
 }
 
+/// A seeded store whose demo gateway's credential hash "first" was set and read through it (so it
+/// is kept), the gateway, and a second store on the same database.
+async fn first_credential_kept(
+    backend: Backend,
+) -> Option<(TestStore, GatewayId, Arc<dyn ScreeningStore>)> {
+    let (test, demo) = seeded(backend).await?;
+    let gateway = demo.gateway.id;
+    test.store
+        .set_gateway_credential_hash(gateway, "first")
+        .await
+        .unwrap();
+    assert_eq!(
+        hash_in(&test.store, gateway).await.as_deref(),
+        Some("first")
+    );
+    let elsewhere = screening_store::connect(&test.url).await.unwrap();
+    Some((test, gateway, elsewhere))
+}
+
+/// A gateway that is not there has no hash, kept or read: `NotFound`.
+async fn assert_no_hash_for_an_unknown_gateway(store: &Arc<dyn ScreeningStore>) {
+    let other = GatewayId::from_uuid(Uuid::new_v4());
+    assert!(matches!(
+        store.gateway_credential_hash(other).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 /// Credential hashes are kept for a moment (a delivery's three requests read one), but a credential
 /// replaced through this store is the one it answers with at once, and one replaced through
 /// another connection to the same database (another instance, or the CLI) within the keep.
 async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewhere(
     backend: Backend,
 ) {
-    let Some((test, demo)) = seeded(backend).await else {
+    let Some((test, gateway, elsewhere)) = first_credential_kept(backend).await else {
         return;
     };
-    let gateway = demo.gateway.id;
     let store = &test.store;
-    store
-        .set_gateway_credential_hash(gateway, "first")
-        .await
-        .unwrap();
-    assert_eq!(hash_in(store, gateway).await.as_deref(), Some("first"));
-    let elsewhere = screening_store::connect(&test.url).await.unwrap();
     store
         .set_gateway_credential_hash(gateway, "second")
         .await
@@ -348,11 +369,7 @@ async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewher
         "after the keep, the hash is read again"
     );
     // No gateway at all is still NotFound (nothing kept answers for it).
-    let other = GatewayId::from_uuid(Uuid::new_v4());
-    assert!(matches!(
-        store.gateway_credential_hash(other).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert_no_hash_for_an_unknown_gateway(store).await;
     test.cleanup().await;
 }
 
@@ -361,17 +378,10 @@ async fn a_replaced_credential_is_seen_at_once_here_and_within_the_keep_elsewher
 /// its own. What it keeps is what the database held at the take (a later replacement elsewhere is
 /// seen after the keep, as before).
 async fn a_takes_echo_look_reads_the_credential_the_confirmation_then_uses(backend: Backend) {
-    let Some((test, demo)) = seeded(backend).await else {
+    let Some((test, gateway, elsewhere)) = first_credential_kept(backend).await else {
         return;
     };
-    let gateway = demo.gateway.id;
     let store = &test.store;
-    store
-        .set_gateway_credential_hash(gateway, "first")
-        .await
-        .unwrap();
-    assert_eq!(hash_in(store, gateway).await.as_deref(), Some("first"));
-    let elsewhere = screening_store::connect(&test.url).await.unwrap();
     elsewhere
         .set_gateway_credential_hash(gateway, "second")
         .await
@@ -404,10 +414,7 @@ async fn a_takes_echo_look_reads_the_credential_the_confirmation_then_uses(backe
             .unwrap(),
         None
     );
-    assert!(matches!(
-        store.gateway_credential_hash(other).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert_no_hash_for_an_unknown_gateway(store).await;
     test.cleanup().await;
 }
 
